@@ -1,0 +1,189 @@
+import { BarrierDuplicateMessage, BarrierFailure, BarrierOngoing } from './errors.js';
+import {
+  type BarrierFields,
+  headerReader,
+  objectReader,
+  type Op,
+  parseFields,
+  queryReader,
+  type TransType,
+} from './fields.js';
+import { type Outcome, type OutcomeEvent, report } from './observe.js';
+import type { BarrierConnection, BarrierExecutor, BarrierStore, BarrierTarget } from './store.js';
+
+export type BarrierResult<T> =
+  | { outcome: 'applied'; value: T }
+  | { outcome: Exclude<Outcome, 'applied'> };
+
+/** A compensation also writes the row of the op it undoes, so that op can never apply later. */
+const ORIGIN_OF: Partial<Record<Op, Op>> = { cancel: 'try', compensate: 'action', rollback: 'action' };
+
+/** DTM's key for a 2-phase message's local transaction, which the check-back also writes. */
+const MESSAGE_KEY = { branchId: '00', op: 'msg', barrierId: '01' } as const;
+
+/**
+ * One branch operation of one global transaction, as the coordinator named it.
+ * Make one per incoming request; it is cheap and holds no connection.
+ */
+export class Barrier implements BarrierFields {
+  readonly transType: TransType;
+  readonly gid: string;
+  readonly branchId: string;
+  readonly op: Op;
+  #calls = 0;
+
+  private constructor(fields: BarrierFields) {
+    this.transType = fields.transType;
+    this.gid = fields.gid;
+    this.branchId = fields.branchId;
+    this.op = fields.op;
+  }
+
+  /** From fields in code. Throws `BarrierInputError` naming every bad field. */
+  static from(fields: { transType: string; gid: string; branchId: string; op: string }): Barrier {
+    return new Barrier(parseFields(objectReader(fields)));
+  }
+
+  /** From `gid`, `trans_type`, `branch_id`, `op` in a `URLSearchParams`, a query string or a parsed object. */
+  static fromQuery(query: URLSearchParams | string | Record<string, unknown>): Barrier {
+    return new Barrier(parseFields(queryReader(query)));
+  }
+
+  /** From the `dtm-gid`, `dtm-trans_type`, `dtm-branch_id`, `dtm-op` headers. */
+  static fromHeaders(headers: Headers | Record<string, unknown>): Barrier {
+    return new Barrier(parseFields(headerReader(headers)));
+  }
+
+  /** The barrier of a 2-phase message's local transaction (DTM's branch `00`, op `msg`). */
+  static forMessage(gid: string): Barrier {
+    return Barrier.from({ transType: 'msg', gid, branchId: MESSAGE_KEY.branchId, op: MESSAGE_KEY.op });
+  }
+
+  /**
+   * Runs `fn` in a new local transaction if, and only if, this op must apply; commits the barrier
+   * rows with the business work. Each call on one instance takes the next barrier id (01, 02, …):
+   * a handler may guard several local transactions, making its calls in the same order on every retry.
+   *
+   * Resolves to the outcome. If `fn` throws, everything rolls back and that error is rethrown
+   * unchanged. A database conflict in the barrier's own work or the commit becomes `BarrierOngoing`.
+   */
+  async call<Tx, T>(store: BarrierStore<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
+    return this.#observed(store, (barrierId) => store.transaction((connection) => this.#guard(store, connection, barrierId, fn)));
+  }
+
+  /**
+   * Like `call`, inside a transaction the caller opened and will end. Writes the barrier rows and
+   * runs `fn` when the op must apply; never commits or rolls back. Whatever the outcome, the caller
+   * commits when this resolves: a suppressed outcome's rows must persist (a null compensation's
+   * row is what stops the late action). Put all business work inside `fn`, never after this call.
+   * If it throws, the caller rolls back.
+   */
+  async within<Tx, T>(executor: BarrierExecutor<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
+    return this.#observed(executor, (barrierId) => this.#guard(executor, executor, barrierId, fn));
+  }
+
+  /**
+   * The coordinator's check-back for a 2-phase message: did the local transaction commit?
+   * Inserts the message row marked `rollback` if it is absent, which waits while the local
+   * transaction still holds that row, so a transaction that later commits is never reported
+   * rolled back. A lock timeout or busy database throws `BarrierOngoing`.
+   */
+  async queryPrepared<Tx>(store: BarrierStore<Tx>): Promise<'committed' | 'rolledback'> {
+    const key = [this.gid, MESSAGE_KEY.branchId, MESSAGE_KEY.op, MESSAGE_KEY.barrierId];
+    const row = [this.transType, ...key, 'rollback'];
+    const reason = await ongoingOnConflict(store, () =>
+      store.transaction(async (connection) => {
+        await connection.execute(store.dialect.insertRows(store.table, 1), row);
+        return readReason(store, connection, key);
+      }),
+    );
+    return reason === 'rollback' ? 'rolledback' : 'committed';
+  }
+
+  /** Writes the rows, decides, and runs `fn` only for `applied`. */
+  async #guard<Tx, T>(
+    target: BarrierTarget,
+    connection: BarrierConnection<Tx>,
+    barrierId: string,
+    fn: (tx: Tx) => Promise<T> | T,
+  ): Promise<BarrierResult<T>> {
+    const { dialect, table } = target;
+    const key = [this.gid, this.branchId, this.op, barrierId];
+    const ownRow = [this.transType, ...key, this.op];
+    const originOp = ORIGIN_OF[this.op];
+
+    if (originOp) {
+      // One statement for both rows, and the count alone says which case this is: the two rows
+      // are only ever written together, in one transaction, so the compensation's own row can
+      // never exist without its origin row. Hence 2 = the origin never ran (null compensation,
+      // and its row now blocks the late action), 1 = the origin ran and this is the first
+      // compensation, 0 = a repeated compensation.
+      const originRow = [this.transType, this.gid, this.branchId, originOp, barrierId, this.op];
+      const inserted = await connection.execute(dialect.insertRows(table, 2), [...originRow, ...ownRow]);
+      if (inserted === 2) return { outcome: 'null-compensation' };
+      if (inserted === 0) return { outcome: 'duplicate' };
+    } else if ((await connection.execute(dialect.insertRows(table, 1), ownRow)) === 0) {
+      // Only the suppressed path pays for a second statement: who wrote the row we ran into?
+      const reason = await readReason(target, connection, key);
+      if (this.op === 'msg') throw new BarrierDuplicateMessage(this.gid, reason !== 'rollback');
+      return { outcome: reason === this.op ? 'duplicate' : 'dangling' };
+    }
+    try {
+      return { outcome: 'applied', value: await fn(connection.tx) };
+    } catch (error) {
+      throw new BusinessError(error);
+    }
+  }
+
+  /** Numbers the call, maps database conflicts to `BarrierOngoing`, and reports the outcome. */
+  async #observed<T>(target: BarrierTarget, run: (barrierId: string) => Promise<BarrierResult<T>>): Promise<BarrierResult<T>> {
+    const barrierId = String(++this.#calls).padStart(2, '0');
+    const started = performance.now();
+    const event = (outcome: OutcomeEvent['outcome'], error?: unknown): OutcomeEvent => ({
+      transType: this.transType,
+      gid: this.gid,
+      branchId: this.branchId,
+      op: this.op,
+      barrierId,
+      outcome,
+      durationMs: performance.now() - started,
+      ...(error === undefined ? {} : { error }),
+    });
+    try {
+      const result = await ongoingOnConflict(target, () => run(barrierId));
+      report(target.hooks, event(result.outcome));
+      return result;
+    } catch (thrown) {
+      const error = thrown instanceof BusinessError ? thrown.error : thrown;
+      const outcome = error instanceof BarrierFailure ? 'failure' : error instanceof BarrierOngoing ? 'ongoing' : 'error';
+      report(target.hooks, event(outcome, error));
+      throw error;
+    }
+  }
+}
+
+/** Carries an error of the business function out of the transaction, so it is rethrown unchanged (never mapped). */
+class BusinessError {
+  constructor(readonly error: unknown) {}
+}
+
+async function readReason(target: BarrierTarget, connection: BarrierConnection<unknown>, key: unknown[]) {
+  const rows = await connection.select(target.dialect.selectReason(target.table), key);
+  if (rows.length === 0) {
+    // The row we collided with is gone: pruned mid-request. Nothing can be decided safely now.
+    throw new BarrierOngoing(`barrier row ${key.join('/')} vanished between insert and read`);
+  }
+  return String(rows[0]!.reason);
+}
+
+/** Rethrows a database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`. */
+async function ongoingOnConflict<T>(target: BarrierTarget, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof BusinessError) && !(error instanceof BarrierOngoing) && target.dialect.isRetryable(error)) {
+      throw new BarrierOngoing('database conflict; retry later', { cause: error });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,68 @@
+import {
+  type Dialect,
+  dollarNumber,
+  errorChain,
+  identifierParts,
+  INSERT_COLUMNS,
+  keyCondition,
+  valuesList,
+} from './dialect.js';
+
+const quote = (part: string) => `"${part}"`;
+const quoteTable = (table: string) => identifierParts(table).map(quote).join('.');
+
+// serialization_failure (a racing barrier row under REPEATABLE READ/SERIALIZABLE),
+// deadlock_detected, lock_not_available (lock_timeout).
+const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03']);
+
+export const postgresDialect: Dialect = {
+  name: 'postgres',
+  quoteTable,
+
+  // The conflict target names the key columns rather than a constraint, so it works on DTM's
+  // table (unique constraint uniq_barrier) and on ours (primary key) alike.
+  insertRows: (table, rowCount, placeholder = dollarNumber) =>
+    `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ` +
+    `ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING`,
+
+  // Under READ COMMITTED each statement sees the latest commit; under REPEATABLE READ a racing
+  // row already raised 40001 in the insert, so a plain read is enough.
+  selectReason: (table, placeholder = dollarNumber) =>
+    `SELECT reason FROM ${quoteTable(table)} WHERE ${keyCondition(placeholder)}`,
+
+  createSchema(table) {
+    const parts = identifierParts(table);
+    const name = parts.at(-1)!;
+    // The key is the primary key, with no surrogate id (measured 0.72x of a bare transaction
+    // against 0.63x for DTM's layout). A table called `barrier` names it uniq_barrier, the
+    // constraint DTM's Go client names in ON CONFLICT ON CONSTRAINT.
+    const keyName = name === 'barrier' ? 'uniq_barrier' : `${name}_uniq_barrier`;
+    return [
+      ...(parts.length === 2 ? [`CREATE SCHEMA IF NOT EXISTS ${quote(parts[0]!)}`] : []),
+      `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (
+  trans_type VARCHAR(45) NOT NULL DEFAULT '',
+  gid VARCHAR(128) NOT NULL,
+  branch_id VARCHAR(128) NOT NULL,
+  op VARCHAR(45) NOT NULL,
+  barrier_id VARCHAR(45) NOT NULL,
+  reason VARCHAR(45) NOT NULL DEFAULT '',
+  create_time TIMESTAMP(0) WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  update_time TIMESTAMP(0) WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  CONSTRAINT ${quote(keyName)} PRIMARY KEY (gid, branch_id, op, barrier_id)
+)`,
+      `CREATE INDEX IF NOT EXISTS ${quote(`${name}_create_time`)} ON ${quoteTable(table)} (create_time)`,
+    ];
+  },
+
+  pruneBatch: (table, placeholder = dollarNumber) =>
+    `DELETE FROM ${quoteTable(table)} WHERE ctid = ANY(ARRAY(
+  SELECT ctid FROM ${quoteTable(table)}
+  WHERE create_time < CURRENT_TIMESTAMP - make_interval(secs => ${placeholder(1)}) LIMIT ${placeholder(2)}))`,
+
+  isRetryable(error) {
+    for (const e of errorChain(error)) {
+      if (typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)) return true;
+    }
+    return false;
+  },
+};

@@ -1,0 +1,61 @@
+import {
+  type Dialect,
+  errorChain,
+  identifierParts,
+  INSERT_COLUMNS,
+  keyCondition,
+  questionMark,
+  valuesList,
+} from './dialect.js';
+
+const quote = (part: string) => `"${part}"`;
+const quoteTable = (table: string) => identifierParts(table).map(quote).join('.');
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  quoteTable,
+
+  // ON CONFLICT DO NOTHING, not INSERT OR IGNORE: OR IGNORE would also swallow NOT NULL
+  // violations and make them look like duplicates.
+  insertRows: (table, rowCount, placeholder = questionMark) =>
+    `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ON CONFLICT DO NOTHING`,
+
+  // BEGIN IMMEDIATE holds the write lock, so there is no stale snapshot to read past.
+  selectReason: (table, placeholder = questionMark) =>
+    `SELECT reason FROM ${quoteTable(table)} WHERE ${keyCondition(placeholder)}`,
+
+  createSchema(table) {
+    const parts = identifierParts(table);
+    const name = parts.at(-1)!;
+    // An index lives in its table's schema, so SQLite qualifies the index name, not the table.
+    const indexName = [...parts.slice(0, -1), `${name}_create_time`].map(quote).join('.');
+    // Clustered on the unique key (WITHOUT ROWID): one B-tree per insert instead of a rowid
+    // table plus a unique index. The create_time index lets prune find old rows without a scan.
+    return [
+      `CREATE TABLE IF NOT EXISTS ${quoteTable(table)} (
+  trans_type TEXT NOT NULL DEFAULT '',
+  gid TEXT NOT NULL,
+  branch_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  barrier_id TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  create_time TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  update_time TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (gid, branch_id, op, barrier_id)
+) WITHOUT ROWID`,
+      `CREATE INDEX IF NOT EXISTS ${indexName} ON ${quote(name)} (create_time)`,
+    ];
+  },
+
+  pruneBatch: (table, placeholder = questionMark) =>
+    `DELETE FROM ${quoteTable(table)} WHERE (gid, branch_id, op, barrier_id) IN (
+  SELECT gid, branch_id, op, barrier_id FROM ${quoteTable(table)}
+  WHERE create_time < datetime('now', '-' || ${placeholder(1)} || ' seconds') LIMIT ${placeholder(2)})`,
+
+  isRetryable(error) {
+    for (const e of errorChain(error)) {
+      if (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(e.code)) return true;
+    }
+    return false;
+  },
+};

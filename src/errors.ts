@@ -1,0 +1,62 @@
+/** Base class of every error txbarrier throws or asks you to throw. */
+export class BarrierError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** One rejected field of a barrier request. */
+export interface FieldProblem {
+  /** The wire name: `gid`, `trans_type`, `branch_id` or `op`. */
+  field: string;
+  problem: string;
+}
+
+/**
+ * The request does not identify a branch: a field is missing, repeated, too long,
+ * holds control characters, or names an op its transaction type does not have.
+ * Thrown before anything touches the database.
+ */
+export class BarrierInputError extends BarrierError {
+  readonly problems: readonly FieldProblem[];
+  constructor(problems: readonly FieldProblem[]) {
+    super(`invalid barrier request: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/**
+ * Thrown by business code: this branch has failed for good and the coordinator should roll
+ * the global transaction back. The barrier rolls the local transaction back (its rows too),
+ * so a retry of the same op runs the business code again.
+ */
+export class BarrierFailure extends BarrierError {}
+
+/**
+ * The branch cannot be decided yet; the coordinator should retry later. Business code throws it
+ * itself, and the barrier throws it (with the database error as `cause`) when the database
+ * reports a conflict that a retry resolves: a deadlock, a serialization failure, a lock timeout,
+ * a busy SQLite file.
+ */
+export class BarrierOngoing extends BarrierError {}
+
+/**
+ * A 2-phase message's local transaction was asked to run a second time. It must not: either it
+ * already committed (`committed: true`) or the coordinator's check-back already decided it rolled
+ * back (`committed: false`), and the message goes on or dies accordingly.
+ */
+export class BarrierDuplicateMessage extends BarrierError {
+  readonly committed: boolean;
+  constructor(gid: string, committed: boolean) {
+    super(
+      committed
+        ? `message ${gid}: its local transaction already committed`
+        : `message ${gid}: the check-back already marked it rolled back`,
+    );
+    this.committed = committed;
+  }
+}
+
+/** A store or executor was set up wrongly (a table name that is not an identifier, an unknown dialect). */
+export class BarrierConfigError extends BarrierError {}

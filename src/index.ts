@@ -1,0 +1,26 @@
+export { Barrier, type BarrierResult } from './barrier.js';
+export {
+  BarrierConfigError,
+  BarrierDuplicateMessage,
+  BarrierError,
+  BarrierFailure,
+  BarrierInputError,
+  BarrierOngoing,
+  type FieldProblem,
+} from './errors.js';
+export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';
+export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe.js';
+export type {
+  BarrierConnection,
+  BarrierExecutor,
+  BarrierStore,
+  BarrierTarget,
+  PruneOptions,
+  Row,
+  StoreOptions,
+} from './store.js';
+export { defineStore } from './define-store.js';
+export type { Dialect, DialectName, Placeholder } from './dialects/dialect.js';
+export { mysqlDialect } from './dialects/mysql.js';
+export { postgresDialect } from './dialects/postgres.js';
+export { sqliteDialect } from './dialects/sqlite.js';

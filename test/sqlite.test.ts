@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sqliteStore } from '../adapters/sqlite.js';
+import { Barrier, BarrierOngoing } from '../src/index.js';
+import { describeConformance } from './conformance.js';
+import { type Db, openTempDb, sqliteHarness } from './sqlite-harness.js';
+
+describeConformance('sqlite', sqliteHarness);
+
+describe('sqlite adapter', () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+  function temp() {
+    const opened = openTempDb();
+    cleanups.push(() => {
+      if (opened.db.open) opened.db.close();
+      rmSync(opened.dir, { recursive: true, force: true });
+    });
+    opened.db.exec('CREATE TABLE ledger (gid TEXT NOT NULL, amount INTEGER NOT NULL)');
+    return opened;
+  }
+  const action = (gid: string) => Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' });
+  const sum = (db: Db) => (db.prepare('SELECT COALESCE(SUM(amount), 0) AS s FROM ledger').get() as { s: number }).s;
+
+  it('never interleaves two async calls on one connection inside one transaction', async () => {
+    const { db } = temp();
+    const store = sqliteStore(db);
+    await store.ensureSchema();
+    let open = 0;
+    let maxOpen = 0;
+    const work = (gid: string, fail: boolean) =>
+      action(gid).call(store, async (tx) => {
+        open++;
+        maxOpen = Math.max(maxOpen, open);
+        tx.prepare('INSERT INTO ledger VALUES (?, 1)').run(gid);
+        await new Promise((r) => setTimeout(r, 5));
+        open--;
+        if (fail) throw new Error(`fail ${gid}`);
+      });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => work(`g${i}`, i % 2 === 1)));
+    expect(maxOpen).toBe(1);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    // Each failed call rolled back only its own row; the interleaved successes all persisted.
+    expect(sum(db)).toBe(10);
+  });
+
+  it('serialises two connections to one file in this process without blocking in BEGIN', async () => {
+    const { db, file } = temp();
+    const other = new Database(file, { timeout: 100 });
+    cleanups.push(() => other.close());
+    const first = sqliteStore(db);
+    const second = sqliteStore(other);
+    await first.ensureSchema();
+    const gid = 'same-gid';
+    const [a, b] = await Promise.all([
+      action(gid).call(first, async (tx) => {
+        tx.prepare('INSERT INTO ledger VALUES (?, 1)').run(gid);
+        // Longer than the other connection's busy timeout: it must queue, not time out.
+        await new Promise((r) => setTimeout(r, 300));
+      }),
+      action(gid).call(second, (tx) => {
+        tx.prepare('INSERT INTO ledger VALUES (?, 1)').run(gid);
+      }),
+    ]);
+    expect([a.outcome, b.outcome].sort()).toEqual(['applied', 'duplicate']);
+    expect(sum(db)).toBe(1);
+  });
+
+  it('waits for another process holding the write lock, within the busy timeout', async () => {
+    const { db, file } = temp();
+    const store = sqliteStore(db);
+    await store.ensureSchema();
+    const holder = await holdWriteLock(file, 400);
+    const started = Date.now();
+    const result = await action('waited').call(store, (tx) => {
+      tx.prepare('INSERT INTO ledger VALUES (?, 1)').run('waited');
+    });
+    expect(result.outcome).toBe('applied');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    await holder.done;
+  });
+
+  it('reports a busy file past the timeout as BarrierOngoing with the SQLite error as cause', async () => {
+    const { file } = temp();
+    const db = new Database(file, { timeout: 50 });
+    cleanups.push(() => db.close());
+    const store = sqliteStore(db);
+    await store.ensureSchema();
+    const holder = await holdWriteLock(file, 1500);
+    const error = await action('busy')
+      .call(store, () => 'never')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BarrierOngoing);
+    expect((error as BarrierOngoing).cause).toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) });
+    await holder.done;
+    // Nothing was written; once the lock is gone the retry applies.
+    expect((await action('busy').call(store, () => 'now')).outcome).toBe('applied');
+  });
+
+  it('lets other work on the connection wait for open barrier transactions through exclusive()', async () => {
+    const { db } = temp();
+    const store = sqliteStore(db);
+    await store.ensureSchema();
+    let inside = false;
+    const pending = action('x').call(store, async (tx) => {
+      inside = true;
+      tx.prepare('INSERT INTO ledger VALUES (?, 1)').run('x');
+      await new Promise((r) => setTimeout(r, 20));
+      throw new Error('roll back');
+    });
+    const seen = await store.exclusive((conn) => {
+      // Runs only after the failing transaction rolled back: its row is gone and we are not inside it.
+      expect(conn.inTransaction).toBe(false);
+      return sum(conn);
+    });
+    expect(inside).toBe(true);
+    await expect(pending).rejects.toThrow('roll back');
+    expect(seen).toBe(0);
+  });
+});
+
+/** A child process that takes the file's write lock, reports it holds it, and releases after `ms`. */
+function holdWriteLock(file: string, ms: number): Promise<{ done: Promise<void> }> {
+  const script = `
+    const Database = require('better-sqlite3');
+    const db = new Database(${JSON.stringify(file)});
+    db.exec('BEGIN IMMEDIATE');
+    process.stdout.write('locked\\n');
+    setTimeout(() => { db.exec('COMMIT'); db.close(); }, ${ms});
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const done = new Promise<void>((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`lock holder exited ${code}`)))),
+  );
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', () => resolve({ done }));
+    child.once('error', reject);
+  });
+}

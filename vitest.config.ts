@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Race tests hold transactions open against real servers; the default 5 s is tight on 2 cores.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
