@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Race tests hold transactions open against real servers; the default 5 s is tight on 2 cores.
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -1,0 +1,44 @@
+import type { TestProject } from 'vitest/node';
+import { type Engine, MYSQL_URL, POSTGRES_URL } from './servers.js';
+
+const REQUIRED = process.env.TXBARRIER_REQUIRE_DBS === '1';
+
+async function reach(engine: Engine): Promise<string | undefined> {
+  try {
+    if (engine === 'mysql') {
+      const mysql = await import('mysql2/promise');
+      const connection = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 3000 });
+      await connection.query('SELECT 1');
+      await connection.end();
+    } else {
+      const { default: pg } = await import('pg');
+      const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+    }
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message || error.constructor.name : String(error);
+  }
+}
+
+export default async function setup(project: TestProject): Promise<void> {
+  const servers = { mysql: false, postgres: false };
+  const missing: string[] = [];
+  for (const [engine, url, variable] of [
+    ['mysql', MYSQL_URL, 'TXBARRIER_MYSQL_URL'],
+    ['postgres', POSTGRES_URL, 'TXBARRIER_POSTGRES_URL'],
+  ] as const) {
+    const problem = await reach(engine);
+    servers[engine] = problem === undefined;
+    if (problem !== undefined) missing.push(`${engine} at ${url} (${problem}); set ${variable} to test it`);
+  }
+  if (missing.length > 0) {
+    if (REQUIRED) throw new Error(`TXBARRIER_REQUIRE_DBS=1 but a server is unreachable:\n  ${missing.join('\n  ')}`);
+    console.warn(`\ntxbarrier: SKIPPING the tests of:\n  ${missing.join('\n  ')}\nSQLite tests run regardless.\n`);
+  } else {
+    console.log('\ntxbarrier: testing SQLite, MySQL/MariaDB and PostgreSQL\n');
+  }
+  project.provide('servers', servers);
+}
