@@ -1,4 +1,4 @@
-import { BarrierDuplicateMessage, BarrierFailure, BarrierOngoing } from './errors.js';
+import { BarrierDuplicateMessage, BarrierOngoing } from './errors.js';
 import {
   type BarrierFields,
   headerReader,
@@ -8,7 +8,7 @@ import {
   queryReader,
   type TransType,
 } from './fields.js';
-import { type Outcome, type OutcomeEvent, report } from './observe.js';
+import { observe, type Outcome } from './observe.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore, BarrierTarget } from './store.js';
 
 export type BarrierResult<T> =
@@ -93,7 +93,7 @@ export class Barrier implements BarrierFields {
     const row = [this.transType, ...key, 'rollback'];
     const reason = await ongoingOnConflict(store, () =>
       store.transaction(async (connection) => {
-        await connection.execute(store.dialect.insertRows(store.table, 1), row);
+        await connection.execute(store.dialect.insertRows(store.table, 1, store.placeholder), row);
         return readReason(store, connection, key);
       }),
     );
@@ -107,7 +107,7 @@ export class Barrier implements BarrierFields {
     barrierId: string,
     fn: (tx: Tx) => Promise<T> | T,
   ): Promise<BarrierResult<T>> {
-    const { dialect, table } = target;
+    const { dialect, table, placeholder } = target;
     const key = [this.gid, this.branchId, this.op, barrierId];
     const ownRow = [this.transType, ...key, this.op];
     const originOp = ORIGIN_OF[this.op];
@@ -119,10 +119,10 @@ export class Barrier implements BarrierFields {
       // and its row now blocks the late action), 1 = the origin ran and this is the first
       // compensation, 0 = a repeated compensation.
       const originRow = [this.transType, this.gid, this.branchId, originOp, barrierId, this.op];
-      const inserted = await connection.execute(dialect.insertRows(table, 2), [...originRow, ...ownRow]);
+      const inserted = await connection.execute(dialect.insertRows(table, 2, placeholder), [...originRow, ...ownRow]);
       if (inserted === 2) return { outcome: 'null-compensation' };
       if (inserted === 0) return { outcome: 'duplicate' };
-    } else if ((await connection.execute(dialect.insertRows(table, 1), ownRow)) === 0) {
+    } else if ((await connection.execute(dialect.insertRows(table, 1, placeholder), ownRow)) === 0) {
       // Only the suppressed path pays for a second statement: who wrote the row we ran into?
       const reason = await readReason(target, connection, key);
       if (this.op === 'msg') throw new BarrierDuplicateMessage(this.gid, reason !== 'rollback');
@@ -136,29 +136,16 @@ export class Barrier implements BarrierFields {
   }
 
   /** Numbers the call, maps database conflicts to `BarrierOngoing`, and reports the outcome. */
-  async #observed<T>(target: BarrierTarget, run: (barrierId: string) => Promise<BarrierResult<T>>): Promise<BarrierResult<T>> {
+  #observed<T>(target: BarrierTarget, run: (barrierId: string) => Promise<BarrierResult<T>>): Promise<BarrierResult<T>> {
     const barrierId = String(++this.#calls).padStart(2, '0');
-    const started = performance.now();
-    const event = (outcome: OutcomeEvent['outcome'], error?: unknown): OutcomeEvent => ({
-      transType: this.transType,
-      gid: this.gid,
-      branchId: this.branchId,
-      op: this.op,
-      barrierId,
-      outcome,
-      durationMs: performance.now() - started,
-      ...(error === undefined ? {} : { error }),
+    const call = { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId };
+    return observe(target.hooks, call, async () => {
+      try {
+        return await ongoingOnConflict(target, () => run(barrierId));
+      } catch (thrown) {
+        throw thrown instanceof BusinessError ? thrown.error : thrown;
+      }
     });
-    try {
-      const result = await ongoingOnConflict(target, () => run(barrierId));
-      report(target.hooks, event(result.outcome));
-      return result;
-    } catch (thrown) {
-      const error = thrown instanceof BusinessError ? thrown.error : thrown;
-      const outcome = error instanceof BarrierFailure ? 'failure' : error instanceof BarrierOngoing ? 'ongoing' : 'error';
-      report(target.hooks, event(outcome, error));
-      throw error;
-    }
   }
 }
 
@@ -168,7 +155,7 @@ class BusinessError {
 }
 
 async function readReason(target: BarrierTarget, connection: BarrierConnection<unknown>, key: unknown[]) {
-  const rows = await connection.select(target.dialect.selectReason(target.table), key);
+  const rows = await connection.select(target.dialect.selectReason(target.table, target.placeholder), key);
   if (rows.length === 0) {
     // The row we collided with is gone: pruned mid-request. Nothing can be decided safely now.
     throw new BarrierOngoing(`barrier row ${key.join('/')} vanished between insert and read`);

@@ -1,3 +1,4 @@
+import { BarrierFailure, BarrierOngoing } from './errors.js';
 import type { BarrierFields } from './fields.js';
 
 /** What the barrier decided for one call. */
@@ -41,8 +42,26 @@ const LEVEL: Record<OutcomeEvent['outcome'], keyof Logger> = {
   error: 'error',
 };
 
+/** The barrier fields and barrier id of one call. */
+export type CallFields = BarrierFields & { barrierId: string };
+
+/** Times `run` and reports its outcome, or how it failed, to the hooks; the result or error passes through. */
+export async function observe<T extends { outcome: Outcome }>(hooks: BarrierHooks, call: CallFields, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const finish = (outcome: OutcomeEvent['outcome'], error?: unknown) =>
+    report(hooks, { ...call, outcome, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) });
+  try {
+    const result = await run();
+    finish(result.outcome);
+    return result;
+  } catch (error) {
+    finish(error instanceof BarrierFailure ? 'failure' : error instanceof BarrierOngoing ? 'ongoing' : 'error', error);
+    throw error;
+  }
+}
+
 /** Tells the hooks about a finished call. A hook that throws cannot undo a committed result, so its error goes to the logger (or a process warning), never to the caller. */
-export function report(hooks: BarrierHooks, event: OutcomeEvent): void {
+function report(hooks: BarrierHooks, event: OutcomeEvent): void {
   const { onOutcome, logger } = hooks;
   if (logger) {
     const { error, ...fields } = event;

@@ -1,4 +1,4 @@
-import type { Dialect } from './dialects/dialect.js';
+import type { Dialect, Placeholder } from './dialects/dialect.js';
 import type { BarrierHooks } from './observe.js';
 
 /** A row's values for the barrier insert, in `ROW_COLUMNS` order. */
@@ -23,6 +23,8 @@ export interface BarrierTarget {
   /** Unquoted `table` or `schema.table`, already validated. */
   readonly table: string;
   readonly hooks: BarrierHooks;
+  /** Parameter placeholders the connection expects, when not the engine's own (knex wants `?` everywhere). */
+  readonly placeholder?: Placeholder;
 }
 
 /**
