@@ -1,0 +1,72 @@
+/**
+ * The package as a user installs it: built with tsup into a scratch copy, every subpath export
+ * resolved through package.json from both `import` and `require`, with its type declarations.
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  exports: Record<string, string | { import: Record<string, string>; require: Record<string, string> }>;
+  peerDependenciesMeta: Record<string, { optional: boolean }>;
+  engines: { node: string };
+};
+const subpaths = Object.entries(pkg.exports).filter(([path]) => path !== './package.json');
+const specifier = (path: string) => (path === '.' ? 'txbarrier' : `txbarrier/${path.slice(2)}`);
+
+describe('the published package', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'txbarrier-pkg-'));
+    await run(join(process.cwd(), 'node_modules/.bin/tsup'), ['--out-dir', join(root, 'dist'), '--silent'], { timeout: 120_000 });
+    copyFileSync('package.json', join(root, 'package.json'));
+  }, 150_000);
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  const node = (file: string, source: string) => {
+    writeFileSync(join(root, file), source);
+    return run(process.execPath, [join(root, file)], { cwd: root });
+  };
+
+  it('declares every subpath with types for both module systems, and every file exists', () => {
+    for (const [path, target] of subpaths) {
+      expect(typeof target, path).toBe('object');
+      const { import: esm, require: cjs } = target as { import: Record<string, string>; require: Record<string, string> };
+      for (const file of [esm.types, esm.default, cjs.types, cjs.default]) {
+        expect(existsSync(join(root, file!)), `${path}: ${file}`).toBe(true);
+      }
+    }
+  });
+
+  it('loads every subpath through import and require without any driver being needed at load time', async () => {
+    const names = subpaths.map(([path]) => specifier(path));
+    const esm = await node('load.mjs', `for (const n of ${JSON.stringify(names)}) await import(n); console.log('ok');`);
+    const cjs = await node('load.cjs', `for (const n of ${JSON.stringify(names)}) require(n); console.log('ok');`);
+    expect(esm.stdout.trim()).toBe('ok');
+    expect(cjs.stdout.trim()).toBe('ok');
+  });
+
+  it('shares one copy of the core between entries, so instanceof holds across subpaths', async () => {
+    const check = `
+      const { BarrierConfigError } = M('txbarrier');
+      const { sqliteStore } = M('txbarrier/sqlite');
+      const db = { name: ':memory:', memory: true, inTransaction: false, prepare() {} };
+      try { sqliteStore(db, { table: 'not a table' }); console.log('no error'); }
+      catch (e) { console.log(e instanceof BarrierConfigError ? 'same class' : 'different class'); }`;
+    const cjs = await node('identity.cjs', `const M = require;${check}`);
+    const esm = await node('identity.mjs', `const mods = { txbarrier: await import('txbarrier'), 'txbarrier/sqlite': await import('txbarrier/sqlite') }; const M = (n) => mods[n];${check}`);
+    expect(cjs.stdout.trim()).toBe('same class');
+    expect(esm.stdout.trim()).toBe('same class');
+  });
+
+  it('makes every driver and framework an optional peer dependency, and runs on Node 20', () => {
+    for (const driver of ['better-sqlite3', 'mysql2', 'pg', 'express']) {
+      expect(pkg.peerDependenciesMeta[driver]?.optional, driver).toBe(true);
+    }
+    expect(pkg.engines.node).toBe('>=20');
+  });
+});
