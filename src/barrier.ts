@@ -139,7 +139,7 @@ export class Barrier implements BarrierFields {
   #observed<T>(target: BarrierTarget, run: (barrierId: string) => Promise<BarrierResult<T>>): Promise<BarrierResult<T>> {
     const barrierId = String(++this.#calls).padStart(2, '0');
     const call = { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId };
-    return observe(target.hooks, call, async () => {
+    return observe(target, call, async () => {
       try {
         return await ongoingOnConflict(target, () => run(barrierId));
       } catch (thrown) {

@@ -1,5 +1,7 @@
+import type { DialectName } from './dialects/dialect.js';
 import { BarrierFailure, BarrierOngoing } from './errors.js';
 import type { BarrierFields } from './fields.js';
+import { DB_SYSTEM, otelApi, type OtelSpan, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
 
 /** What the barrier decided for one call. */
 export type Outcome = 'applied' | 'duplicate' | 'null-compensation' | 'dangling';
@@ -28,7 +30,13 @@ export interface Logger {
 export interface BarrierHooks {
   /** Called once per `call`/`within`, after the transaction has finished. */
   onOutcome?: (event: OutcomeEvent) => void;
-  /** Receives one line per call (nothing is printed without one). */
+  /**
+   * Called for each dangling action (as well as `onOutcome`): an action that arrived after its
+   * compensation. The barrier kept it from applying, but it means a request outlived the
+   * coordinator's timeout; point an alert here.
+   */
+  onDangling?: (event: OutcomeEvent) => void;
+  /** Receives one line per call (nothing is printed without one); dangling actions at `warn`. */
   logger?: Logger;
 }
 
@@ -45,11 +53,48 @@ const LEVEL: Record<OutcomeEvent['outcome'], keyof Logger> = {
 /** The barrier fields and barrier id of one call. */
 export type CallFields = BarrierFields & { barrierId: string };
 
-/** Times `run` and reports its outcome, or how it failed, to the hooks; the result or error passes through. */
-export async function observe<T extends { outcome: Outcome }>(hooks: BarrierHooks, call: CallFields, run: () => Promise<T>): Promise<T> {
+/** Where a call's rows go, for the hooks and the span's database attributes. */
+export interface ObservedTarget {
+  readonly hooks: BarrierHooks;
+  readonly dialect: { readonly name: DialectName };
+  readonly table: string;
+}
+
+/**
+ * Times `run` and reports its outcome, or how it failed, to the hooks; the result or error passes
+ * through. With `@opentelemetry/api` installed, `run` also runs inside a span of its own, so the
+ * driver's spans for the transaction's statements nest under it.
+ */
+export async function observe<T extends { outcome: Outcome }>(
+  target: ObservedTarget,
+  call: CallFields,
+  run: () => Promise<T>,
+): Promise<T> {
+  const otel = await otelApi();
+  if (!otel) return timed(target.hooks, call, run);
+  const attributes = {
+    'db.system.name': DB_SYSTEM[target.dialect.name],
+    'db.system': DB_SYSTEM[target.dialect.name],
+    'db.collection.name': target.table,
+    'txbarrier.trans_type': call.transType,
+    'txbarrier.gid': call.gid,
+    'txbarrier.branch_id': call.branchId,
+    'txbarrier.op': call.op,
+    'txbarrier.barrier_id': call.barrierId,
+  };
+  return otel.trace
+    .getTracer('txbarrier')
+    .startActiveSpan(`txbarrier ${call.transType} ${call.op}`, { kind: SPAN_KIND_INTERNAL, attributes }, (span) =>
+      timed(target.hooks, call, run, span),
+    );
+}
+
+async function timed<T extends { outcome: Outcome }>(hooks: BarrierHooks, call: CallFields, run: () => Promise<T>, span?: OtelSpan): Promise<T> {
   const started = performance.now();
-  const finish = (outcome: OutcomeEvent['outcome'], error?: unknown) =>
+  const finish = (outcome: OutcomeEvent['outcome'], error?: unknown) => {
+    if (span) endSpan(span, outcome, error);
     report(hooks, { ...call, outcome, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) });
+  };
   try {
     const result = await run();
     finish(result.outcome);
@@ -60,18 +105,33 @@ export async function observe<T extends { outcome: Outcome }>(hooks: BarrierHook
   }
 }
 
+function endSpan(span: OtelSpan, outcome: OutcomeEvent['outcome'], error: unknown): void {
+  span.setAttribute('txbarrier.outcome', outcome);
+  if (error !== undefined) {
+    span.setAttribute('error.type', error instanceof Error ? error.name : typeof error);
+    span.recordException(error instanceof Error ? error : String(error));
+    span.setStatus({ code: SPAN_STATUS_ERROR, message: error instanceof Error ? error.message : String(error) });
+  }
+  span.end();
+}
+
 /** Tells the hooks about a finished call. A hook that throws cannot undo a committed result, so its error goes to the logger (or a process warning), never to the caller. */
 function report(hooks: BarrierHooks, event: OutcomeEvent): void {
-  const { onOutcome, logger } = hooks;
+  const { onOutcome, onDangling, logger } = hooks;
   if (logger) {
     const { error, ...fields } = event;
     logger[LEVEL[event.outcome]]?.call(logger, error === undefined ? fields : { ...fields, err: error }, `txbarrier ${event.outcome}`);
   }
-  if (!onOutcome) return;
+  runHook('onOutcome', onOutcome, event, logger);
+  if (event.outcome === 'dangling') runHook('onDangling', onDangling, event, logger);
+}
+
+function runHook(name: string, hook: ((event: OutcomeEvent) => void) | undefined, event: OutcomeEvent, logger: Logger | undefined): void {
+  if (!hook) return;
   try {
-    onOutcome(event);
+    hook(event);
   } catch (hookError) {
-    if (logger?.error) logger.error({ err: hookError }, 'txbarrier: onOutcome hook threw');
-    else process.emitWarning(`txbarrier: onOutcome hook threw: ${String(hookError)}`, 'TxbarrierHookWarning');
+    if (logger?.error) logger.error({ err: hookError }, `txbarrier: ${name} hook threw`);
+    else process.emitWarning(`txbarrier: ${name} hook threw: ${String(hookError)}`, 'TxbarrierHookWarning');
   }
 }
