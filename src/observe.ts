@@ -65,12 +65,8 @@ export interface ObservedTarget {
  * through. With `@opentelemetry/api` installed, `run` also runs inside a span of its own, so the
  * driver's spans for the transaction's statements nest under it.
  */
-export async function observe<T extends { outcome: Outcome }>(
-  target: ObservedTarget,
-  call: CallFields,
-  run: () => Promise<T>,
-): Promise<T> {
-  const otel = await otelApi();
+export function observe<T extends { outcome: Outcome }>(target: ObservedTarget, call: CallFields, run: () => Promise<T>): Promise<T> {
+  const otel = otelApi();
   if (!otel) return timed(target.hooks, call, run);
   const attributes = {
     'db.system.name': DB_SYSTEM[target.dialect.name],

@@ -25,18 +25,17 @@ export const SPAN_STATUS_ERROR = 2;
 export const DB_SYSTEM: Record<DialectName, string> = { mysql: 'mysql', postgres: 'postgresql', sqlite: 'sqlite' };
 
 let api: OtelApi | null | undefined;
-let loading: Promise<OtelApi | null> | undefined;
 
-/**
- * The tracer's API if `@opentelemetry/api` is installed, else null; imported once, on the first
- * call. Without a registered tracer provider the API hands out no-op spans, so an installed but
- * unused API costs next to nothing.
- */
-export function otelApi(): OtelApi | null | Promise<OtelApi | null> {
-  if (api !== undefined) return api;
-  loading ??= import('@opentelemetry/api').then(
-    (module) => (api = module as unknown as OtelApi),
-    () => (api = null),
-  );
-  return loading;
+// Imported once, as soon as txbarrier is, so it has settled by the first request: a barrier call
+// must enter its transaction synchronously (the SQLite queue keeps call order), so it cannot wait
+// for the import. A call made before it settles goes untraced. Without a registered tracer
+// provider the API hands out no-op spans, so an installed but unused API costs next to nothing.
+void import('@opentelemetry/api').then(
+  (module) => (api = module as unknown as OtelApi),
+  () => (api = null),
+);
+
+/** `@opentelemetry/api` if it is installed and loaded, else null or undefined. */
+export function otelApi(): OtelApi | null | undefined {
+  return api;
 }
