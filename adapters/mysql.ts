@@ -1,0 +1,91 @@
+import { errorChain } from '../src/dialects/dialect.js';
+import { defineExecutor } from '../src/executor.js';
+import { type BarrierConnection, type BarrierExecutor, type BarrierStore, defineStore, mysqlDialect, type Row, type StoreOptions } from '../src/index.js';
+import { type IsolationLevel, isolationSql } from '../src/isolation.js';
+
+export type { IsolationLevel };
+
+/** The part of a mysql2/promise connection the barrier uses (the driver is never imported here). */
+export interface MysqlQueryable {
+  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>;
+}
+
+/** A mysql2/promise `PoolConnection`. */
+export interface MysqlPoolConnection extends MysqlQueryable {
+  release(): void;
+  destroy(): void;
+}
+
+/** A mysql2/promise `Pool`. */
+export interface MysqlPool {
+  getConnection(): Promise<MysqlPoolConnection>;
+}
+
+export interface MysqlStoreOptions extends StoreOptions {
+  /** Run each barrier transaction at this level instead of the session's (InnoDB: repeatable read). */
+  isolationLevel?: IsolationLevel;
+}
+
+const DEFAULT_TABLE = 'dtm_barrier.barrier';
+
+type ConnectionOf<Pool extends MysqlPool> = Awaited<ReturnType<Pool['getConnection']>>;
+
+/**
+ * A barrier store on a mysql2/promise `Pool`. Default table `dtm_barrier.barrier`, DTM's own.
+ * Business code receives the pool connection inside the open transaction.
+ */
+export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlStoreOptions = {}): BarrierStore<ConnectionOf<Pool>> {
+  const { isolationLevel, ...storeOptions } = options;
+  const level = isolationSql(isolationLevel);
+  // Without SESSION it applies to the next transaction only, so the connection goes back to the pool unchanged.
+  const setIsolation = level && `SET TRANSACTION ISOLATION LEVEL ${level}`;
+
+  return defineStore(mysqlDialect, storeOptions, DEFAULT_TABLE, async (work) => {
+    const connection = (await pool.getConnection()) as ConnectionOf<Pool>;
+    // The pool does not reset connections: one released mid-transaction would hand that transaction
+    // to the next borrower. Only a connection whose COMMIT or ROLLBACK answered goes back.
+    let reusable = false;
+    try {
+      if (setIsolation) await connection.query(setIsolation);
+      await connection.query('START TRANSACTION');
+      let result;
+      try {
+        result = await work(mysqlConnection(connection));
+      } catch (error) {
+        // After a deadlock InnoDB has already rolled the whole transaction back, so a ROLLBACK that
+        // answers proves nothing; a fresh connection is cheap certainty for a rare event. A failed
+        // ROLLBACK must not replace the error being thrown.
+        reusable = !isDeadlock(error) && (await connection.query('ROLLBACK').then(() => true, () => false));
+        throw error;
+      }
+      await connection.query('COMMIT');
+      reusable = true;
+      return result;
+    } finally {
+      if (reusable) connection.release();
+      else connection.destroy();
+    }
+  });
+}
+
+/**
+ * A barrier executor over a mysql2 connection the caller already put in a transaction, for
+ * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
+ */
+export function mysqlExecutor<C extends MysqlQueryable>(connection: C, options: StoreOptions = {}): BarrierExecutor<C> {
+  return defineExecutor(mysqlDialect, options, DEFAULT_TABLE, mysqlConnection(connection));
+}
+
+/** `query`, not `execute`: one round trip per statement with no server-side statement cache to fill. */
+function mysqlConnection<C extends MysqlQueryable>(connection: C): BarrierConnection<C> {
+  return {
+    tx: connection,
+    execute: async (sql, params) => ((await connection.query(sql, params as unknown[]))[0] as { affectedRows: number }).affectedRows,
+    select: async (sql, params) => (await connection.query(sql, params as unknown[]))[0] as Row[],
+  };
+}
+
+function isDeadlock(error: unknown): boolean {
+  for (const e of errorChain(error)) if (e.errno === 1213) return true;
+  return false;
+}

@@ -1,0 +1,110 @@
+import { defineExecutor } from '../src/executor.js';
+import {
+  type BarrierConnection,
+  BarrierError,
+  type BarrierExecutor,
+  type BarrierStore,
+  defineStore,
+  postgresDialect,
+  type Row,
+  type StoreOptions,
+} from '../src/index.js';
+import { type IsolationLevel, isolationSql } from '../src/isolation.js';
+
+export type { IsolationLevel };
+
+/** The part of a pg `Client`/`PoolClient` the barrier uses (the driver is never imported here). */
+export interface PostgresQueryable {
+  query(sql: string, values?: readonly unknown[]): Promise<{ command: string; rowCount: number | null; rows: Row[] }>;
+}
+
+/** A pg `PoolClient`. */
+export interface PostgresPoolClient extends PostgresQueryable {
+  /** A truthy argument destroys the client instead of pooling it. */
+  release(destroy?: Error | boolean): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** A pg `Pool`. */
+export interface PostgresPool {
+  connect(): Promise<PostgresPoolClient>;
+}
+
+export interface PostgresStoreOptions extends StoreOptions {
+  /** Run each barrier transaction at this level instead of the server's (PostgreSQL: read committed). */
+  isolationLevel?: IsolationLevel;
+}
+
+const DEFAULT_TABLE = 'dtm_barrier.barrier';
+
+/** The client type a pool lends. pg's `connect` is overloaded (promise, then callback), and `ReturnType` would read the callback's `void`. */
+type ClientOf<Pool extends PostgresPool> = Pool extends { connect(): Promise<infer Client>; connect(callback: never): void }
+  ? unknown extends Client
+    ? Awaited<ReturnType<Pool['connect']>>
+    : Client
+  : never;
+
+/**
+ * A barrier store on a pg `Pool`. Default table `dtm_barrier.barrier`, DTM's own.
+ * Business code receives the pool client inside the open transaction.
+ */
+export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: PostgresStoreOptions = {}): BarrierStore<ClientOf<Pool>> {
+  const { isolationLevel, ...storeOptions } = options;
+  const level = isolationSql(isolationLevel);
+  const begin = level ? `BEGIN ISOLATION LEVEL ${level}` : 'BEGIN';
+
+  return defineStore(postgresDialect, storeOptions, DEFAULT_TABLE, async (work) => {
+    const client = (await pool.connect()) as ClientOf<Pool>;
+    // pg-pool stops listening for errors on a client it lends out, and an unheard 'error' (the
+    // server ended the session while business code awaited something else) would crash the process.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost = error;
+    };
+    client.on('error', onError);
+    // Only a client whose COMMIT or ROLLBACK answered goes back to the pool.
+    let reusable = false;
+    try {
+      await client.query(begin);
+      let result;
+      try {
+        result = await work(postgresConnection(client));
+      } catch (error) {
+        // A failed ROLLBACK must not replace the error being thrown.
+        reusable = await client.query('ROLLBACK').then(() => true, () => false);
+        throw error;
+      }
+      const commit = await client.query('COMMIT');
+      reusable = true;
+      if (commit.command === 'ROLLBACK') {
+        // PostgreSQL answers COMMIT on an aborted transaction with a successful ROLLBACK.
+        throw new BarrierError(
+          'the transaction was aborted by a failed statement that the business code caught without rethrowing, ' +
+            'so PostgreSQL rolled it back at COMMIT and nothing was committed. Rethrow the error, or wrap a ' +
+            'statement that may fail in a SAVEPOINT.',
+        );
+      }
+      return result;
+    } finally {
+      client.off('error', onError);
+      client.release(reusable && !lost ? undefined : (lost ?? true));
+    }
+  });
+}
+
+/**
+ * A barrier executor over a pg client the caller already put in a transaction, for
+ * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
+ */
+export function postgresExecutor<C extends PostgresQueryable>(client: C, options: StoreOptions = {}): BarrierExecutor<C> {
+  return defineExecutor(postgresDialect, options, DEFAULT_TABLE, postgresConnection(client));
+}
+
+function postgresConnection<C extends PostgresQueryable>(client: C): BarrierConnection<C> {
+  return {
+    tx: client,
+    execute: async (sql, params) => (await client.query(sql, params)).rowCount ?? 0,
+    select: async (sql, params) => (await client.query(sql, params)).rows,
+  };
+}
