@@ -24,7 +24,7 @@ async function knexHarness(engine: DialectName, config: Knex.Config, cleanup = (
       await trx(NOTES).insert({ gid, note });
     },
     query: async (sql, params) => {
-      const result = await db.raw(sql, params);
+      const result = await db.raw(sql, params as Knex.RawBinding[]);
       return engine === 'postgres' ? result.rows : engine === 'mysql' ? result[0] : result;
     },
     outsideTransaction: db,
