@@ -4,50 +4,25 @@
  * and never answer `rolledback` for one that then commits.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlStore } from '../adapters/mysql.js';
 import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
 import { Barrier, BarrierDuplicateMessage, BarrierOngoing, type BarrierStore } from '../src/index.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
-import { openTempDb } from './sqlite-harness.js';
+import type { Harness } from './conformance.js';
+import { mysqlHarness, mysqlPool, postgresHarness, postgresPool } from './server-harness.js';
+import { hasServer } from './servers.js';
+import { sqliteHarness } from './sqlite-harness.js';
 
-const TABLE = 'msg_test_barrier';
-const NOTES = 'msg_test_notes';
+const TABLES = { table: 'msg_test_barrier', notes: 'msg_test_notes' };
 
-interface MessageEngine<Tx> {
-  store: BarrierStore<Tx>;
-  /** A store whose check-back gives up after a short lock wait (servers only). */
+interface MessageEngine<Tx> extends Harness<Tx> {
+  /** A store on the same table whose check-back gives up after a short lock wait (servers only). */
   impatientStore?: BarrierStore<Tx>;
-  record(tx: Tx, gid: string): Promise<void>;
-  notes(gid: string): Promise<number>;
-  close(): Promise<void>;
 }
 
-async function sqliteEngine(): Promise<MessageEngine<ReturnType<typeof openTempDb>['db']>> {
-  const { db, dir } = openTempDb();
-  db.exec(`CREATE TABLE ${NOTES} (gid TEXT NOT NULL)`);
-  const store = sqliteStore(db, { table: TABLE });
-  await store.ensureSchema();
-  return {
-    store,
-    record: async (tx, gid) => void tx.prepare(`INSERT INTO ${NOTES} VALUES (?)`).run(gid),
-    notes: async (gid) => (db.prepare(`SELECT count(*) AS n FROM ${NOTES} WHERE gid = ?`).get(gid) as { n: number }).n,
-    close: async () => {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function mysqlEngine(): Promise<MessageEngine<mysql.PoolConnection>> {
-  const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 20 });
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${NOTES} (gid VARCHAR(128) NOT NULL)`);
-  const store = mysqlStore(pool, { table: TABLE });
-  await store.ensureSchema();
+async function mysqlEngine(): Promise<MessageEngine<unknown>> {
+  const harness = await mysqlHarness(TABLES);
+  const pool = mysqlPool();
   // innodb_lock_wait_timeout is whole seconds; 1 is the least.
   const impatientPool = {
     async getConnection() {
@@ -57,33 +32,26 @@ async function mysqlEngine(): Promise<MessageEngine<mysql.PoolConnection>> {
     },
   };
   return {
-    store,
-    impatientStore: mysqlStore(impatientPool, { table: TABLE }),
-    record: async (tx, gid) => void (await tx.query(`INSERT INTO ${NOTES} VALUES (?)`, [gid])),
-    notes: async (gid) => {
-      const [rows] = await pool.query(`SELECT count(*) AS n FROM ${NOTES} WHERE gid = ?`, [gid]);
-      return Number((rows as { n: number }[])[0]!.n);
+    ...harness,
+    impatientStore: mysqlStore(impatientPool, { table: TABLES.table }),
+    close: async () => {
+      await harness.close();
+      await pool.end();
     },
-    close: () => pool.end(),
-  };
+  } as MessageEngine<unknown>;
 }
 
-async function postgresEngine(): Promise<MessageEngine<pg.PoolClient>> {
-  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 20 });
-  const impatientPool = new pg.Pool({ connectionString: POSTGRES_URL, max: 5, options: '-c lock_timeout=300' });
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${NOTES} (gid VARCHAR(128) NOT NULL)`);
-  const store = postgresStore(pool, { table: TABLE });
-  await store.ensureSchema();
+async function postgresEngine(): Promise<MessageEngine<unknown>> {
+  const harness = await postgresHarness(TABLES);
+  const impatientPool = postgresPool({ options: '-c lock_timeout=300' });
   return {
-    store,
-    impatientStore: postgresStore(impatientPool, { table: TABLE }),
-    record: async (tx, gid) => void (await tx.query(`INSERT INTO ${NOTES} VALUES ($1)`, [gid])),
-    notes: async (gid) => Number((await pool.query(`SELECT count(*) AS n FROM ${NOTES} WHERE gid = $1`, [gid])).rows[0].n),
+    ...harness,
+    impatientStore: postgresStore(impatientPool, { table: TABLES.table }),
     close: async () => {
-      await pool.end();
+      await harness.close();
       await impatientPool.end();
     },
-  };
+  } as MessageEngine<unknown>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -116,12 +84,13 @@ function describeCheckBack<Tx>(name: string, skip: boolean, open: () => Promise<
       let entered!: () => void;
       const inside = new Promise<void>((resolve) => (entered = resolve));
       const local = Barrier.forMessage(gid).call(engine.store, async (tx) => {
-        await engine.record(tx, gid);
+        await engine.record(tx, gid, 'msg');
         entered();
         if ((await decided) === 'rollback') throw new Error('local transaction failed');
         return 'sent';
       });
-      await inside;
+      // If the local transaction fails before it holds, fail the test now rather than time out.
+      await Promise.race([inside, local]);
       return { local, end };
     }
 
@@ -136,7 +105,7 @@ function describeCheckBack<Tx>(name: string, skip: boolean, open: () => Promise<
       await expect.poll(() => check.settled).toBe(true);
       expect(check.error).toBeUndefined();
       expect(check.value).toBe('committed');
-      expect(await engine.notes(gid)).toBe(1);
+      expect(await engine.notes(gid)).toEqual(['msg']);
     });
 
     it('waits for the open local transaction and answers rolledback once it rolls back; the retry is refused', async () => {
@@ -150,10 +119,10 @@ function describeCheckBack<Tx>(name: string, skip: boolean, open: () => Promise<
       await expect.poll(() => check.settled).toBe(true);
       expect(check.value).toBe('rolledback');
       // The check-back's row now stands for the rollback: the coordinator's decision cannot be undone by a late retry.
-      const retry = Barrier.forMessage(gid).call(engine.store, (tx) => engine.record(tx, gid));
+      const retry = Barrier.forMessage(gid).call(engine.store, (tx) => engine.record(tx, gid, 'retry'));
       await expect(retry).rejects.toBeInstanceOf(BarrierDuplicateMessage);
       await expect(retry).rejects.toMatchObject({ committed: false });
-      expect(await engine.notes(gid)).toBe(0);
+      expect(await engine.notes(gid)).toEqual([]);
     });
 
     // The servers' row lock can time out; SQLite's in-process queue just waits (busy files are covered in sqlite.test.ts).
@@ -176,7 +145,7 @@ function describeCheckBack<Tx>(name: string, skip: boolean, open: () => Promise<
           const gid = gidOf();
           const local = Barrier.forMessage(gid)
             .call(engine.store, async (tx) => {
-              await engine.record(tx, gid);
+              await engine.record(tx, gid, 'msg');
               await sleep(i % 4);
             })
             .then(
@@ -188,7 +157,7 @@ function describeCheckBack<Tx>(name: string, skip: boolean, open: () => Promise<
             );
           await sleep(i % 3);
           const check = await Barrier.forMessage(gid).queryPrepared(engine.store);
-          return { local: await local, check, notes: await engine.notes(gid) };
+          return { local: await local, check, notes: (await engine.notes(gid)).length };
         }),
       );
       for (const round of rounds) {
@@ -199,6 +168,6 @@ function describeCheckBack<Tx>(name: string, skip: boolean, open: () => Promise<
   });
 }
 
-describeCheckBack('sqlite', false, sqliteEngine);
+describeCheckBack('sqlite', false, sqliteHarness);
 describeCheckBack('mysql', !hasServer('mysql'), mysqlEngine);
 describeCheckBack('postgres', !hasServer('postgres'), postgresEngine);
