@@ -50,10 +50,10 @@ export interface CoordinatorOptions {
   timeoutMs?: number;
   /** Pause between retries (DTM: 10 s; tests want it short). */
   retryDelayMs?: number;
-  /** Attempts at a forward op before the transaction times out to failure and rolls back. */
+  /** Unanswered attempts (timeouts, errors) at a forward op before the transaction times out to failure and rolls back. ONGOING does not count. */
   forwardAttempts?: number;
-  /** A compensation, confirm or cancel is retried until it succeeds; past this many attempts it is a bug. */
-  mustSucceedAttempts?: number;
+  /** Ops are retried until they are decided (second-phase ops until they succeed); past this many attempts it is a bug. */
+  maxAttempts?: number;
 }
 
 export class Coordinator {
@@ -64,7 +64,7 @@ export class Coordinator {
   readonly #held = new Map<string, (() => Promise<Answer>)[]>();
 
   constructor(options: CoordinatorOptions = {}) {
-    this.#options = { timeoutMs: 3000, retryDelayMs: 100, forwardAttempts: 3, mustSucceedAttempts: 100, ...options };
+    this.#options = { timeoutMs: 3000, retryDelayMs: 100, forwardAttempts: 3, maxAttempts: 100, ...options };
   }
 
   /** Runs the actions in order; on a failure (or a step that never answers) compensates every step it started, last first. */
@@ -111,17 +111,19 @@ export class Coordinator {
 
   /** A forward op: success, failure, or failure after `forwardAttempts` unanswered tries (the transaction times out). */
   async #forward(request: Omit<Delivery, 'attempt'>): Promise<'success' | 'failure'> {
-    for (let attempt = 1; ; attempt++) {
+    let unanswered = 0;
+    for (let attempt = 1; attempt <= this.#options.maxAttempts; attempt++) {
       const answer = await this.#deliver({ ...request, attempt });
       if (answer === 'success' || answer === 'failure') return answer;
-      if (attempt >= this.#options.forwardAttempts) return 'failure';
+      if (answer === 'error' && ++unanswered >= this.#options.forwardAttempts) return 'failure';
       await sleep(this.#options.retryDelayMs);
     }
+    throw new Error(`${request.op} of ${request.gid} branch ${request.branchId} was never decided`);
   }
 
   /** A second-phase op, which may not fail: retried on every answer but success, FAILURE included (as DTM does). */
   async #mustSucceed(request: Omit<Delivery, 'attempt'>): Promise<void> {
-    for (let attempt = 1; attempt <= this.#options.mustSucceedAttempts; attempt++) {
+    for (let attempt = 1; attempt <= this.#options.maxAttempts; attempt++) {
       if ((await this.#deliver({ ...request, attempt })) === 'success') return;
       await sleep(this.#options.retryDelayMs);
     }
