@@ -54,10 +54,12 @@ export const postgresDialect: Dialect = {
     ];
   },
 
+  // ORDER BY keeps the planner on the create_time index: without it, when most rows are old, it
+  // picks a sequential scan that stops at the limit, and the sweep's last batch reads the whole table.
   pruneBatch: (table, placeholder = dollarNumber) =>
     `DELETE FROM ${quoteTable(table)} WHERE ctid = ANY(ARRAY(
   SELECT ctid FROM ${quoteTable(table)}
-  WHERE create_time < CURRENT_TIMESTAMP - make_interval(secs => ${placeholder(1)}) LIMIT ${placeholder(2)}))`,
+  WHERE create_time < CURRENT_TIMESTAMP - make_interval(secs => ${placeholder(1)}) ORDER BY create_time LIMIT ${placeholder(2)}))`,
 
   isRetryable(error) {
     for (const e of errorChain(error)) {
