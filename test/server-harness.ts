@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { mysqlStore } from '../adapters/mysql.js';
 import { postgresStore } from '../adapters/postgres.js';
-import { mysqlDialect, postgresDialect } from '../src/index.js';
+import { type BarrierStore, mysqlDialect, postgresDialect } from '../src/index.js';
 import type { BarrierRowRead, Harness } from './conformance.js';
 import { MYSQL_URL, POSTGRES_URL } from './servers.js';
 
@@ -112,24 +112,29 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
-export async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/** Polls `condition` every `intervalMs` until it holds; fails with `what` after `timeoutMs`. */
+export async function waitUntil(what: string, condition: () => Promise<boolean>, { timeoutMs = 10_000, intervalMs = 10 } = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 
-/** Resolves once `count` InnoDB transactions whose statement names `table` wait for a lock. */
-export function mysqlLockWaits(pool: MysqlPool, table: string, count: number): Promise<void> {
-  return waitUntil(`${count} statement(s) on ${table} wait for a lock`, async () => {
+/**
+ * Resolves once `count` InnoDB transactions wait for a lock in a statement containing `text`
+ * (the request's gid: unique, so a match is this test's statement). InnoDB refreshes this view
+ * only when nobody read it for 100 ms, so faster polling would read a frozen snapshot forever.
+ */
+export function mysqlLockWaits(pool: MysqlPool, text: string, count: number): Promise<void> {
+  const waits = async () => {
     const [rows] = await pool.query(
       "SELECT COUNT(*) AS n FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE ?",
-      [`%${table}%`],
+      [`%${text}%`],
     );
     return Number((rows as { n: number }[])[0]!.n) >= count;
-  });
+  };
+  return waitUntil(`${count} statement(s) with ${text} wait for a lock`, waits, { intervalMs: 150 });
 }
 
 /** Resolves once `count` PostgreSQL sessions wait for a lock held by the session `holderPid`. */
@@ -138,4 +143,48 @@ export function postgresLockWaits(pool: PostgresPool, holderPid: number, count: 
     const { rows } = await pool.query('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [holderPid]);
     return rows[0].n >= count;
   });
+}
+
+/** What a held transaction throws to roll back when told to. */
+export class HeldRollback extends Error {}
+
+export interface Held<Tx> {
+  /** The store whose next transaction is held. */
+  store: BarrierStore<Tx>;
+  /** Resolves with the connection once the barrier's statements (and `fn`, if it ran) are done, before COMMIT. */
+  entered: Promise<Tx>;
+  commit(): void;
+  /** Ends the held transaction by throwing `HeldRollback` from it. */
+  rollback(): void;
+}
+
+/**
+ * `store`, with each transaction held open after its work, locks and all, until `commit()` or
+ * `rollback()`. Holding the store rather than `fn` also holds outcomes where `fn` never runs.
+ */
+export function holdOpen<Tx>(store: BarrierStore<Tx>): Held<Tx> {
+  const entered = deferred<Tx>();
+  entered.promise.catch(() => undefined);
+  const end = deferred<'commit' | 'rollback'>();
+  return {
+    store: {
+      ...store,
+      transaction: (work) =>
+        store.transaction(async (connection) => {
+          let result;
+          try {
+            result = await work(connection);
+          } catch (error) {
+            entered.reject(error);
+            throw error;
+          }
+          entered.resolve(connection.tx);
+          if ((await end.promise) === 'rollback') throw new HeldRollback('held transaction rolled back');
+          return result;
+        }),
+    },
+    entered: entered.promise,
+    commit: () => end.resolve('commit'),
+    rollback: () => end.resolve('rollback'),
+  };
 }
