@@ -6,6 +6,7 @@ import {
   BarrierOngoing,
   type BarrierStore,
 } from '../src/index.js';
+import { queryReader } from '../src/fields.js';
 
 // A global augmentation rather than `declare module 'express-serve-static-core'`: it needs no
 // import of Express's types, so it compiles for users without @types/express, and with them it
@@ -24,9 +25,9 @@ declare global {
  * global `Express.Request`, so fields other middleware declare there (`req.user`, …) show up too.
  */
 export interface BarrierRequest extends Express.Request {
-  query?: unknown;
   headers: Record<string, string | string[] | undefined>;
   url?: string;
+  originalUrl?: string;
   // `any` as in Express's own types: their shapes are whatever the body parser and the path produced.
   body?: any;
   params?: Record<string, any>;
@@ -58,9 +59,10 @@ const QUERY_FIELDS = ['gid', 'trans_type', 'branch_id', 'op'] as const;
 /** DTM's reading: the query when it has any of the four fields, else the `dtm-*` headers. */
 export const dtmExtractor: BarrierExtractor = (req) => {
   const query = queryOf(req);
-  const inQuery = QUERY_FIELDS.some((name) => query.has(name));
+  const read = queryReader(query);
+  const inQuery = QUERY_FIELDS.some((name) => read(name) !== undefined);
   const inHeaders = QUERY_FIELDS.some((name) => req.headers[`dtm-${name}`] !== undefined);
-  return !inQuery && inHeaders ? Barrier.fromHeaders(req.headers) : Barrier.fromQuery(query.values);
+  return !inQuery && inHeaders ? Barrier.fromHeaders(req.headers) : Barrier.fromQuery(query);
 };
 
 /**
@@ -130,9 +132,10 @@ export function queryPreparedRoute<Tx>(store: BarrierStore<Tx>, options: Pick<Ba
 
 /** A check-back names its message by `gid` alone, or by DTM's four fields (then checked like any barrier). */
 function messageBarrier(req: BarrierRequest): Barrier {
-  const query = queryOf(req);
-  const named = QUERY_FIELDS.some((name) => name !== 'gid' && (query.has(name) || req.headers[`dtm-${name}`] !== undefined));
-  return named ? dtmExtractor(req) : Barrier.forMessage(query.get('gid') ?? (req.headers['dtm-gid'] as string));
+  const read = queryReader(queryOf(req));
+  const named = QUERY_FIELDS.some((name) => name !== 'gid' && (read(name) !== undefined || req.headers[`dtm-${name}`] !== undefined));
+  // forMessage checks the gid like any field: missing, repeated or not a string is a 400.
+  return named ? dtmExtractor(req) : Barrier.forMessage((read('gid') ?? req.headers['dtm-gid']) as string);
 }
 
 /**
@@ -190,17 +193,13 @@ function send(res: BarrierResponse, status: number, result: DtmResult | undefine
   res.end(result === undefined ? json : `{"dtm_result":"${result}"${json === '{}' ? '}' : `,${json.slice(1)}`}`);
 }
 
-/** The query as Express parsed it, or read from the URL when the query parser is off. */
-function queryOf(req: BarrierRequest) {
-  const parsed = req.query;
-  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    const values = parsed as Record<string, unknown>;
-    return {
-      values,
-      has: (name: string) => values[name] !== undefined,
-      get: (name: string) => values[name] as string | undefined,
-    };
-  }
-  const params = new URL(req.url ?? '', 'http://localhost').searchParams;
-  return { values: params, has: (name: string) => params.has(name), get: (name: string) => params.get(name) ?? undefined };
+/**
+ * The raw query string of the request as the client sent it: read the same way whatever query
+ * parser the app configured (Express 4's `qs` would turn `gid[a]=1` into an object, and a disabled
+ * parser leaves nothing).
+ */
+function queryOf(req: BarrierRequest): string {
+  const url = req.originalUrl ?? req.url ?? '';
+  const start = url.indexOf('?');
+  return start < 0 ? '' : url.slice(start + 1);
 }

@@ -285,6 +285,32 @@ describe.each(EXPRESS_VERSIONS)('barrier routes on %s', (_, express) => {
     expect(notes(gid)).toEqual(['action:ok']);
   });
 
+  it('reads the query string itself, whatever query parser the app configured', async () => {
+    for (const parser of [false, 'extended', 'simple'] as const) {
+      const gid = gidOf();
+      const app = express();
+      app.set('query parser', parser);
+      app.use('/mounted', barrierMiddleware());
+      app.post(
+        '/mounted/note',
+        barrierRoute(store(), (tx, req) => {
+          tx.prepare('INSERT INTO express_ledger (gid, note) VALUES (?, ?)').run(req.barrier.gid, String(parser));
+        }),
+      );
+      const other = await listen(app);
+      try {
+        const applied = await request(`${other.url}/mounted/note?${dtmQuery(gid, 'action')}`);
+        expect(applied.json, String(parser)).toEqual({ dtm_result: 'SUCCESS', outcome: 'applied' });
+        // qs would make this gid an object; read as the client sent it, there is no `gid` at all.
+        const nested = await request(`${other.url}/mounted/note?gid[a]=1&trans_type=saga&branch_id=01&op=action`);
+        expect(nested.json?.problems, String(parser)).toEqual([{ field: 'gid', problem: 'is missing' }]);
+      } finally {
+        await other.close();
+      }
+      expect(notes(gid)).toEqual([String(parser)]);
+    }
+  });
+
   it('takes the barrier from a custom extractor', async () => {
     const gid = gidOf();
     const answer = await post('/custom', '', undefined, { 'x-saga-step': `${gid}/07/compensate` });
