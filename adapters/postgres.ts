@@ -38,6 +38,9 @@ export interface PostgresStoreOptions extends StoreOptions {
 
 const DEFAULT_TABLE = 'dtm_barrier.barrier';
 
+/** The advisory lock `ensureSchema` holds: 'txbarrie' in ASCII, an arbitrary number unlikely to be anyone else's. */
+const SCHEMA_LOCK = '8392566076276369765';
+
 /** The client type a pool lends. pg's `connect` is overloaded (promise, then callback), and `ReturnType` would read the callback's `void`. */
 type ClientOf<Pool extends PostgresPool> = Pool extends { connect(): Promise<infer Client>; connect(callback: never): void }
   ? unknown extends Client
@@ -54,7 +57,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
   const level = isolationSql(isolationLevel);
   const begin = level ? `BEGIN ISOLATION LEVEL ${level}` : 'BEGIN';
 
-  return defineStore(postgresDialect, storeOptions, DEFAULT_TABLE, async (work) => {
+  const store = defineStore<ClientOf<Pool>>(postgresDialect, storeOptions, DEFAULT_TABLE, async (work) => {
     const client = (await pool.connect()) as ClientOf<Pool>;
     // pg-pool stops listening for errors on a client it lends out, and an unheard 'error' (the
     // server ended the session while business code awaited something else) would crash the process.
@@ -91,6 +94,18 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
       client.release(reusable && !lost ? undefined : (lost ?? true));
     }
   });
+
+  return {
+    ...store,
+    // Concurrent CREATE ... IF NOT EXISTS of one schema or table fail on PostgreSQL's catalogs
+    // (23505), as when several replicas start at once; under one advisory lock they take turns.
+    // PostgreSQL's DDL is transactional, so one transaction holds the lock over every statement.
+    ensureSchema: () =>
+      store.transaction(async (connection) => {
+        await connection.select(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`, []);
+        for (const statement of postgresDialect.createSchema(store.table)) await connection.execute(statement, []);
+      }),
+  };
 }
 
 /**

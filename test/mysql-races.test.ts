@@ -120,12 +120,12 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
         const holder = holdOpen(store());
         const held = deliver(holder.store, gid, 'action');
         await holder.entered;
-        const waiters = pools.map((p) => deliver(store(p), gid, 'action'));
+        const waiters = Promise.allSettled(pools.map((p) => deliver(store(p), gid, 'action')));
         await waiting(gid, 2);
         holder.rollback();
         await expect(held).rejects.toBeInstanceOf(HeldRollback);
 
-        const settled = await Promise.allSettled(waiters);
+        const settled = await waiters;
         const victim = settled.findIndex((s) => s.status === 'rejected');
         const survivor = 1 - victim;
         expect(settled.map((s) => s.status).sort()).toEqual(['fulfilled', 'rejected']);

@@ -54,7 +54,8 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
   describe.each(LEVELS)('at %s', (_, isolationLevel) => {
     const store = (p = pool) => postgresStore(p, { table: TABLE, isolationLevel });
     /**
-     * The waiter's result once the holder committed. Under repeatable read the row committed after
+     * The waiter's result once the holder committed; call it as soon as the holder is told to
+     * commit, so a rejection is handled when it happens. Under repeatable read the row committed after
      * the waiter's snapshot raises 40001, which must be BarrierOngoing; the coordinator's retry then decides.
      */
     const afterCommit = async <T>(waiter: Promise<BarrierResult<T>>, retry: () => Promise<BarrierResult<T>>) => {
@@ -76,11 +77,9 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
       const compensate = deliver(store(), gid, 'compensate');
       await blockedBy(holderPid);
       holder.commit();
+      const compensated = afterCommit(compensate, () => deliver(store(), gid, 'compensate'));
       expect(await action).toEqual({ outcome: 'applied', value: 'action' });
-      expect(await afterCommit(compensate, () => deliver(store(), gid, 'compensate'))).toEqual({
-        outcome: 'applied',
-        value: 'compensate',
-      });
+      expect(await compensated).toEqual({ outcome: 'applied', value: 'compensate' });
       expect(await notes(gid)).toEqual(['action', 'compensate']);
     });
 
@@ -106,8 +105,9 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
       const action = deliver(store(), gid, 'action');
       await blockedBy(holderPid);
       holder.commit();
+      const late = afterCommit(action, () => deliver(store(), gid, 'action'));
       expect(await compensate).toEqual({ outcome: 'null-compensation' });
-      expect(await afterCommit(action, () => deliver(store(), gid, 'action'))).toEqual({ outcome: 'dangling' });
+      expect(await late).toEqual({ outcome: 'dangling' });
       expect(await notes(gid)).toEqual([]);
     });
 
@@ -119,8 +119,9 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
       const second = deliver(store(), gid, 'action');
       await blockedBy(holderPid);
       holder.commit();
+      const repeated = afterCommit(second, () => deliver(store(), gid, 'action'));
       expect(await first).toEqual({ outcome: 'applied', value: 'action' });
-      expect(await afterCommit(second, () => deliver(store(), gid, 'action'))).toEqual({ outcome: 'duplicate' });
+      expect(await repeated).toEqual({ outcome: 'duplicate' });
       expect(await notes(gid)).toEqual(['action']);
     });
   });

@@ -103,6 +103,20 @@ describe.skipIf(!hasServer('postgres'))('postgres', () => {
       }
     });
 
+    it('creates the schema from several stores at once (replicas starting together)', async () => {
+      const schema = `h3_schema_${randomUUID().slice(0, 8)}`;
+      try {
+        const results = await Promise.allSettled(
+          Array.from({ length: 6 }, () => postgresStore(pool, { table: `${schema}.barrier` }).ensureSchema()),
+        );
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS exists', [`${schema}.barrier`]);
+        expect(rows).toEqual([{ exists: true }]);
+      } finally {
+        await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      }
+    });
+
     it('works on an existing DTM table, changing no column, and fills its NULL-default timestamps', async () => {
       const schema = `h3_schema_${randomUUID().slice(0, 8)}`;
       try {
