@@ -8,22 +8,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutorOptions } from '../adapters/executor-options.js';
+import { errorChain } from '../src/dialects/dialect.js';
 import {
   Barrier,
   BarrierConfigError,
   BarrierDuplicateMessage,
   type BarrierExecutor,
+  BarrierOngoing,
   type DialectName,
   type OutcomeEvent,
   type Row,
 } from '../src/index.js';
 
 export interface OrmHarness<Tx> {
-  engine: DialectName;
   /** The barrier table, created by the harness with the dialect's own DDL. */
   table: string;
   /** Runs `work` in the library's own transaction: commits if it resolves, rolls back if it throws. */
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
+  /** The same at REPEATABLE READ (Postgres harnesses), where a row committed after the snapshot fails the insert. */
+  repeatableRead?<T>(work: (tx: Tx) => Promise<T>): Promise<T>;
   executor(tx: Tx, options?: ExecutorOptions): BarrierExecutor<Tx>;
   /** Inserts one business row through the library, inside `tx`. */
   record(tx: Tx, gid: string, note: string): Promise<void>;
@@ -48,7 +51,7 @@ export function notesTableSql(engine: DialectName, name: string): string {
 
 type Fields = Parameters<typeof Barrier.from>[0];
 
-export function describeExecutor<Tx>(name: string, setup: () => Promise<OrmHarness<Tx>>): void {
+export function describeExecutor<Tx>(name: string, engine: DialectName, setup: () => Promise<OrmHarness<Tx>>): void {
   describe(`executor: ${name}`, () => {
     let h: OrmHarness<Tx>;
     beforeAll(async () => {
@@ -79,9 +82,9 @@ export function describeExecutor<Tx>(name: string, setup: () => Promise<OrmHarne
     it('detects the engine from the library', async () => {
       await h.transaction(async (tx) => {
         const executor = h.executor(tx);
-        expect(executor.dialect.name).toBe(h.engine);
+        expect(executor.dialect.name).toBe(engine);
         expect(executor.tx).toBe(tx);
-        expect(h.executor(tx, { dialect: h.engine, table: 'orm_other' }).table).toBe('orm_other');
+        expect(h.executor(tx, { dialect: engine, table: 'orm_other' }).table).toBe('orm_other');
       });
     });
 
@@ -171,6 +174,23 @@ export function describeExecutor<Tx>(name: string, setup: () => Promise<OrmHarne
       expect(outcomes.map((o) => o.outcome).sort()).toEqual(['applied', 'duplicate']);
       expect(await notes(gid)).toEqual(['action']);
     });
+
+    // Only Postgres fails a snapshot conflict instead of waiting; it exercises each library's error wrapping.
+    if (engine === 'postgres') {
+      it('maps a serialization failure, as the library wraps it, to BarrierOngoing', async () => {
+        const gid = gidOf();
+        const late = h.repeatableRead!(async (tx) => {
+          await h.record(tx, gid, 'snapshot taken');
+          // Another request commits the same op's row after this transaction's snapshot.
+          expect((await deliver(gid, 'saga', 'action')).outcome).toBe('applied');
+          return barrier(gid, 'saga', 'action').within(h.executor(tx, { table: h.table }), () => 'late');
+        });
+        const error = await late.catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(BarrierOngoing);
+        expect(JSON.stringify([...errorChain(error)].map((e) => e.code))).toContain('40001');
+        expect(await notes(gid)).toEqual(['action']);
+      });
+    }
 
     it('reports outcomes to the hooks given in the options', async () => {
       const events: OutcomeEvent[] = [];

@@ -40,16 +40,16 @@ const mysqlDb = (pool: mysql.Pool) => mysqlDrizzle(pool);
 type MysqlTx = Parameters<Parameters<ReturnType<typeof mysqlDb>['transaction']>[0]>[0];
 
 describe.skipIf(!hasServer('postgres'))('Drizzle + node-postgres', () => {
-  describeExecutor('Drizzle + node-postgres', async (): Promise<OrmHarness<PgTx>> => {
+  describeExecutor('Drizzle + node-postgres', 'postgres', async (): Promise<OrmHarness<PgTx>> => {
     const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
     const db = pgDb(pool);
     for (const statement of postgresDialect.createSchema(TABLE)) await db.execute(sql.raw(statement));
     await db.execute(sql.raw(notesTableSql('postgres', NOTES)));
     return {
-      engine: 'postgres',
       table: TABLE,
       notes: NOTES,
       transaction: (work) => db.transaction(work),
+      repeatableRead: (work) => db.transaction(work, { isolationLevel: 'repeatable read' }),
       executor: drizzleExecutor,
       record: async (tx, gid, note) => {
         await tx.insert(pgNotes).values({ gid, note });
@@ -62,13 +62,12 @@ describe.skipIf(!hasServer('postgres'))('Drizzle + node-postgres', () => {
 });
 
 describe.skipIf(!hasServer('mysql'))('Drizzle + mysql2', () => {
-  describeExecutor('Drizzle + mysql2', async (): Promise<OrmHarness<MysqlTx>> => {
+  describeExecutor('Drizzle + mysql2', 'mysql', async (): Promise<OrmHarness<MysqlTx>> => {
     const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 4 });
     const db = mysqlDb(pool);
     for (const statement of mysqlDialect.createSchema(TABLE)) await db.execute(sql.raw(statement));
     await db.execute(sql.raw(notesTableSql('mysql', NOTES)));
     return {
-      engine: 'mysql',
       table: TABLE,
       notes: NOTES,
       transaction: (work) => db.transaction(work),

@@ -15,10 +15,10 @@ async function knexHarness(engine: DialectName, config: Knex.Config, cleanup = (
   for (const statement of DIALECTS[engine].createSchema(TABLE)) await db.raw(statement);
   await db.raw(notesTableSql(engine, NOTES));
   return {
-    engine,
     table: TABLE,
     notes: NOTES,
     transaction: (work) => db.transaction(work),
+    repeatableRead: (work) => db.transaction(work, { isolationLevel: 'repeatable read' }),
     executor: knexExecutor,
     record: async (trx, gid, note) => {
       await trx(NOTES).insert({ gid, note });
@@ -35,17 +35,17 @@ async function knexHarness(engine: DialectName, config: Knex.Config, cleanup = (
   };
 }
 
-describeExecutor('knex + better-sqlite3', async () => {
+describeExecutor('knex + better-sqlite3', 'sqlite', async () => {
   const { file, remove } = tempSqliteFile();
   return knexHarness('sqlite', { client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true }, remove);
 });
 
 describe.skipIf(!hasServer('mysql'))('knex + mysql2', () => {
-  describeExecutor('knex + mysql2', () => knexHarness('mysql', { client: 'mysql2', connection: MYSQL_URL }));
+  describeExecutor('knex + mysql2', 'mysql', () => knexHarness('mysql', { client: 'mysql2', connection: MYSQL_URL }));
 });
 
 describe.skipIf(!hasServer('postgres'))('knex + pg', () => {
-  describeExecutor('knex + pg', () => knexHarness('postgres', { client: 'pg', connection: POSTGRES_URL }));
+  describeExecutor('knex + pg', 'postgres', () => knexHarness('postgres', { client: 'pg', connection: POSTGRES_URL }));
 
   it('needs { dialect } for a client it does not know, and then works through it', async () => {
     // knex's CockroachDB client speaks the pg protocol; txbarrier does not assume its engine.

@@ -32,10 +32,10 @@ async function kyselyHarness(engine: DialectName, db: Kysely<Schema>, cleanup = 
   for (const statement of DIALECTS[engine].createSchema(TABLE)) await db.executeQuery(CompiledQuery.raw(statement));
   await db.executeQuery(CompiledQuery.raw(notesTableSql(engine, NOTES)));
   return {
-    engine,
     table: TABLE,
     notes: NOTES,
     transaction: (work) => db.transaction().execute(work),
+    repeatableRead: (work) => db.transaction().setIsolationLevel('repeatable read').execute(work),
     executor: kyselyExecutor,
     record: async (trx, gid, note) => {
       await trx.insertInto('orm_kysely_notes').values({ gid, note }).execute();
@@ -50,19 +50,19 @@ async function kyselyHarness(engine: DialectName, db: Kysely<Schema>, cleanup = 
   };
 }
 
-describeExecutor('Kysely + better-sqlite3', async () => {
+describeExecutor('Kysely + better-sqlite3', 'sqlite', async () => {
   const { file, remove } = tempSqliteFile();
   return kyselyHarness('sqlite', new Kysely<Schema>({ dialect: new SqliteDialect({ database: new Database(file) }) }), remove);
 });
 
 describe.skipIf(!hasServer('mysql'))('Kysely + mysql2', () => {
-  describeExecutor('Kysely + mysql2', () =>
+  describeExecutor('Kysely + mysql2', 'mysql', () =>
     kyselyHarness('mysql', new Kysely<Schema>({ dialect: new MysqlDialect({ pool: createPool({ uri: MYSQL_URL, connectionLimit: 4 }) }) })),
   );
 });
 
 describe.skipIf(!hasServer('postgres'))('Kysely + pg', () => {
-  describeExecutor('Kysely + pg', () =>
+  describeExecutor('Kysely + pg', 'postgres', () =>
     kyselyHarness(
       'postgres',
       new Kysely<Schema>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: POSTGRES_URL, max: 4 }) }) }),

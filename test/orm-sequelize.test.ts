@@ -20,10 +20,10 @@ async function sequelizeHarness(engine: 'mysql' | 'postgres', url: string): Prom
   for (const statement of DIALECTS[engine].createSchema(TABLE)) await sequelize.query(statement);
   await sequelize.query(notesTableSql(engine, NOTES));
   return {
-    engine,
     table: TABLE,
     notes: NOTES,
     transaction: (work) => sequelize.transaction(work),
+    repeatableRead: (work) => sequelize.transaction({ isolationLevel: Transaction.ISOLATION_LEVELS.REPEATABLE_READ }, work),
     executor: sequelizeExecutor,
     record: async (transaction, gid, note) => {
       await Note.create({ gid, note }, { transaction });
@@ -35,11 +35,11 @@ async function sequelizeHarness(engine: 'mysql' | 'postgres', url: string): Prom
 }
 
 describe.skipIf(!hasServer('mysql'))('Sequelize + mysql2', () => {
-  describeExecutor('Sequelize + mysql2', () => sequelizeHarness('mysql', MYSQL_URL));
+  describeExecutor('Sequelize + mysql2', 'mysql', () => sequelizeHarness('mysql', MYSQL_URL));
 });
 
 describe.skipIf(!hasServer('postgres'))('Sequelize + pg', () => {
-  describeExecutor('Sequelize + pg', () => sequelizeHarness('postgres', POSTGRES_URL));
+  describeExecutor('Sequelize + pg', 'postgres', () => sequelizeHarness('postgres', POSTGRES_URL));
 
   it('works in an unmanaged transaction, and refuses it once committed', async () => {
     const sequelize = new Sequelize(POSTGRES_URL, { logging: false, pool: { max: 2 } });

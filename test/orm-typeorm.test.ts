@@ -35,10 +35,10 @@ async function typeormHarness(engine: DialectName, options: DataSourceOptions, c
     return run;
   };
   return {
-    engine,
     table: TABLE,
     notes: NOTES,
     transaction: (work) => (engine === 'sqlite' ? queued(() => ds.transaction(work)) : ds.transaction(work)),
+    repeatableRead: (work) => ds.transaction('REPEATABLE READ', work),
     executor: typeormExecutor,
     record: async (manager, gid, note) => {
       await manager.insert(Note, { gid, note });
@@ -52,17 +52,17 @@ async function typeormHarness(engine: DialectName, options: DataSourceOptions, c
   };
 }
 
-describeExecutor('TypeORM + better-sqlite3', async () => {
+describeExecutor('TypeORM + better-sqlite3', 'sqlite', async () => {
   const { file, remove } = tempSqliteFile();
   return typeormHarness('sqlite', { type: 'better-sqlite3', database: file }, remove);
 });
 
 describe.skipIf(!hasServer('mysql'))('TypeORM + mysql2', () => {
-  describeExecutor('TypeORM + mysql2', () => typeormHarness('mysql', { type: 'mysql', url: MYSQL_URL, poolSize: 4 }));
+  describeExecutor('TypeORM + mysql2', 'mysql', () => typeormHarness('mysql', { type: 'mysql', url: MYSQL_URL, poolSize: 4 }));
 });
 
 describe.skipIf(!hasServer('postgres'))('TypeORM + pg', () => {
-  describeExecutor('TypeORM + pg', () => typeormHarness('postgres', { type: 'postgres', url: POSTGRES_URL, poolSize: 4 }));
+  describeExecutor('TypeORM + pg', 'postgres', () => typeormHarness('postgres', { type: 'postgres', url: POSTGRES_URL, poolSize: 4 }));
 
   it('works on a QueryRunner the caller started, and refuses one that has not started', async () => {
     const ds = await dataSource('postgres', { type: 'postgres', url: POSTGRES_URL, poolSize: 2 });
