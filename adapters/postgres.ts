@@ -91,7 +91,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
       return result;
     } finally {
       client.off('error', onError);
-      client.release(reusable && !lost ? undefined : (lost ?? true));
+      client.release(lost ?? !reusable);
     }
   });
 
