@@ -1,13 +1,13 @@
 import { defineExecutor } from '../src/executor.js';
 import {
   type BarrierConnection,
-  BarrierError,
   type BarrierExecutor,
   type BarrierStore,
   defineStore,
   postgresDialect,
   type Row,
   type StoreOptions,
+  BarrierTransactionAborted,
 } from '../src/index.js';
 import { type IsolationLevel, isolationSql } from '../src/isolation.js';
 
@@ -82,11 +82,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
       reusable = true;
       if (commit.command === 'ROLLBACK') {
         // PostgreSQL answers COMMIT on an aborted transaction with a successful ROLLBACK.
-        throw new BarrierError(
-          'the transaction was aborted by a failed statement that the business code caught without rethrowing, ' +
-            'so PostgreSQL rolled it back at COMMIT and nothing was committed. Rethrow the error, or wrap a ' +
-            'statement that may fail in a SAVEPOINT.',
-        );
+        throw new BarrierTransactionAborted();
       }
       return result;
     } finally {

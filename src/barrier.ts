@@ -1,4 +1,4 @@
-import { BarrierDuplicateMessage, BarrierOngoing } from './errors.js';
+import { BarrierDuplicateMessage, BarrierOngoing, BarrierTransactionAborted } from './errors.js';
 import {
   type BarrierFields,
   headerReader,
@@ -79,7 +79,11 @@ export class Barrier implements BarrierFields {
    * If it throws, the caller rolls back.
    */
   async within<Tx, T>(executor: BarrierExecutor<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
-    return this.#observed(executor, (barrierId) => this.#guard(executor, executor, barrierId, fn));
+    return this.#observed(executor, async (barrierId) => {
+      const result = await this.#guard(executor, executor, barrierId, fn);
+      if (result.outcome === 'applied') await assertNotAborted(executor);
+      return result;
+    });
   }
 
   /**
@@ -152,6 +156,17 @@ export class Barrier implements BarrierFields {
 /** Carries an error of the business function out of the transaction, so it is rethrown unchanged (never mapped). */
 class BusinessError {
   constructor(readonly error: unknown) {}
+}
+
+/** Refuses to report `applied` for work the caller's COMMIT would silently roll back (see `Dialect.abortedCheck`). */
+async function assertNotAborted(executor: BarrierExecutor<unknown>): Promise<void> {
+  const check = executor.dialect.abortedCheck;
+  if (!check) return;
+  try {
+    await executor.select(check, []);
+  } catch (error) {
+    throw new BarrierTransactionAborted({ cause: error });
+  }
 }
 
 async function readReason(target: BarrierTarget, connection: BarrierConnection<unknown>, key: unknown[]) {

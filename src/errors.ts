@@ -60,3 +60,18 @@ export class BarrierDuplicateMessage extends BarrierError {
 
 /** A store or executor was set up wrongly (a table name that is not an identifier, an unknown dialect). */
 export class BarrierConfigError extends BarrierError {}
+
+/**
+ * A statement failed inside the transaction and the business code caught the error without
+ * rethrowing. PostgreSQL has aborted the transaction and its COMMIT rolls everything back, so the
+ * barrier reports this instead of success; nothing was committed.
+ */
+export class BarrierTransactionAborted extends BarrierError {
+  constructor(options?: { cause?: unknown }) {
+    super(
+      'the transaction was aborted by a failed statement that the business code caught without rethrowing, ' +
+        'so nothing was committed. Rethrow the error, or wrap a statement that may fail in a SAVEPOINT.',
+      options,
+    );
+  }
+}

@@ -6,6 +6,7 @@ export {
   BarrierFailure,
   BarrierInputError,
   BarrierOngoing,
+  BarrierTransactionAborted,
   type FieldProblem,
 } from './errors.js';
 export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';

@@ -15,6 +15,7 @@ import {
   BarrierDuplicateMessage,
   type BarrierExecutor,
   BarrierOngoing,
+  BarrierTransactionAborted,
   type DialectName,
   type OutcomeEvent,
   type Row,
@@ -189,6 +190,22 @@ export function describeExecutor<Tx>(name: string, engine: DialectName, setup: (
         expect(error).toBeInstanceOf(BarrierOngoing);
         expect(JSON.stringify([...errorChain(error)].map((e) => e.code))).toContain('40001');
         expect(await notes(gid)).toEqual(['action']);
+      });
+
+      it('refuses to report applied when the business code swallowed a failed statement: COMMIT would roll back', async () => {
+        const gid = gidOf();
+        const swallowed = h.transaction((tx) => {
+          const executor = h.executor(tx, { table: h.table });
+          return barrier(gid, 'saga', 'action').within(executor, async (inner) => {
+            await h.record(inner, gid, 'lost');
+            await executor.select('SELECT 1 / 0', []).catch(() => 'carried on');
+            return 'looks fine';
+          });
+        });
+        await expect(swallowed).rejects.toBeInstanceOf(BarrierTransactionAborted);
+        // The caller's transaction rolled back and the retry applies.
+        expect(await notes(gid)).toEqual([]);
+        expect((await deliver(gid, 'saga', 'action')).outcome).toBe('applied');
       });
     }
 

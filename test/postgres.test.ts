@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IsolationLevel, type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/postgres.js';
-import { Barrier, BarrierConfigError, BarrierError, BarrierOngoing, type OutcomeEvent } from '../src/index.js';
+import { Barrier, BarrierConfigError, BarrierError, BarrierOngoing, BarrierTransactionAborted, type OutcomeEvent } from '../src/index.js';
 import { describeConformance } from './conformance.js';
 import { hasServer } from './servers.js';
 import { createPostgresNotes, type PostgresPool, postgresHarness, postgresNotes, postgresPool } from './server-harness.js';
@@ -183,7 +183,7 @@ describe.skipIf(!hasServer('postgres'))('postgres', () => {
             (result) => result,
             (e: unknown) => e,
           );
-        expect(error).toBeInstanceOf(BarrierError);
+        expect(error).toBeInstanceOf(BarrierTransactionAborted);
         expect(error).not.toBeInstanceOf(BarrierOngoing);
         expect((error as Error).message).toMatch(/aborted.*nothing was committed/);
         expect(events.map((e) => e.outcome)).toEqual(['error']);

@@ -30,6 +30,12 @@ export interface Dialect {
   pruneBatch(table: string, placeholder?: Placeholder): string;
   /** True for an error a retry resolves: deadlock, serialization failure, lock timeout, busy file. */
   isRetryable(error: unknown): boolean;
+  /**
+   * A statement that fails if an earlier error aborted the transaction, where the engine would
+   * otherwise turn the caller's COMMIT into a silent rollback (PostgreSQL). `within` runs it after
+   * an applied op, since it cannot see the caller's COMMIT.
+   */
+  readonly abortedCheck?: string;
 }
 
 /** The columns every barrier insert fills, in parameter order. */

@@ -61,6 +61,8 @@ export const postgresDialect: Dialect = {
   SELECT ctid FROM ${quoteTable(table)}
   WHERE create_time < CURRENT_TIMESTAMP - make_interval(secs => ${placeholder(1)}) ORDER BY create_time LIMIT ${placeholder(2)}))`,
 
+  abortedCheck: 'SELECT 1',
+
   isRetryable(error) {
     for (const e of errorChain(error)) {
       if (typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)) return true;
