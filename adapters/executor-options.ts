@@ -4,11 +4,8 @@ import {
   BarrierConfigError,
   type BarrierConnection,
   type BarrierExecutor,
-  type Dialect,
   type DialectName,
-  mysqlDialect,
-  postgresDialect,
-  sqliteDialect,
+  dialects,
   type StoreOptions,
 } from '../src/index.js';
 
@@ -21,14 +18,6 @@ export interface ExecutorOptions extends StoreOptions {
   dialect?: DialectName;
 }
 
-const DIALECTS: Record<DialectName, Dialect> = { mysql: mysqlDialect, postgres: postgresDialect, sqlite: sqliteDialect };
-
-/** The same defaults as the stores: DTM's own table on a server, a plain `barrier` in an SQLite file. */
-const DEFAULT_TABLE: Record<DialectName, string> = {
-  mysql: 'dtm_barrier.barrier',
-  postgres: 'dtm_barrier.barrier',
-  sqlite: 'barrier',
-};
 
 /**
  * The engine: the `dialect` option if given, else what the library's own configuration names,
@@ -41,8 +30,8 @@ export function engineOf(
   options: ExecutorOptions,
 ): DialectName {
   if (options.dialect !== undefined) {
-    if (!Object.hasOwn(DIALECTS, options.dialect)) {
-      throw new BarrierConfigError(`dialect must be one of ${Object.keys(DIALECTS).join(', ')}; got ${JSON.stringify(options.dialect)}`);
+    if (!Object.hasOwn(dialects, options.dialect)) {
+      throw new BarrierConfigError(`dialect must be one of ${Object.keys(dialects).join(', ')}; got ${JSON.stringify(options.dialect)}`);
     }
     return options.dialect;
   }
@@ -61,7 +50,7 @@ export function ormExecutor<Tx>(
   placeholder?: Placeholder,
 ): BarrierExecutor<Tx> {
   const { dialect: _engine, ...storeOptions } = options;
-  const executor = defineExecutor(DIALECTS[engine], storeOptions, DEFAULT_TABLE[engine], connection);
+  const executor = defineExecutor(dialects[engine], storeOptions, connection);
   return placeholder ? { ...executor, placeholder } : executor;
 }
 

@@ -26,8 +26,6 @@ export interface MysqlStoreOptions extends StoreOptions {
   isolationLevel?: IsolationLevel;
 }
 
-const DEFAULT_TABLE = 'dtm_barrier.barrier';
-
 type ConnectionOf<Pool extends MysqlPool> = Awaited<ReturnType<Pool['getConnection']>>;
 
 /**
@@ -40,7 +38,7 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
   // Without SESSION it applies to the next transaction only, so the connection goes back to the pool unchanged.
   const setIsolation = level && `SET TRANSACTION ISOLATION LEVEL ${level}`;
 
-  return defineStore(mysqlDialect, storeOptions, DEFAULT_TABLE, async (work) => {
+  return defineStore(mysqlDialect, storeOptions, async (work) => {
     const connection = (await pool.getConnection()) as ConnectionOf<Pool>;
     // The pool does not reset connections: one released mid-transaction would hand that transaction
     // to the next borrower. Only a connection whose COMMIT or ROLLBACK answered goes back.
@@ -73,7 +71,7 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
  * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
  */
 export function mysqlExecutor<C extends MysqlQueryable>(connection: C, options: StoreOptions = {}): BarrierExecutor<C> {
-  return defineExecutor(mysqlDialect, options, DEFAULT_TABLE, mysqlConnection(connection));
+  return defineExecutor(mysqlDialect, options, mysqlConnection(connection));
 }
 
 /** `query`, not `execute`: one round trip per statement with no server-side statement cache to fill. */

@@ -36,8 +36,6 @@ export interface PostgresStoreOptions extends StoreOptions {
   isolationLevel?: IsolationLevel;
 }
 
-const DEFAULT_TABLE = 'dtm_barrier.barrier';
-
 /** The advisory lock `ensureSchema` holds: 'txbarrie' in ASCII, an arbitrary number unlikely to be anyone else's. */
 const SCHEMA_LOCK = '8392566076276369765';
 
@@ -57,7 +55,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
   const level = isolationSql(isolationLevel);
   const begin = level ? `BEGIN ISOLATION LEVEL ${level}` : 'BEGIN';
 
-  const store = defineStore<ClientOf<Pool>>(postgresDialect, storeOptions, DEFAULT_TABLE, async (work) => {
+  const store = defineStore<ClientOf<Pool>>(postgresDialect, storeOptions, async (work) => {
     const client = (await pool.connect()) as ClientOf<Pool>;
     // pg-pool stops listening for errors on a client it lends out, and an unheard 'error' (the
     // server ended the session while business code awaited something else) would crash the process.
@@ -109,7 +107,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
  * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
  */
 export function postgresExecutor<C extends PostgresQueryable>(client: C, options: StoreOptions = {}): BarrierExecutor<C> {
-  return defineExecutor(postgresDialect, options, DEFAULT_TABLE, postgresConnection(client));
+  return defineExecutor(postgresDialect, options, postgresConnection(client));
 }
 
 function postgresConnection<C extends PostgresQueryable>(client: C): BarrierConnection<C> {

@@ -45,7 +45,7 @@ export function sqliteStore<Db extends SqliteDatabase>(db: Db, options: StoreOpt
   };
   const exclusive = <T>(fn: () => Promise<T> | T) => queued(queueKey(db), fn);
 
-  const store = defineStore<Db>(sqliteDialect, options, 'barrier', (work) =>
+  const store = defineStore<Db>(sqliteDialect, options, (work) =>
     exclusive(async () => {
       prepared('BEGIN IMMEDIATE').run();
       let result;

@@ -10,9 +10,7 @@ import { mysqlStore } from '../adapters/mysql.js';
 import { postgresStore } from '../adapters/postgres.js';
 import { sqliteStore } from '../adapters/sqlite.js';
 import { errorChain } from './dialects/dialect.js';
-import { mysqlDialect } from './dialects/mysql.js';
-import { postgresDialect } from './dialects/postgres.js';
-import { sqliteDialect } from './dialects/sqlite.js';
+import { dialects } from './dialects/index.js';
 import { BarrierConfigError } from './errors.js';
 import type { BarrierStore } from './store.js';
 
@@ -41,12 +39,9 @@ class ConnectError extends Error {}
 
 type Target = { engine: 'mysql'; url: string } | { engine: 'postgres'; url: string } | { engine: 'sqlite'; path: string };
 
-const DIALECTS = { mysql: mysqlDialect, postgres: postgresDialect, sqlite: sqliteDialect };
 
 const DRIVER = { mysql: 'mysql2', postgres: 'pg', sqlite: 'better-sqlite3' };
 
-/** The adapters' default tables, needed before any connection exists (to print the DDL). */
-const DEFAULT_TABLE = { mysql: 'dtm_barrier.barrier', postgres: 'dtm_barrier.barrier', sqlite: 'barrier' };
 
 function parseTarget(text: string): Target {
   if (text.startsWith('sqlite:')) {
@@ -161,8 +156,8 @@ async function main(argv: string[]): Promise<number> {
     if (url === undefined) throw new UsageError(`${command} needs a database URL; run txbarrier --help`);
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
     target = parseTarget(url);
-    table = values.table ?? DEFAULT_TABLE[target.engine];
-    const dialect = DIALECTS[target.engine];
+    const dialect = dialects[target.engine];
+    table = values.table ?? dialect.defaultTable;
     dialect.quoteTable(table);
 
     if (command === 'schema') {

@@ -13,10 +13,9 @@ const ONE_DAY_MS = 86_400_000;
 export function defineStore<Tx>(
   dialect: Dialect,
   options: StoreOptions,
-  defaultTable: string,
   transaction: <T>(work: (connection: BarrierConnection<Tx>) => Promise<T>) => Promise<T>,
 ): BarrierStore<Tx> {
-  const { table = defaultTable, ...hooks } = options;
+  const { table = dialect.defaultTable, ...hooks } = options;
   dialect.quoteTable(table);
 
   return {

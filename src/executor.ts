@@ -5,10 +5,9 @@ import type { BarrierConnection, BarrierExecutor, StoreOptions } from './store.j
 export function defineExecutor<Tx>(
   dialect: Dialect,
   options: StoreOptions,
-  defaultTable: string,
   connection: BarrierConnection<Tx>,
 ): BarrierExecutor<Tx> {
-  const { table = defaultTable, ...hooks } = options;
+  const { table = dialect.defaultTable, ...hooks } = options;
   dialect.quoteTable(table);
   return { dialect, table, hooks, ...connection };
 }

@@ -22,6 +22,7 @@ export type {
 } from './store.js';
 export { defineStore } from './define-store.js';
 export type { Dialect, DialectName, Placeholder } from './dialects/dialect.js';
+export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
 export { postgresDialect } from './dialects/postgres.js';
 export { sqliteDialect } from './dialects/sqlite.js';

@@ -15,6 +15,8 @@ export const dollarNumber: Placeholder = (index) => `$${index}`;
  */
 export interface Dialect {
   readonly name: DialectName;
+  /** The table a store or executor uses when none is given: DTM's own name where the engine has schemas. */
+  readonly defaultTable: string;
   /** The table name quoted for this engine; throws `BarrierConfigError` unless it is `table` or `schema.table`. */
   quoteTable(table: string): string;
   /**

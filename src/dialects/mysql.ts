@@ -16,6 +16,7 @@ const RETRYABLE_ERRNOS = new Set([1213, 1205]);
 
 export const mysqlDialect: Dialect = {
   name: 'mysql',
+  defaultTable: 'dtm_barrier.barrier',
   quoteTable,
 
   // INSERT IGNORE demotes every error to a warning (truncation, NULL → ''), so the barrier

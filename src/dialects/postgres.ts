@@ -17,6 +17,7 @@ const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03']);
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
+  defaultTable: 'dtm_barrier.barrier',
   quoteTable,
 
   // The conflict target names the key columns rather than a constraint, so it works on DTM's

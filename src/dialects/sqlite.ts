@@ -13,6 +13,7 @@ const quoteTable = (table: string) => identifierParts(table).map(quote).join('.'
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
+  defaultTable: 'barrier',
   quoteTable,
 
   // ON CONFLICT DO NOTHING, not INSERT OR IGNORE: OR IGNORE would also swallow NOT NULL
