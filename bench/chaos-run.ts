@@ -1,0 +1,61 @@
+/**
+ * One engine's chaos run over HTTP: this run's own tables, the handler service as a child
+ * process the harness may SIGKILL, the transfer saga, and the bank's invariants.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ChaosReport, type FaultKind, runChaos, startService } from '../src/testing/index.js';
+import { type BankConfig, openBank, randomTransfer } from './chaos-bank.js';
+import type { EngineName } from './engine.js';
+
+export interface EngineChaosOptions {
+  engine: EngineName;
+  sagas: number;
+  seed?: number;
+  concurrency?: number;
+  /** Over the harness's defaults and this suite's (see `SUITE_FAULTS`). */
+  faults?: Partial<Record<FaultKind, number>>;
+  /** Keep this run's tables (and SQLite file) for inspection. */
+  keep?: boolean;
+}
+
+/** Crashes cost a restart (about a second) each, so a long run needs far fewer per saga than the default. */
+const SUITE_FAULTS = { 'crash-between': 0.001, 'crash-during': 0.001 };
+
+const SERVICE = fileURLToPath(new URL('./chaos-service.ts', import.meta.url));
+
+export async function chaosOverHttp({ engine, sagas, seed, concurrency = 16, faults, keep = false }: EngineChaosOptions): Promise<ChaosReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-chaos-'));
+  const config: BankConfig = { engine, prefix: `chaos_${randomBytes(4).toString('hex')}`, sqliteFile: join(dir, 'bank.db') };
+  const bank = await openBank(config);
+  try {
+    await bank.create();
+    const service = await startService({
+      command: process.execPath,
+      args: ['--import', 'tsx', SERVICE],
+      env: { CHAOS_BANK: JSON.stringify(config) },
+    });
+    try {
+      const url = (branch: string, op: string) => `${service.url}/transfer/${branch}/${op}`;
+      return await runChaos({
+        branches: ['01', '02'].map((branch) => ({ action: url(branch, 'action'), compensate: url(branch, 'compensate') })),
+        check: (results) => bank.check(results),
+        service,
+        sagas,
+        concurrency,
+        payload: randomTransfer,
+        faults: { ...SUITE_FAULTS, 'kill-transaction': bank.canKillTransactions ? 0.03 : 0, ...faults },
+        ...(seed === undefined ? {} : { seed }),
+      });
+    } finally {
+      await service.stop();
+    }
+  } finally {
+    if (!keep) await bank.drop();
+    await bank.close();
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,125 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** What the harness needs to crash a handler process: kill it without warning and have it back. */
+export interface Crashable {
+  /** Kills the process with SIGKILL and resolves once it serves requests again. */
+  crash(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** The program, e.g. `process.execPath`. */
+  command: string;
+  args?: string[];
+  /** Added to this process's environment; `PORT` is set by the harness. */
+  env?: Record<string, string>;
+  /** A line the process prints on stdout once it accepts requests (default `/ready/`). */
+  ready?: RegExp;
+  /** How long a start may take (default 30 s). */
+  startTimeoutMs?: number;
+}
+
+export interface Service extends Crashable {
+  /** `http://127.0.0.1:<port>`: the same after every restart. */
+  readonly url: string;
+  /** How many times the process was started after the first. */
+  readonly restarts: number;
+  /** Stops the process for good. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a handler process as a supervisor would: on a fixed port (given as `PORT`), restarted
+ * after `crash()` and after any exit it did not ask for. Its stderr goes to this process's stderr.
+ */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const { command, args = [], env = {}, ready = /ready/, startTimeoutMs = 30_000 } = options;
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let starting: Promise<void> | undefined;
+  let stopping = false;
+  let restarts = 0;
+
+  const start = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const spawned = spawn(command, args, {
+        env: { ...process.env, ...env, PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      child = spawned;
+      let output = '';
+      let serving = false;
+      const timer = setTimeout(() => {
+        spawned.kill('SIGKILL');
+        reject(new Error(`service did not print ${ready} within ${startTimeoutMs} ms`));
+      }, startTimeoutMs);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (!ready.test(output)) return;
+        serving = true;
+        clearTimeout(timer);
+        spawned.stdout!.off('data', onData);
+        // Keep draining stdout, so a chatty service never blocks on a full pipe.
+        spawned.stdout!.resume();
+        resolve();
+      };
+      spawned.stdout!.on('data', onData);
+      spawned.once('error', (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      spawned.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!serving) reject(new Error(`service exited (${signal ?? code}) before it printed ${ready}`));
+        // An exit nobody asked for: restart, as a supervisor would.
+        else if (child === spawned && !stopping && !starting) void restart().catch(() => {});
+      });
+    });
+
+  const kill = async () => {
+    const current = child;
+    if (!current || current.exitCode !== null || current.signalCode !== null) return;
+    const exited = new Promise((resolve) => current.once('exit', resolve));
+    current.kill('SIGKILL');
+    await exited;
+  };
+
+  const restart = (): Promise<void> => {
+    // Crashes asked for by several sagas at once are one crash.
+    starting ??= (async () => {
+      try {
+        await kill();
+        restarts++;
+        await start();
+      } finally {
+        starting = undefined;
+      }
+    })();
+    return starting;
+  };
+
+  await start();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get restarts() {
+      return restarts;
+    },
+    crash: restart,
+    async stop() {
+      stopping = true;
+      await starting?.catch(() => {});
+      await kill();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
