@@ -22,8 +22,6 @@ export interface ServiceOptions {
 export interface Service extends Crashable {
   /** `http://127.0.0.1:<port>`: the same after every restart. */
   readonly url: string;
-  /** How many times the process was started after the first. */
-  readonly restarts: number;
   /** Stops the process for good. */
   stop(): Promise<void>;
 }
@@ -38,7 +36,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   let child: ChildProcess | undefined;
   let starting: Promise<void> | undefined;
   let stopping = false;
-  let restarts = 0;
 
   const start = (): Promise<void> =>
     new Promise<void>((resolve, reject) => {
@@ -72,6 +69,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         clearTimeout(timer);
         if (!serving) reject(new Error(`service exited (${signal ?? code}) before it printed ${ready}`));
         // An exit nobody asked for: restart, as a supervisor would.
+        // A failed restart shows as refused requests, and the next crash() tries again.
         else if (child === spawned && !stopping && !starting) void restart().catch(() => {});
       });
     });
@@ -89,7 +87,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     starting ??= (async () => {
       try {
         await kill();
-        restarts++;
         await start();
       } finally {
         starting = undefined;
@@ -101,9 +98,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   await start();
   return {
     url: `http://127.0.0.1:${port}`,
-    get restarts() {
-      return restarts;
-    },
     crash: restart,
     async stop() {
       stopping = true;
