@@ -1,0 +1,109 @@
+/**
+ * What the benchmarks need from a database: the same business transaction three ways (bare, with a
+ * hand-written barrier on the raw driver, with the SDK) and the tables to run them on.
+ */
+import type { BarrierStore } from '../src/index.js';
+
+export type EngineName = 'sqlite' | 'mysql' | 'postgres';
+export const ENGINES: readonly EngineName[] = ['sqlite', 'mysql', 'postgres'];
+
+/** Barrier table layouts. `default` is what `ensureSchema` creates; the others are for comparison. */
+export type Layout =
+  /** DTM's DDL for the engine: surrogate `id` primary key plus a unique key (Postgres: no timestamp indexes). */
+  | 'dtm'
+  /** DTM's MySQL DDL shape: surrogate id, unique key, and indexes on create_time and update_time. */
+  | 'dtm-indexed'
+  /** The unique key as the clustered primary key, no surrogate id, a create_time index. */
+  | 'clustered'
+  | 'default';
+
+/** One business statement: add `amount` to one account's balance. */
+export interface Transfer {
+  account: number;
+  amount: number;
+}
+
+export type BranchOp = 'action' | 'compensate';
+
+/** Rows in the accounts table that business transactions update; enough that 16 clients rarely collide. */
+export const ACCOUNTS = 10_000;
+
+export interface BenchEngine<Tx> {
+  readonly name: EngineName;
+  /** Starts the name of every table this engine's benchmarks create, its accounts table included. */
+  readonly prefix: string;
+  /** The engine's version as it reports it. */
+  readonly version: string;
+  /** Layouts the schema comparison runs on this engine, `default` first. */
+  readonly layouts: readonly Layout[];
+  /** Drops and recreates a barrier table. */
+  createBarrierTable(table: string, layout: Layout): Promise<void>;
+  dropTable(table: string): Promise<void>;
+  rowCount(table: string): Promise<number>;
+  /**
+   * Appends rows `from`..`to-1` of a synthetic set of `total` barrier rows dated 30 days back. The
+   * gids are spread evenly over the hex key space that random UUIDs fall in, and loaded in key order.
+   */
+  bulkLoad(table: string, from: number, to: number, total: number): Promise<void>;
+  /** Readies a freshly loaded table for measurement: statistics, and no pending vacuum or WAL backlog. */
+  settle(table: string): Promise<void>;
+  /** The SDK's store on a table (one per table, made once). */
+  store(table: string): BarrierStore<Tx>;
+  /** The business statements, run inside the SDK's transaction. */
+  business(tx: Tx, transfers: readonly Transfer[]): Promise<void>;
+  /** The business transaction with no barrier. */
+  bare(transfers: readonly Transfer[]): Promise<void>;
+  /**
+   * The barrier written by hand on the raw driver: one insert-ignore (both rows in one statement for
+   * a compensation), the business statements when exactly one row went in, commit. Resolves to the
+   * number of rows inserted.
+   */
+  handBarrier(table: string, op: BranchOp, gid: string, transfers: readonly Transfer[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Barrier rows as the SDK writes them for saga branch 01, barrier 01; a compensation also writes its action's row. */
+export function barrierRows(op: BranchOp, gid: string): string[] {
+  const own = ['saga', gid, '01', op, '01', op];
+  return op === 'action' ? own : ['saga', gid, '01', 'action', '01', op, ...own];
+}
+
+/** Key spacing for `total` synthetic rows over eight hex digits (the first group of a UUID). */
+export function keyStep(total: number): number {
+  return Math.max(1, Math.floor(2 ** 32 / Math.max(total, 1)));
+}
+
+/** `count` distinct random accounts in ascending order (a fixed lock order: no deadlocks between clients). */
+export function randomTransfers(count: number, sign: 1 | -1): Transfer[] {
+  const accounts = new Set<number>();
+  while (accounts.size < count) accounts.add(1 + Math.floor(Math.random() * ACCOUNTS));
+  return [...accounts].sort((a, b) => a - b).map((account) => ({ account, amount: sign }));
+}
+
+export interface EngineOptions {
+  /** SQLite only: the database file (default: a fresh temporary file, deleted on close). */
+  file?: string;
+  /** Table name prefix (default `bench_`): a run with its own prefix cannot collide with another run on the same server. */
+  prefix?: string;
+}
+
+/**
+ * Connects to an engine (the servers' URLs come from the same variables as the tests') and
+ * creates a fresh accounts table, which `close` drops.
+ */
+export async function openEngine(name: EngineName, options: EngineOptions = {}): Promise<BenchEngine<unknown>> {
+  const prefix = options.prefix ?? 'bench_';
+  switch (name) {
+    case 'sqlite':
+      return (await import('./engine-sqlite.js')).sqliteEngine(prefix, options.file) as Promise<BenchEngine<unknown>>;
+    case 'mysql':
+      return (await import('./engine-mysql.js')).mysqlEngine(prefix) as Promise<BenchEngine<unknown>>;
+    case 'postgres':
+      return (await import('./engine-postgres.js')).postgresEngine(prefix) as Promise<BenchEngine<unknown>>;
+  }
+}
+
+export const MYSQL_URL = process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+export const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** Connections for the server engines: the most clients any section runs. */
+export const POOL_SIZE = 16;

@@ -1,0 +1,267 @@
+/** The suite's results as the markdown tables of bench/RESULTS.md. */
+import type { EngineName } from './engine.js';
+import { routeRatio } from './express.js';
+import type { GrowthResult } from './growth.js';
+import { median, type Measured, type Ratio, ratio } from './rounds.js';
+import type { EngineReport, SuiteReport } from './suite.js';
+import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
+
+const ENGINE_LABEL: Record<EngineName, string> = { sqlite: 'SQLite', mysql: 'MariaDB', postgres: 'PostgreSQL' };
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+const rate = (measured: Measured, name: string) => Math.round(median(measured.rates[name]!)).toString();
+const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+/** A ratio with the interquartile range of its per-round values. */
+const shown = (r: Ratio) => `${fixed(r.median)} (${fixed(r.low)}–${fixed(r.high)})`;
+const verdict = (met: boolean) => (met ? 'yes' : '**no**');
+const atLeast = (r: Ratio, target: number) => `${shown(r)} ${verdict(r.median >= target)}`;
+
+function conflictNote(conflicts: Conflicts): string {
+  const entries = Object.entries(conflicts);
+  return entries.length === 0 ? '' : ` (conflicts retried: ${entries.map(([name, count]) => `${name} ${count}`).join(', ')})`;
+}
+
+function costSection(engines: EngineReport[]): string {
+  const rows: string[][] = [];
+  const compensation: string[][] = [];
+  let notes = '';
+  for (const report of engines) {
+    for (const { clients, measured, conflicts } of report.cost ?? []) {
+      for (const op of ['action', 'compensate']) {
+        rows.push([
+          ENGINE_LABEL[report.engine],
+          op,
+          String(clients),
+          rate(measured, 'bare action'),
+          rate(measured, `hand ${op}`),
+          rate(measured, `sdk ${op}`),
+          atLeast(ratio(measured, `sdk ${op}`, `hand ${op}`), 0.95),
+          shown(ratio(measured, `hand ${op}`, 'bare action')),
+          shown(ratio(measured, `sdk ${op}`, 'bare action')),
+        ]);
+      }
+      compensation.push([
+        ENGINE_LABEL[report.engine],
+        String(clients),
+        atLeast(ratio(measured, 'sdk compensate', 'sdk action'), 0.95),
+        shown(ratio(measured, 'hand compensate', 'hand action')),
+      ]);
+      const note = conflictNote(conflicts);
+      if (note) notes += `\n${ENGINE_LABEL[report.engine]}, ${clients} clients${note}.`;
+    }
+  }
+  if (rows.length === 0) return '';
+  return `### 1. Barrier cost: SDK vs hand-written vs bare (transactions/s)
+
+Business transaction: one \`UPDATE\` of a random account row. Bare = that alone; hand-written = the raw driver with one
+insert-ignore (both rows in one statement for a compensation), affected-row check, the UPDATE, commit; SDK =
+\`Barrier.call\` on the store. Same barrier table (the default schema). A compensation undoes an action committed earlier.
+Ratios are medians of per-round ratios, with the interquartile range in brackets.
+
+${table(
+  ['engine', 'op', 'clients', 'bare tx/s', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand-written (≥ 0.95)', 'hand-written / bare', 'SDK / bare'],
+  rows,
+)}
+
+Compensation against forward op (one statement for both rows; DTM's two statements measured 0.73× on Postgres):
+
+${table(['engine', 'clients', 'SDK compensate / action (≥ 0.95)', 'hand-written compensate / action'], compensation)}
+${notes}`;
+}
+
+const SCHEMA_TARGET: Partial<Record<EngineName, number>> = { postgres: 1.1, sqlite: 1.2 };
+const LAYOUT_LABEL: Record<string, string> = {
+  dtm: "DTM's DDL",
+  'dtm-indexed': 'DTM + timestamp indexes',
+  clustered: 'clustered key',
+};
+
+function schemaSection(engines: EngineReport[]): string {
+  const rows: string[][] = [];
+  for (const report of engines) {
+    if (!report.schema) continue;
+    const { clients, layouts, measured, conflicts } = report.schema;
+    const target = SCHEMA_TARGET[report.engine];
+    const others = layouts.filter((layout) => layout !== 'default');
+    rows.push([
+      ENGINE_LABEL[report.engine],
+      String(clients),
+      rate(measured, 'default'),
+      others.map((layout) => `${LAYOUT_LABEL[layout]}: ${rate(measured, layout)}`).join('; '),
+      target === undefined ? `${shown(ratio(measured, 'default', 'dtm'))} (report only)` : `${atLeast(ratio(measured, 'default', 'dtm'), target)} (≥ ${target})`,
+      others
+        .filter((layout) => layout !== 'dtm')
+        .map((layout) => `${LAYOUT_LABEL[layout]}: ${shown(ratio(measured, 'default', layout))}`)
+        .join('; ') + conflictNote(conflicts),
+    ]);
+  }
+  if (rows.length === 0) return '';
+  return `### 2. Schema: the default table against DTM's layout (SDK forward op, transactions/s)
+
+Default: PostgreSQL and SQLite cluster on the key (primary key, no surrogate id; SQLite \`WITHOUT ROWID\`) with a
+create_time index; MariaDB's default *is* DTM's layout (clustering measured no faster on InnoDB), so its row is a
+check of that choice. DTM's DDL: surrogate \`id\` plus the unique key (its Postgres DDL has no timestamp indexes,
+its MySQL DDL indexes create_time and update_time; SQLite has no DTM DDL, so its MySQL one is translated).
+
+${table(['engine', 'clients', 'default tx/s', 'other layouts tx/s', "default / DTM's DDL", 'default / others'], rows)}`;
+}
+
+function statementsSection(engines: EngineReport[]): string {
+  const rows: string[][] = [];
+  for (const report of engines) {
+    if (!report.statements) continue;
+    const { clients, measured, conflicts } = report.statements;
+    for (const count of STATEMENT_COUNTS) {
+      const r = ratio(measured, `sdk x${count}`, `bare x${count}`);
+      rows.push([
+        ENGINE_LABEL[report.engine],
+        String(clients),
+        String(count),
+        rate(measured, `bare x${count}`),
+        rate(measured, `sdk x${count}`),
+        `${fixed((r.median - 1) * 100, 1)}% (${fixed((r.low - 1) * 100, 1)}…${fixed((r.high - 1) * 100, 1)})${conflictNote(conflicts)}`,
+      ]);
+    }
+  }
+  if (rows.length === 0) return '';
+  return `### 3. Barrier against the bare transaction, 1 and 5 business statements (SDK forward op)
+
+DTM publishes −7.7% for 2 business statements and −4.5% for 10. Each statement updates a different random account.
+
+${table(['engine', 'clients', 'business statements', 'bare tx/s', 'SDK tx/s', 'throughput change'], rows)}`;
+}
+
+function expressSection(engines: EngineReport[]): string {
+  const rows: string[][] = [];
+  for (const report of engines) {
+    const result = report.express;
+    if (!result) continue;
+    const p99 = routeRatio(result, 'p99Ms');
+    const figure = (route: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms') =>
+      fixed(median(result.rounds[route].map((round) => round[field])), 0);
+    rows.push([
+      ENGINE_LABEL[report.engine],
+      String(result.connections),
+      figure('sdk', 'requestsPerSecond'),
+      figure('hand', 'requestsPerSecond'),
+      atLeast(routeRatio(result, 'requestsPerSecond'), 0.95),
+      figure('sdk', 'p99Ms'),
+      figure('hand', 'p99Ms'),
+      `${shown(p99)} ${verdict(p99.median <= 1.1)}`,
+    ]);
+  }
+  if (rows.length === 0) return '';
+  return `### 4. Express: \`barrierRoute\` against the same route hand-written
+
+autocannon on loopback, POST with a JSON body, every request a new saga action; the server runs in its own process.
+Both routes answer \`{"dtm_result":"SUCCESS","outcome":"applied","value":…}\`. Rounds alternate between the routes.
+
+${table(
+  ['store', 'connections', 'SDK req/s', 'hand-written req/s', 'req/s SDK / hand (≥ 0.95)', 'SDK p99 ms', 'hand-written p99 ms', 'p99 SDK / hand (≤ 1.10)'],
+  rows,
+)}`;
+}
+
+const sizeLabel = (size: number) => (size === 0 ? 'empty' : size >= 1_000_000 ? `${size / 1_000_000}M` : `${size / 1000}k`);
+
+function growthRow(engine: EngineName, growth: GrowthResult, clients: number): string[] {
+  const { sizes, measured } = growth;
+  const largest = sizes.at(-1)!;
+  // Cost per insert relative to the empty table: the inverse of the throughput ratio.
+  const cost = (size: number) => ratio(measured, '0', String(size));
+  const largestCost = cost(largest);
+  const target = largest >= 10_000_000 ? ` ${verdict(largestCost.median <= 1.2)}` : ' (10M not measured)';
+  return [
+    ENGINE_LABEL[engine],
+    String(clients),
+    sizes.map((size) => `${sizeLabel(size)}: ${rate(measured, String(size))}`).join('; '),
+    sizes
+      .filter((size) => size > 0)
+      .map((size) => `${sizeLabel(size)}: ${shown(cost(size))}`)
+      .join('; ') + target + conflictNote(growth.conflicts),
+    growth.loadSeconds === undefined ? 'reused from an earlier run' : `${fixed(growth.loadSeconds, 1)} s`,
+  ];
+}
+
+function growthSection(report: SuiteReport): string {
+  const clients = Math.max(...report.config.throughput.clients);
+  const rows = report.engines.flatMap((e) => (e.growth ? [growthRow(e.engine, e.growth, clients)] : []));
+  const pruneRows = report.engines.flatMap((e) => {
+    const p = e.prune;
+    if (!p) return [];
+    return [
+      [
+        ENGINE_LABEL[e.engine],
+        `${p.deleted} of ${p.oldRows}`,
+        fixed(p.deleted / p.pruneSeconds, 0),
+        `${fixed(p.pruneSeconds, 1)} s`,
+        `${p.during.inserts} (${fixed(p.during.inserts / p.pruneSeconds, 0)}/s)`,
+        `${fixed(p.during.p50, 1)} / ${fixed(p.during.p99, 1)} / ${fixed(p.during.max, 1)}`,
+        `${fixed(p.baseline.p50, 1)} / ${fixed(p.baseline.p99, 1)} / ${fixed(p.baseline.max, 1)}`,
+        verdict(p.during.max < 100) + conflictNote(p.conflicts),
+      ],
+    ];
+  });
+  if (rows.length === 0 && pruneRows.length === 0) return '';
+  const parts = ['### 5. Table size: insert cost as the table grows, and prune under load'];
+  if (rows.length > 0) {
+    parts.push(`Barrier-only transactions (insert + commit, no business statement) by the SDK, interleaved across tables
+preloaded with rows 30 days old whose gids are spread over the key space random UUIDs fall in. Cost is time per
+insert relative to the empty table (target at 10M: ≤ 1.20).
+
+${table(['engine', 'clients', 'tx/s by table size', 'cost relative to empty', 'load time'], rows)}`);
+  }
+  if (pruneRows.length > 0) {
+    const { pruneBaselineSeconds } = report.config;
+    parts.push(`\`store.prune({ olderThan: '7d' })\` (batches of 1000) on a table of old rows while ${clients} clients keep inserting
+(SDK forward op, one business UPDATE). Baseline: the same inserts for ${pruneBaselineSeconds} s just before, no prune.
+
+${table(['engine', 'rows pruned', 'rows/s', 'prune took', 'inserts during prune', 'insert ms p50 / p99 / max, during', 'same, baseline', 'max < 100 ms'], pruneRows)}`);
+  }
+  return parts.join('\n\n');
+}
+
+function overheadSection(report: SuiteReport): string {
+  if (!report.overhead) return '';
+  const rows = report.overhead.map((o) => [o.dialect, fixed(o.callMicros, 1), fixed(o.insertSqlMicros, 2)]);
+  return `### 6. The SDK's own CPU per call (no I/O)
+
+\`Barrier.from\` + \`call\` (forward, applied) on a store whose connection answers at once, one call after another;
+the insert's SQL text is rebuilt by the core on every call. A durable commit takes about a millisecond here.
+
+${table(['dialect', 'µs per call', 'of which building the insert SQL, µs'], rows)}`;
+}
+
+function header(report: SuiteReport, command: string): string {
+  const { machine, config } = report;
+  const versions = report.engines.map((e) =>
+    e.skipped ? `- ${ENGINE_LABEL[e.engine]}: skipped (${e.skipped})` : `- ${e.version}`,
+  );
+  const load = (values: number[]) => values.map((v) => v.toFixed(2)).join(', ');
+  return `## Results
+
+- Date: ${report.date}
+- Command: \`${command}\`
+- Machine: ${machine.cpus}, ${machine.memoryGb} GB, ${machine.os}, Node ${machine.node}
+- Load average (1, 5, 15 min) before: ${load(machine.loadBefore)}; after: ${load(machine.loadAfter)}
+- Rounds: ${config.throughput.rounds} of ~${config.throughput.roundSeconds} s per variant, clients ${config.throughput.clients.join(' and ')}; run took ${fixed(report.seconds / 60, 1)} min
+${versions.join('\n')}`;
+}
+
+export function renderReport(report: SuiteReport, command: string): string {
+  return [
+    header(report, command),
+    costSection(report.engines),
+    schemaSection(report.engines),
+    statementsSection(report.engines),
+    expressSection(report.engines),
+    growthSection(report),
+    overheadSection(report),
+  ]
+    .filter((part) => part !== '')
+    .join('\n\n');
+}

@@ -1,0 +1,180 @@
+/** Which sections run on which engines, with what sizes, and the results they produce. */
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { type BenchEngine, type EngineName, openEngine } from './engine.js';
+import { type ExpressResult, measureExpress } from './express.js';
+import { type GrowthResult, measureGrowth } from './growth.js';
+import { measureOverhead, type OverheadResult } from './overhead.js';
+import { measurePrune, type PruneResult } from './prune.js';
+import { type CostResult, measureCost, measureSchema, measureStatements, type SchemaResult, type Settings } from './throughput.js';
+
+export const SECTIONS = ['cost', 'schema', 'statements', 'express', 'growth', 'prune', 'overhead'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface SuiteConfig {
+  engines: EngineName[];
+  /** Starts every table name (see EngineOptions.prefix). */
+  prefix: string;
+  sections: Section[];
+  throughput: Settings;
+  /** Table sizes for the growth section, per engine. */
+  growthSizes: Record<EngineName, number[]>;
+  /** Rebuild the cached growth tables. */
+  reload: boolean;
+  /** Keep the growth tables for the next run (SQLite: in `sqliteGrowthFile`, else in the run's temporary file). */
+  keepGrowthTables: boolean;
+  sqliteGrowthFile?: string;
+  pruneRows: number;
+  pruneBaselineSeconds: number;
+  express: { rounds: number; roundSeconds: number; connections: number };
+  overheadCalls: number;
+}
+
+const M = 1_000_000;
+
+export type Mode = 'full' | 'quick' | 'smoke';
+
+export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections' | 'reload' | 'prefix'> {
+  switch (mode) {
+    case 'full':
+      return {
+        throughput: { rounds: 20, roundSeconds: 0.3, clients: [1, 16] },
+        // MariaDB's default 128 MB buffer pool makes a 10M-row load take far longer than the others; it is not a target.
+        growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
+        pruneRows: M,
+        pruneBaselineSeconds: 5,
+        express: { rounds: 6, roundSeconds: 2, connections: 16 },
+        overheadCalls: 200_000,
+        keepGrowthTables: true,
+        sqliteGrowthFile: SQLITE_GROWTH_FILE,
+      };
+    case 'quick':
+      return {
+        throughput: { rounds: 6, roundSeconds: 0.2, clients: [1, 16] },
+        growthSizes: { sqlite: [0, 10_000, 100_000], postgres: [0, 10_000, 100_000], mysql: [0, 10_000, 100_000] },
+        pruneRows: 20_000,
+        pruneBaselineSeconds: 1,
+        express: { rounds: 2, roundSeconds: 1, connections: 16 },
+        overheadCalls: 20_000,
+        keepGrowthTables: true,
+        sqliteGrowthFile: SQLITE_GROWTH_FILE,
+      };
+    case 'smoke':
+      return {
+        throughput: { rounds: 1, roundSeconds: 0.01, clients: [1, 4] },
+        growthSizes: { sqlite: [0, 300], postgres: [0, 300], mysql: [0, 300] },
+        pruneRows: 2_500,
+        pruneBaselineSeconds: 0.1,
+        express: { rounds: 1, roundSeconds: 0.3, connections: 4 },
+        overheadCalls: 200,
+        keepGrowthTables: false,
+      };
+  }
+}
+
+export interface EngineReport {
+  engine: EngineName;
+  version?: string;
+  /** Why the engine did not run (a server out of reach). */
+  skipped?: string;
+  cost?: CostResult[];
+  schema?: SchemaResult;
+  statements?: CostResult;
+  growth?: GrowthResult;
+  prune?: PruneResult;
+  express?: ExpressResult;
+}
+
+export interface Machine {
+  cpus: string;
+  memoryGb: number;
+  os: string;
+  node: string;
+  loadBefore: number[];
+  loadAfter: number[];
+}
+
+export interface SuiteReport {
+  date: string;
+  machine: Machine;
+  config: SuiteConfig;
+  engines: EngineReport[];
+  overhead?: OverheadResult[];
+  seconds: number;
+}
+
+/** SQLite's growth tables live in a file kept between runs (10M rows take a while to load). */
+export const SQLITE_GROWTH_FILE = join(tmpdir(), 'txbarrier-bench', 'growth.db');
+
+export async function runSuite(config: SuiteConfig, progress: (line: string) => void): Promise<SuiteReport> {
+  const started = performance.now();
+  const loadBefore = loadavg();
+  const has = (section: Section) => config.sections.includes(section);
+  const largest = Math.max(...config.throughput.clients);
+  const engines: EngineReport[] = [];
+
+  for (const name of config.engines) {
+    let engine: BenchEngine<unknown>;
+    try {
+      engine = await openEngine(name, { prefix: config.prefix });
+    } catch (error) {
+      progress(`${name}: skipped (${String(error)})`);
+      engines.push({ engine: name, skipped: error instanceof Error ? error.message : String(error) });
+      continue;
+    }
+    const report: EngineReport = { engine: name, version: engine.version };
+    engines.push(report);
+    const step = async <T>(section: Section, run: () => Promise<T>): Promise<T | undefined> => {
+      if (!has(section)) return undefined;
+      progress(`${name}: ${section}…`);
+      const sectionStart = performance.now();
+      const result = await run();
+      progress(`${name}: ${section} done in ${((performance.now() - sectionStart) / 1000).toFixed(1)} s`);
+      return result;
+    };
+    try {
+      report.cost = await step('cost', () => measureCost(engine, config.throughput));
+      report.schema = await step('schema', () => measureSchema(engine, config.throughput));
+      report.statements = await step('statements', () => measureStatements(engine, config.throughput));
+      report.growth = await step('growth', () => growth(name, engine, config, progress));
+      report.prune = await step('prune', () => measurePrune(engine, config.pruneRows, largest, config.pruneBaselineSeconds));
+    } finally {
+      await engine.close();
+    }
+    // Its own process and connections: run after this engine's connections are closed.
+    report.express = await step('express', () => measureExpress(name, config.prefix, config.express));
+  }
+
+  const overhead = has('overhead') ? await measureOverhead(config.overheadCalls) : undefined;
+  const cpuList = cpus();
+  return {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: `${cpuList.length} × ${cpuList[0]?.model ?? 'unknown'}`,
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      os: `Linux ${release()}`,
+      node: process.version,
+      loadBefore,
+      loadAfter: loadavg(),
+    },
+    config,
+    engines,
+    ...(overhead ? { overhead } : {}),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** SQLite's growth tables may get a file of their own, kept between runs; the servers keep theirs in the test database. */
+async function growth(name: EngineName, engine: BenchEngine<unknown>, config: SuiteConfig, progress: (line: string) => void) {
+  const plan = { rounds: config.throughput.rounds, roundSeconds: config.throughput.roundSeconds, clients: Math.max(...config.throughput.clients) };
+  const options = { reload: config.reload, keep: config.keepGrowthTables, progress };
+  if (name !== 'sqlite' || !config.sqliteGrowthFile) return measureGrowth(engine, config.growthSizes[name], plan, options);
+  mkdirSync(dirname(config.sqliteGrowthFile), { recursive: true });
+  const cached = await openEngine('sqlite', { file: config.sqliteGrowthFile, prefix: config.prefix });
+  try {
+    return await measureGrowth(cached, config.growthSizes.sqlite, plan, options);
+  } finally {
+    await cached.close();
+  }
+}

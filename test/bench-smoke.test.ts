@@ -1,0 +1,95 @@
+/**
+ * The benchmark code runs: one short round of every variant of every section, so `npm run bench`
+ * cannot rot between the runs that produce bench/RESULTS.md. No figure is checked, only that each
+ * variant did its work. Tables get a prefix of their own, so concurrent test runs cannot collide.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { EngineName } from '../bench/engine.js';
+import { startServer, stopServer } from '../bench/express.js';
+import { renderReport } from '../bench/report.js';
+import { type EngineReport, runSuite, type Section, SECTIONS, suiteConfig } from '../bench/suite.js';
+import { hasServer } from './servers.js';
+
+const prefix = () => `bench_t${randomBytes(4).toString('hex')}_`;
+
+async function smoke(engine: EngineName, sections: Section[]) {
+  const config = { ...suiteConfig('smoke'), engines: [engine], sections, reload: false, prefix: prefix() };
+  const report = await runSuite(config, () => {});
+  return { report, engineReport: report.engines[0]!, markdown: renderReport(report, 'smoke') };
+}
+
+function expectEveryVariantMeasured(rates: Record<string, number[]>, names: string[]) {
+  expect(Object.keys(rates).sort()).toEqual([...names].sort());
+  for (const name of names) {
+    expect(rates[name]).toHaveLength(1);
+    expect(rates[name]![0]).toBeGreaterThan(0);
+    expect(Number.isFinite(rates[name]![0])).toBe(true);
+  }
+}
+
+function expectDatabaseSections(result: EngineReport) {
+  expect(result.skipped).toBeUndefined();
+  expect(result.cost?.map((c) => c.clients)).toEqual([1, 4]);
+  for (const cost of result.cost!) {
+    const variants = ['bare action', 'hand action', 'hand compensate', 'sdk action', 'sdk compensate'];
+    expectEveryVariantMeasured(cost.measured.rates, variants);
+  }
+  expectEveryVariantMeasured(result.schema!.measured.rates, [...result.schema!.layouts]);
+  expectEveryVariantMeasured(result.statements!.measured.rates, ['bare x1', 'sdk x1', 'bare x5', 'sdk x5']);
+  expectEveryVariantMeasured(result.growth!.measured.rates, ['0', '300']);
+  // The prune deleted every old row while the inserts (which are new) went on.
+  const prune = result.prune!;
+  expect(prune.deleted).toBe(prune.oldRows);
+  expect(prune.during.inserts + prune.baseline.inserts).toBeGreaterThan(0);
+}
+
+const DATABASE_SECTIONS: Section[] = ['cost', 'schema', 'statements', 'growth', 'prune'];
+
+describe('benchmarks: sqlite', () => {
+  it('runs every section once and renders every table', async () => {
+    const { report, engineReport, markdown } = await smoke('sqlite', [...SECTIONS]);
+    expectDatabaseSections(engineReport);
+    const express = engineReport.express!;
+    for (const route of ['sdk', 'hand'] as const) {
+      expect(express.rounds[route]).toHaveLength(1);
+      expect(express.rounds[route][0]!.requestsPerSecond).toBeGreaterThan(0);
+    }
+    expect(report.overhead?.map((o) => o.dialect)).toEqual(['sqlite', 'mysql', 'postgres']);
+    for (const heading of ['### 1.', '### 2.', '### 3.', '### 4.', '### 5.', '### 6.']) expect(markdown).toContain(heading);
+  });
+
+  it('answers the same JSON from barrierRoute and from the hand-written route', async () => {
+    const { child, port } = await startServer('sqlite', prefix());
+    try {
+      const post = async (route: string, gid: string) => {
+        const response = await fetch(`http://127.0.0.1:${port}/${route}?gid=${gid}&trans_type=saga&branch_id=01&op=action`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ account: 7, amount: 1 }),
+        });
+        return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
+      };
+      const sdkGid = randomUUID();
+      const handGid = randomUUID();
+      const first = [await post('sdk', sdkGid), await post('hand', handGid)];
+      expect(first[0]).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"dtm_result":"SUCCESS","outcome":"applied","value":{"account":7}}' });
+      expect(first[1]).toEqual(first[0]);
+      // A repeat is absorbed by both.
+      const repeat = [await post('sdk', sdkGid), await post('hand', handGid)];
+      expect(repeat[0]!.body).toBe('{"dtm_result":"SUCCESS","outcome":"duplicate"}');
+      expect(repeat[1]).toEqual(repeat[0]);
+    } finally {
+      await stopServer(child);
+    }
+  });
+});
+
+for (const engine of ['mysql', 'postgres'] as const) {
+  describe.skipIf(!hasServer(engine))(`benchmarks: ${engine}`, () => {
+    it('runs every database section once', async () => {
+      const { engineReport } = await smoke(engine, DATABASE_SECTIONS);
+      expectDatabaseSections(engineReport);
+    });
+  });
+}
