@@ -28,8 +28,12 @@ const SUITE_FAULTS = { 'crash-between': 0.001, 'crash-during': 0.001 };
 const SERVICE = fileURLToPath(new URL('./chaos-service.ts', import.meta.url));
 
 export async function chaosOverHttp({ engine, sagas, seed, concurrency = 16, faults, keep = false }: EngineChaosOptions): Promise<ChaosReport> {
-  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-chaos-'));
-  const config: BankConfig = { engine, prefix: `chaos_${randomBytes(4).toString('hex')}`, sqliteFile: join(dir, 'bank.db') };
+  const dir = engine === 'sqlite' ? mkdtempSync(join(tmpdir(), 'txbarrier-chaos-')) : undefined;
+  const config: BankConfig = {
+    engine,
+    prefix: `chaos_${randomBytes(4).toString('hex')}`,
+    ...(dir ? { sqliteFile: join(dir, 'bank.db') } : {}),
+  };
   const bank = await openBank(config);
   try {
     await bank.create();
@@ -56,6 +60,7 @@ export async function chaosOverHttp({ engine, sagas, seed, concurrency = 16, fau
   } finally {
     if (!keep) await bank.drop();
     await bank.close();
-    if (!keep) rmSync(dir, { recursive: true, force: true });
+    if (keep) console.log(`${engine}: kept tables ${config.prefix}_*${dir ? ` in ${config.sqliteFile}` : ''}`);
+    else if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }
