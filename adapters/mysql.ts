@@ -1,13 +1,22 @@
 import { errorChain } from '../src/dialects/dialect.js';
 import { defineExecutor } from '../src/executor.js';
-import { type BarrierConnection, type BarrierExecutor, type BarrierStore, defineStore, mysqlDialect, type Row, type StoreOptions } from '../src/index.js';
+import {
+  BarrierConfigError,
+  type BarrierConnection,
+  type BarrierExecutor,
+  type BarrierStore,
+  defineStore,
+  mysqlDialect,
+  type Row,
+  type StoreOptions,
+} from '../src/index.js';
 import { type IsolationLevel, isolationSql } from '../src/isolation.js';
 
 export type { IsolationLevel };
 
 /** The part of a mysql2/promise connection the barrier uses (the driver is never imported here). */
 export interface MysqlQueryable {
-  query(sql: string, values?: unknown[]): Promise<[unknown, unknown]>;
+  query(options: { sql: string; rowsAsArray?: boolean }, values?: unknown[]): Promise<[unknown, unknown]>;
 }
 
 /** A mysql2/promise `PoolConnection`. */
@@ -44,8 +53,8 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
     // to the next borrower. Only a connection whose COMMIT or ROLLBACK answered goes back.
     let reusable = false;
     try {
-      if (setIsolation) await connection.query(setIsolation);
-      await connection.query('START TRANSACTION');
+      if (setIsolation) await connection.query({ sql: setIsolation });
+      await connection.query({ sql: 'START TRANSACTION' });
       let result;
       try {
         result = await work(mysqlConnection(connection));
@@ -53,10 +62,10 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
         // After a deadlock InnoDB has already rolled the whole transaction back, so a ROLLBACK that
         // answers proves nothing; a fresh connection is cheap certainty for a rare event. A failed
         // ROLLBACK must not replace the error being thrown.
-        reusable = !isDeadlock(error) && (await connection.query('ROLLBACK').then(() => true, () => false));
+        reusable = !isDeadlock(error) && (await connection.query({ sql: 'ROLLBACK' }).then(() => true, () => false));
         throw error;
       }
-      await connection.query('COMMIT');
+      await connection.query({ sql: 'COMMIT' });
       reusable = true;
       return result;
     } finally {
@@ -69,17 +78,34 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
 /**
  * A barrier executor over a mysql2 connection the caller already put in a transaction, for
  * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
+ * Throws `BarrierConfigError` on the first barrier statement if the connection is in autocommit.
  */
 export function mysqlExecutor<C extends MysqlQueryable>(connection: C, options: StoreOptions = {}): BarrierExecutor<C> {
-  return defineExecutor(mysqlDialect, options, mysqlConnection(connection));
+  return defineExecutor(mysqlDialect, options, mysqlConnection(connection, true));
 }
 
-/** `query`, not `execute`: one round trip per statement with no server-side statement cache to fill. */
-function mysqlConnection<C extends MysqlQueryable>(connection: C): BarrierConnection<C> {
+// The server's status flag on every OK packet: set while a transaction is open.
+const SERVER_STATUS_IN_TRANS = 1;
+
+/**
+ * `query`, not `execute`: one round trip per statement with no server-side statement cache to
+ * fill; `rowsAsArray: false` because a pool may default to arrays, and the reason is read by name.
+ */
+function mysqlConnection<C extends MysqlQueryable>(connection: C, inCallersTransaction = false): BarrierConnection<C> {
   return {
     tx: connection,
-    execute: async (sql, params) => ((await connection.query(sql, params as unknown[]))[0] as { affectedRows: number }).affectedRows,
-    select: async (sql, params) => (await connection.query(sql, params as unknown[]))[0] as Row[],
+    async execute(sql, params) {
+      const [header] = (await connection.query({ sql }, params as unknown[])) as [{ affectedRows: number; serverStatus: number }, unknown];
+      if (inCallersTransaction && (header.serverStatus & SERVER_STATUS_IN_TRANS) === 0) {
+        // Too late to undo this row, but never too late to stop the business work running outside a transaction.
+        throw new BarrierConfigError(
+          'mysqlExecutor: the connection is not in a transaction (START TRANSACTION first). In autocommit the ' +
+            'barrier row commits on its own and survives a business failure, so the retry would be skipped as a duplicate.',
+        );
+      }
+      return header.affectedRows;
+    },
+    select: async (sql, params) => (await connection.query({ sql, rowsAsArray: false }, params as unknown[]))[0] as Row[],
   };
 }
 

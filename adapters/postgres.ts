@@ -1,5 +1,6 @@
 import { defineExecutor } from '../src/executor.js';
 import {
+  BarrierConfigError,
   type BarrierConnection,
   type BarrierExecutor,
   type BarrierStore,
@@ -16,6 +17,8 @@ export type { IsolationLevel };
 /** The part of a pg `Client`/`PoolClient` the barrier uses (the driver is never imported here). */
 export interface PostgresQueryable {
   query(sql: string, values?: readonly unknown[]): Promise<{ command: string; rowCount: number | null; rows: Row[] }>;
+  /** pg ≥ 8.12: 'I' idle, 'T' in a transaction, 'E' in a failed one. */
+  getTransactionStatus?(): string | null;
 }
 
 /** A pg `PoolClient`. */
@@ -107,6 +110,13 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
  * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
  */
 export function postgresExecutor<C extends PostgresQueryable>(client: C, options: StoreOptions = {}): BarrierExecutor<C> {
+  // pg tracks the server's transaction status: 'I' idle, 'T' in a transaction, 'E' failed.
+  if (client.getTransactionStatus?.() === 'I') {
+    throw new BarrierConfigError(
+      'postgresExecutor: the client is not in a transaction (BEGIN first). In autocommit the barrier row ' +
+        'commits on its own and survives a business failure, so the retry would be skipped as a duplicate.',
+    );
+  }
   return defineExecutor(postgresDialect, options, postgresConnection(client));
 }
 

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
-import { type BarrierConnection, type BarrierStore, defineStore, sqliteDialect, type StoreOptions } from '../src/index.js';
+import { BarrierConfigError, type BarrierConnection, type BarrierStore, defineStore, sqliteDialect, type StoreOptions } from '../src/index.js';
 
 /** The part of a better-sqlite3 `Database` the store uses (the driver is never imported here). */
 export interface SqliteDatabase {
@@ -69,15 +70,37 @@ export function sqliteStore<Db extends SqliteDatabase>(db: Db, options: StoreOpt
 }
 
 /** One queue per database file, so two connections to one file in this process never make each other wait inside BEGIN (which would block the event loop). */
-function queueKey(db: SqliteDatabase): object | string {
+function queueKey(db: SqliteDatabase): QueueKey {
   return db.memory ? db : resolve(db.name);
 }
 
-const tails = new Map<object | string, Promise<unknown>>();
+type QueueKey = object | string;
 
-function queued<T>(key: object | string, fn: () => Promise<T> | T): Promise<T> {
+interface Queues {
+  tails: Map<QueueKey, Promise<unknown>>;
+  /** The files whose queue the current async context holds. */
+  held: AsyncLocalStorage<ReadonlySet<QueueKey>>;
+}
+
+// One set of queues per process, even when the ESM and the CommonJS builds are both loaded:
+// two sets would let two transactions interleave on one connection.
+const QUEUES = Symbol.for('txbarrier.sqlite.queues');
+const { tails, held } = ((globalThis as { [QUEUES]?: Queues })[QUEUES] ??= { tails: new Map(), held: new AsyncLocalStorage() });
+
+function queued<T>(key: QueueKey, fn: () => Promise<T> | T): Promise<T> {
+  const holding = held.getStore();
+  if (holding?.has(key)) {
+    // Queued behind the transaction it runs inside, it would wait for itself forever.
+    return Promise.reject(
+      new BarrierConfigError(
+        'sqliteStore: a transaction on this database was started from inside another one on the same file. ' +
+          'Run that work on the tx you were handed instead.',
+      ),
+    );
+  }
+  const inside = () => held.run(new Set(holding).add(key), fn);
   const previous = tails.get(key) ?? Promise.resolve();
-  const run = previous.then(fn, fn);
+  const run = previous.then(inside, inside);
   const tail = run.then(
     () => undefined,
     () => undefined,

@@ -1,4 +1,5 @@
-import { BarrierDuplicateMessage, BarrierOngoing, BarrierTransactionAborted } from './errors.js';
+import type { Dialect } from './dialects/dialect.js';
+import { BarrierDuplicateMessage, BarrierError, BarrierOngoing, BarrierTransactionAborted } from './errors.js';
 import {
   type BarrierFields,
   headerReader,
@@ -97,7 +98,7 @@ export class Barrier implements BarrierFields {
     const row = [this.transType, ...key, 'rollback'];
     const reason = await ongoingOnConflict(store, () =>
       store.transaction(async (connection) => {
-        await connection.execute(store.dialect.insertRows(store.table, 1, store.placeholder), row);
+        await connection.execute(statementsOf(store).insertOne, row);
         return readReason(store, connection, key);
       }),
     );
@@ -111,7 +112,7 @@ export class Barrier implements BarrierFields {
     barrierId: string,
     fn: (tx: Tx) => Promise<T> | T,
   ): Promise<BarrierResult<T>> {
-    const { dialect, table, placeholder } = target;
+    const statements = statementsOf(target);
     const key = [this.gid, this.branchId, this.op, barrierId];
     const ownRow = [this.transType, ...key, this.op];
     const originOp = ORIGIN_OF[this.op];
@@ -123,10 +124,10 @@ export class Barrier implements BarrierFields {
       // and its row now blocks the late action), 1 = the origin ran and this is the first
       // compensation, 0 = a repeated compensation.
       const originRow = [this.transType, this.gid, this.branchId, originOp, barrierId, this.op];
-      const inserted = await connection.execute(dialect.insertRows(table, 2, placeholder), [...originRow, ...ownRow]);
+      const inserted = await connection.execute(statements.insertTwo, [...originRow, ...ownRow]);
       if (inserted === 2) return { outcome: 'null-compensation' };
       if (inserted === 0) return { outcome: 'duplicate' };
-    } else if ((await connection.execute(dialect.insertRows(table, 1, placeholder), ownRow)) === 0) {
+    } else if ((await connection.execute(statements.insertOne, ownRow)) === 0) {
       // Only the suppressed path pays for a second statement: who wrote the row we ran into?
       const reason = await readReason(target, connection, key);
       if (this.op === 'msg') throw new BarrierDuplicateMessage(this.gid, reason !== 'rollback');
@@ -169,13 +170,43 @@ async function assertNotAborted(executor: BarrierExecutor<unknown>): Promise<voi
   }
 }
 
-async function readReason(target: BarrierTarget, connection: BarrierConnection<unknown>, key: unknown[]) {
-  const rows = await connection.select(target.dialect.selectReason(target.table, target.placeholder), key);
+async function readReason(target: BarrierTarget, connection: BarrierConnection<unknown>, key: unknown[]): Promise<string> {
+  const rows = await connection.select(statementsOf(target).selectReason, key);
   if (rows.length === 0) {
     // The row we collided with is gone: pruned mid-request. Nothing can be decided safely now.
     throw new BarrierOngoing(`barrier row ${key.join('/')} vanished between insert and read`);
   }
-  return String(rows[0]!.reason);
+  const reason = rows[0]!.reason;
+  if (typeof reason !== 'string') {
+    // Guessing here would turn a duplicate into a dangling action, or a lost message into a sent one.
+    throw new BarrierError(`barrier rows must come back as objects with a string reason; got ${JSON.stringify(rows[0])} (a driver option such as rowsAsArray?)`);
+  }
+  return reason;
+}
+
+interface Statements {
+  insertOne: string;
+  insertTwo: string;
+  selectReason: string;
+}
+
+/** The SQL of one table in one placeholder style, built once: executors are made per transaction, so the cache is keyed by what they share. */
+const statementCache = new WeakMap<Dialect, Map<string, Statements>>();
+
+function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statements {
+  let byTable = statementCache.get(dialect);
+  if (!byTable) statementCache.set(dialect, (byTable = new Map()));
+  const key = placeholder ? `${table} ${placeholder(1)}` : table;
+  let statements = byTable.get(key);
+  if (!statements) {
+    statements = {
+      insertOne: dialect.insertRows(table, 1, placeholder),
+      insertTwo: dialect.insertRows(table, 2, placeholder),
+      selectReason: dialect.selectReason(table, placeholder),
+    };
+    byTable.set(key, statements);
+  }
+  return statements;
 }
 
 /** Rethrows a database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`. */

@@ -6,7 +6,8 @@ export const OPS_BY_TRANS_TYPE = {
   tcc: ['try', 'confirm', 'cancel'],
   xa: ['action', 'commit', 'rollback'],
   workflow: ['action', 'rollback'],
-  msg: ['msg'],
+  // `msg` guards the message's local transaction; DTM delivers the message's branches as `action`.
+  msg: ['msg', 'action'],
 } as const;
 
 export type TransType = keyof typeof OPS_BY_TRANS_TYPE;
@@ -30,6 +31,8 @@ const WIRE = [
 
 // C0 controls, DEL and C1 controls: they have no business in an id and break logs and SQL tools.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// With the u flag a paired surrogate reads as one code point, so only unpaired halves match Cs.
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** A value as it arrived: `undefined` if absent, an array if the parameter was repeated. */
 type Raw = unknown;
@@ -64,6 +67,10 @@ function checkValue(value: Raw, maxLength: number): string | undefined {
   if (typeof value !== 'string') return 'is not a string';
   if (value.length === 0) return 'is empty';
   if (CONTROL.test(value)) return 'contains control characters';
+  // A lone surrogate is stored as U+FFFD, so two different ids could become one key.
+  if (LONE_SURROGATE.test(value)) return 'is not well-formed Unicode';
+  // MySQL's collations pad with spaces, so 'g1' and 'g1 ' would be one key there.
+  if (value.endsWith(' ')) return 'ends with a space';
   // Column widths count characters (code points), not UTF-16 units.
   const length = [...value].length;
   if (length > maxLength) return `is ${length} characters long; at most ${maxLength} fit`;

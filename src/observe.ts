@@ -86,19 +86,22 @@ export function observe<T extends { outcome: Outcome }>(target: ObservedTarget, 
 }
 
 async function timed<T extends { outcome: Outcome }>(hooks: BarrierHooks, call: CallFields, run: () => Promise<T>, span?: OtelSpan): Promise<T> {
+  // Nobody listening: no clock reads, no event objects on the hot path.
+  if (!span && !hooks.onOutcome && !hooks.onDangling && !hooks.logger) return run();
   const started = performance.now();
   const finish = (outcome: OutcomeEvent['outcome'], error?: unknown) => {
     if (span) endSpan(span, outcome, error);
     report(hooks, { ...call, outcome, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) });
   };
+  let result: T;
   try {
-    const result = await run();
-    finish(result.outcome);
-    return result;
+    result = await run();
   } catch (error) {
     finish(error instanceof BarrierFailure ? 'failure' : error instanceof BarrierOngoing ? 'ongoing' : 'error', error);
     throw error;
   }
+  finish(result.outcome);
+  return result;
 }
 
 function endSpan(span: OtelSpan, outcome: OutcomeEvent['outcome'], error: unknown): void {
@@ -111,12 +114,19 @@ function endSpan(span: OtelSpan, outcome: OutcomeEvent['outcome'], error: unknow
   span.end();
 }
 
-/** Tells the hooks about a finished call. A hook that throws cannot undo a committed result, so its error goes to the logger (or a process warning), never to the caller. */
+/**
+ * Tells the logger and hooks about a finished call. One that throws cannot undo a committed
+ * result, so its error goes to the logger (or a process warning), never to the caller.
+ */
 function report(hooks: BarrierHooks, event: OutcomeEvent): void {
   const { onOutcome, onDangling, logger } = hooks;
   if (logger) {
     const { error, ...fields } = event;
-    logger[LEVEL[event.outcome]]?.call(logger, error === undefined ? fields : { ...fields, err: error }, `txbarrier ${event.outcome}`);
+    try {
+      logger[LEVEL[event.outcome]]?.call(logger, error === undefined ? fields : { ...fields, err: error }, `txbarrier ${event.outcome}`);
+    } catch (loggerError) {
+      complain(undefined, 'the logger threw', loggerError);
+    }
   }
   runHook('onOutcome', onOutcome, event, logger);
   if (event.outcome === 'dangling') runHook('onDangling', onDangling, event, logger);
@@ -127,7 +137,16 @@ function runHook(name: string, hook: ((event: OutcomeEvent) => void) | undefined
   try {
     hook(event);
   } catch (hookError) {
-    if (logger?.error) logger.error({ err: hookError }, `txbarrier: ${name} hook threw`);
-    else process.emitWarning(`txbarrier: ${name} hook threw: ${String(hookError)}`, 'TxbarrierHookWarning');
+    complain(logger, `${name} hook threw`, hookError);
   }
+}
+
+/** Reports a broken hook or logger: to the logger's error method if that works, else as a process warning. */
+function complain(logger: Logger | undefined, what: string, error: unknown): void {
+  try {
+    if (logger?.error) return logger.error({ err: error }, `txbarrier: ${what}`);
+  } catch {
+    // The logger is broken too: fall through to the warning, which always works.
+  }
+  process.emitWarning(`txbarrier: ${what}: ${String(error)}`, 'TxbarrierHookWarning');
 }

@@ -56,6 +56,17 @@ describe('reading a barrier from a request', () => {
     expect(problemsOf(() => Barrier.from({ transType: 'saga', gid: 'g', branchId: 'b'.repeat(129), op: 'action' }))).toHaveProperty('branch_id');
   });
 
+  it('refuses unpaired surrogates and trailing spaces, which databases would fold into another key', () => {
+    expect(problemsOf(() => Barrier.fromQuery({ ...valid, gid: 'a\uD800b', branch_id: '01 ' }))).toEqual({
+      gid: 'is not well-formed Unicode',
+      branch_id: 'ends with a space',
+    });
+  });
+
+  it("accepts DTM's message branches (trans_type msg, op action) besides the local msg op", () => {
+    expect(Barrier.fromQuery({ ...valid, trans_type: 'msg', op: 'action' }).op).toBe('action');
+  });
+
   it('refuses an unknown transaction type, and an op its type does not have', () => {
     expect(problemsOf(() => Barrier.fromQuery({ ...valid, trans_type: 'sagas' })).trans_type).toMatch(/saga, tcc, xa, workflow, msg/);
     expect(problemsOf(() => Barrier.fromQuery({ ...valid, op: 'cancel' })).op).toMatch(/not an op of saga/);

@@ -3,8 +3,9 @@
  * other is seen waiting on its lock (not guessed with a sleep), then the first ends.
  */
 import { randomUUID } from 'node:crypto';
+import type { PoolConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IsolationLevel, type MysqlQueryable, mysqlStore } from '../adapters/mysql.js';
+import { type IsolationLevel, mysqlStore } from '../adapters/mysql.js';
 import { Barrier, BarrierOngoing, type BarrierStore } from '../src/index.js';
 import { hasServer } from './servers.js';
 import {
@@ -30,7 +31,7 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
   });
   afterAll(() => pool?.end());
 
-  const deliver = <Tx extends MysqlQueryable>(store: BarrierStore<Tx>, gid: string, op: 'action' | 'compensate') =>
+  const deliver = <Tx extends PoolConnection>(store: BarrierStore<Tx>, gid: string, op: 'action' | 'compensate') =>
     Barrier.from({ transType: 'saga', gid, branchId: '01', op }).call(store, async (tx) => {
       await tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES (?, ?)`, [gid, op]);
       return op;

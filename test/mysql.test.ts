@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IsolationLevel, type MysqlQueryable, mysqlExecutor, mysqlStore } from '../adapters/mysql.js';
+import { type IsolationLevel, mysqlExecutor, mysqlStore } from '../adapters/mysql.js';
 import { Barrier, BarrierConfigError, BarrierOngoing } from '../src/index.js';
 import { describeConformance } from './conformance.js';
 import { hasServer } from './servers.js';
 import { createMysqlNotes, type MysqlConnection, type MysqlPool, mysqlHarness, mysqlNotes, mysqlPool } from './server-harness.js';
+import type { PoolConnection } from 'mysql2/promise';
 
 /** DTM's own MySQL DDL (dtm-labs/dtm sqls/dtmcli.barrier.mysql.sql), in another database. */
 const dtmDdl = (database: string) => `create table if not exists ${database}.barrier(
@@ -46,10 +47,10 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
     afterAll(() => pool?.end());
 
     const action = (gid: string) => Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' });
-    const record = (tx: MysqlQueryable, gid: string, note: string) =>
+    const record = (tx: Pick<PoolConnection, 'query'>, gid: string, note: string) =>
       tx.query('INSERT INTO h3_mysql.adapter_notes (gid, note) VALUES (?, ?)', [gid, note]);
-    const threadId = async (tx: MysqlQueryable) => Number(((await tx.query('SELECT CONNECTION_ID() AS id'))[0] as { id: number }[])[0]!.id);
-    const inTransaction = async (tx: MysqlQueryable) => Number(((await tx.query('SELECT @@in_transaction AS t'))[0] as { t: number }[])[0]!.t);
+    const threadId = async (tx: PoolConnection) => Number(((await tx.query('SELECT CONNECTION_ID() AS id'))[0] as { id: number }[])[0]!.id);
+    const inTransaction = async (tx: PoolConnection) => Number(((await tx.query('SELECT @@in_transaction AS t'))[0] as { t: number }[])[0]!.t);
     /** The thread id of the pool's next connection, and whether it is inside a transaction. */
     const nextConnection = async (p: MysqlPool) => {
       const connection = await p.getConnection();
@@ -227,6 +228,76 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
       expect(await inUserTransaction('COMMIT', 'repeat')).toBe('duplicate');
       expect(await mysqlNotes(pool, NOTES, gid)).toEqual(['committed']);
       expect(() => mysqlExecutor(pool, { table: 'not a table' })).toThrow(BarrierConfigError);
+    });
+
+    it('refuses, in mysqlExecutor, a connection left in autocommit before the business work runs', async () => {
+      const connection = await pool.getConnection();
+      let ran = false;
+      try {
+        const outside = action(randomUUID()).within(mysqlExecutor(connection, { table: TABLE }), () => {
+          ran = true;
+        });
+        await expect(outside).rejects.toThrow(/not in a transaction/);
+        expect(ran).toBe(false);
+      } finally {
+        connection.release();
+      }
+    });
+  });
+
+  describe('mysql keys, clocks and pool options', () => {
+    const TABLE = 'h3_mysql.barrier_keys';
+    let pool: MysqlPool;
+    beforeAll(async () => {
+      pool = mysqlPool();
+      // A fresh table: the collation under test is set when the table is created.
+      await pool.query(`DROP TABLE IF EXISTS ${TABLE}`);
+      await mysqlStore(pool, { table: TABLE }).ensureSchema();
+    });
+    afterAll(() => pool?.end());
+
+    it('compares gids byte for byte: case and accents make different keys', async () => {
+      const store = mysqlStore(pool, { table: TABLE });
+      const base = `Order-${randomUUID()}`;
+      const gids = [base, base.toLowerCase(), base.replace('O', 'Ö'), base.replace('O', 'O\u0301')];
+      const outcomes = [];
+      for (const gid of gids) outcomes.push((await Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' }).call(store, () => gid)).outcome);
+      expect(outcomes).toEqual(['applied', 'applied', 'applied', 'applied']);
+    });
+
+    it('reads rows by name even when the pool returns rows as arrays', async () => {
+      const arrays = mysqlPool({ rowsAsArray: true, connectionLimit: 2 });
+      try {
+        const store = mysqlStore(arrays, { table: TABLE });
+        const gid = randomUUID();
+        const saga = (op: string) => Barrier.from({ transType: 'saga', gid, branchId: '01', op });
+        expect((await saga('action').call(store, () => 1)).outcome).toBe('applied');
+        expect((await saga('action').call(store, () => 1)).outcome).toBe('duplicate');
+        expect(await Barrier.forMessage(randomUUID()).queryPrepared(store)).toBe('rolledback');
+      } finally {
+        await arrays.end();
+      }
+    });
+
+    it('ages rows by UTC, whatever time zone the writing and the pruning sessions use', async () => {
+      const writer = mysqlPool({ connectionLimit: 1 });
+      const pruner = mysqlPool({ connectionLimit: 1 });
+      const table = 'h3_mysql.barrier_clock';
+      try {
+        await pool.query(`DROP TABLE IF EXISTS ${table}`);
+        await mysqlStore(pool, { table }).ensureSchema();
+        writer.on('connection', (c) => c.query("SET time_zone = '+00:00'"));
+        pruner.on('connection', (c) => c.query("SET time_zone = '+10:00'"));
+        const gid = randomUUID();
+        await Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' }).call(mysqlStore(writer, { table }), () => 1);
+        // Ten hours apart on the wall clock, seconds apart in fact: a 5 h retention keeps the row.
+        expect(await mysqlStore(pruner, { table }).prune({ olderThan: '5h', force: true })).toBe(0);
+        await pool.query(`UPDATE ${table} SET create_time = create_time - INTERVAL 6 HOUR WHERE gid = ?`, [gid]);
+        expect(await mysqlStore(pruner, { table }).prune({ olderThan: '5h', force: true })).toBe(1);
+      } finally {
+        await writer.end();
+        await pruner.end();
+      }
     });
   });
 });

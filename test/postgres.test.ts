@@ -292,5 +292,17 @@ describe.skipIf(!hasServer('postgres'))('postgres', () => {
       expect(await postgresNotes(pool, NOTES, gid)).toEqual(['committed']);
       expect(() => postgresExecutor(pool, { table: 'not a table' })).toThrow(BarrierConfigError);
     });
+
+    it('refuses, in postgresExecutor, a client that is not in a transaction, before writing anything', async () => {
+      const client = await pool.connect();
+      try {
+        expect(() => postgresExecutor(client, { table: TABLE })).toThrow(/not in a transaction/);
+        await client.query('BEGIN');
+        expect(postgresExecutor(client, { table: TABLE }).table).toBe(TABLE);
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    });
   });
 });

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/sqlite.js';
-import { Barrier, BarrierOngoing } from '../src/index.js';
+import { Barrier, BarrierConfigError, BarrierOngoing } from '../src/index.js';
 import { describeConformance } from './conformance.js';
 import { type Db, openTempDb, sqliteHarness } from './sqlite-harness.js';
 
@@ -99,6 +99,26 @@ describe('sqlite adapter', () => {
     await holder.done;
     // Nothing was written; once the lock is gone the retry applies.
     expect((await action('busy').call(store, () => 'now')).outcome).toBe('applied');
+  });
+
+  it('refuses a transaction started from inside another on the same file, instead of hanging the file', async () => {
+    const { db, file } = temp();
+    const store = sqliteStore(db);
+    const second = new Database(file);
+    cleanups.push(() => second.close());
+    const sameFile = sqliteStore(second);
+    await store.ensureSchema();
+    const nested = action('outer').call(store, async (tx) => {
+      tx.prepare('INSERT INTO ledger VALUES (?, 1)').run('outer');
+      await expect(action('inner').call(store, () => 'never')).rejects.toThrow(BarrierConfigError);
+      await expect(action('inner').call(sameFile, () => 'never')).rejects.toThrow(/inside another one on the same file/);
+      await expect(store.exclusive(() => 'never')).rejects.toThrow(BarrierConfigError);
+      return 'outer done';
+    });
+    expect(await nested).toEqual({ outcome: 'applied', value: 'outer done' });
+    // The file's queue is not stuck: the next call runs.
+    expect((await action('after').call(store, () => 'ran')).outcome).toBe('applied');
+    expect(sum(db)).toBe(1);
   });
 
   it('lets other work on the connection wait for open barrier transactions through exclusive()', async () => {

@@ -57,13 +57,13 @@ export function identifierParts(name: string): string[] {
   return parts;
 }
 
-/** `(p1, p2, …, p6, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), …` with parameter numbers running across rows. */
-export function valuesList(rowCount: number, placeholder: Placeholder): string {
+/** `(p1, p2, …, p6, now, now), …` with parameter numbers running across rows. */
+export function valuesList(rowCount: number, placeholder: Placeholder, now = 'CURRENT_TIMESTAMP'): string {
   const rows: string[] = [];
   for (let row = 0; row < rowCount; row++) {
     const params = ROW_COLUMNS.map((_, column) => placeholder(row * ROW_COLUMNS.length + column + 1));
     // Timestamps are set explicitly: DTM's Postgres DDL defaults them to NULL, and pruning needs them.
-    rows.push(`(${params.join(', ')}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`);
+    rows.push(`(${params.join(', ')}, ${now}, ${now})`);
   }
   return rows.join(', ');
 }

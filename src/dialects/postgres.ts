@@ -12,8 +12,9 @@ const quote = (part: string) => `"${part}"`;
 const quoteTable = (table: string) => identifierParts(table).map(quote).join('.');
 
 // serialization_failure (a racing barrier row under REPEATABLE READ/SERIALIZABLE),
-// deadlock_detected, lock_not_available (lock_timeout).
-const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03']);
+// deadlock_detected, lock_not_available (lock_timeout), query_canceled (statement_timeout,
+// typically a statement waiting on a row lock).
+const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03', '57014']);
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
