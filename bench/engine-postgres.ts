@@ -71,11 +71,15 @@ export async function postgresEngine(prefix: string): Promise<BenchEngine<Client
     name: 'postgres',
     prefix,
     version: `PostgreSQL ${version} (fsync=on, synchronous_commit=on)`,
-    layouts: ['default', 'dtm', 'dtm-indexed'],
+    layouts: ['default', 'dtm', 'dtm-indexed', 'key-only'],
 
     async createBarrierTable(table, layout) {
       await dropTable(table);
-      if (layout === 'default') return store(table).ensureSchema();
+      if (layout === 'default' || layout === 'key-only') {
+        await store(table).ensureSchema();
+        if (layout === 'key-only') await pool.query(`DROP INDEX "${table}_create_time"`);
+        return;
+      }
       for (const statement of dtmTable(table, layout === 'dtm-indexed')) await pool.query(statement);
     },
     dropTable,

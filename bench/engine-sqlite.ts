@@ -68,12 +68,13 @@ export async function sqliteEngine(prefix: string, file?: string): Promise<Bench
     name: 'sqlite',
     prefix,
     version: `SQLite ${(db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v} (better-sqlite3, WAL, synchronous=FULL)`,
-    layouts: ['default', 'dtm', 'dtm-indexed'],
+    layouts: ['default', 'dtm', 'dtm-indexed', 'key-only'],
 
     async createBarrierTable(table, layout: Layout) {
       db.exec(`DROP TABLE IF EXISTS "${table}"`);
-      if (layout === 'default') await store(table).ensureSchema();
+      if (layout === 'default' || layout === 'key-only') await store(table).ensureSchema();
       else db.exec(dtmTable(table, layout === 'dtm-indexed'));
+      if (layout === 'key-only') db.exec(`DROP INDEX "${table}_create_time"`);
     },
     async dropTable(table) {
       db.exec(`DROP TABLE IF EXISTS "${table}"`);

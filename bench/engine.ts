@@ -15,6 +15,8 @@ export type Layout =
   | 'dtm-indexed'
   /** The unique key as the clustered primary key, no surrogate id, a create_time index. */
   | 'clustered'
+  /** The default table without its create_time index: one B-tree per insert, what pruning by key order would allow. */
+  | 'key-only'
   | 'default';
 
 /** One business statement: add `amount` to one account's balance. */
