@@ -26,7 +26,6 @@ export interface PostgresPoolClient extends PostgresQueryable {
   /** A truthy argument destroys the client instead of pooling it. */
   release(destroy?: Error | boolean): void;
   on(event: 'error', listener: (error: Error) => void): unknown;
-  off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A pg `Pool`. */
@@ -60,13 +59,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
 
   const store = defineStore<ClientOf<Pool>>(postgresDialect, storeOptions, async (work) => {
     const client = (await pool.connect()) as ClientOf<Pool>;
-    // pg-pool stops listening for errors on a client it lends out, and an unheard 'error' (the
-    // server ended the session while business code awaited something else) would crash the process.
-    let lost: Error | undefined;
-    const onError = (error: Error) => {
-      lost = error;
-    };
-    client.on('error', onError);
+    const health = watch(client);
     // Only a client whose COMMIT or ROLLBACK answered goes back to the pool.
     let reusable = false;
     try {
@@ -87,8 +80,7 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
       }
       return result;
     } finally {
-      client.off('error', onError);
-      client.release(lost ?? !reusable);
+      client.release(health.lost ?? !reusable);
     }
   });
 
@@ -103,6 +95,26 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
         for (const statement of postgresDialect.createSchema(store.table)) await connection.execute(statement, []);
       }),
   };
+}
+
+const watched = new WeakMap<object, { lost?: Error }>();
+
+/**
+ * pg-pool stops listening for errors on a client it lends out, and an unheard 'error' (the server
+ * ended the session while business code awaited something else) would crash the process. One
+ * listener per client for its whole life, rather than on/off per transaction on the hot path.
+ */
+function watch(client: PostgresPoolClient): { lost?: Error } {
+  let health = watched.get(client);
+  if (!health) {
+    const fresh: { lost?: Error } = {};
+    client.on('error', (error) => {
+      fresh.lost = error;
+    });
+    watched.set(client, (health = fresh));
+  }
+  health.lost = undefined;
+  return health;
 }
 
 /**

@@ -50,6 +50,9 @@ export function defineStore<Tx>(
         deleted += removed;
         onProgress?.(deleted);
         if (removed < batchSize) return deleted;
+        // A synchronous driver (better-sqlite3) would otherwise hold the event loop for the whole
+        // sweep, and the service would answer nothing until it ended.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     },
   };

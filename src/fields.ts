@@ -71,9 +71,11 @@ function checkValue(value: Raw, maxLength: number): string | undefined {
   if (LONE_SURROGATE.test(value)) return 'is not well-formed Unicode';
   // MySQL's collations pad with spaces, so 'g1' and 'g1 ' would be one key there.
   if (value.endsWith(' ')) return 'ends with a space';
-  // Column widths count characters (code points), not UTF-16 units.
-  const length = [...value].length;
-  if (length > maxLength) return `is ${length} characters long; at most ${maxLength} fit`;
+  // Column widths count characters (code points), never more than UTF-16 units: count them only when it could matter.
+  if (value.length > maxLength) {
+    const length = [...value].length;
+    if (length > maxLength) return `is ${length} characters long; at most ${maxLength} fit`;
+  }
   return undefined;
 }
 

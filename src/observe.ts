@@ -1,7 +1,7 @@
 import type { DialectName } from './dialects/dialect.js';
 import { BarrierFailure, BarrierOngoing } from './errors.js';
 import type { BarrierFields } from './fields.js';
-import { DB_SYSTEM, otelApi, type OtelSpan, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
+import { DB_SYSTEM, type OtelSpan, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
 
 /** What the barrier decided for one call. */
 export type Outcome = 'applied' | 'duplicate' | 'null-compensation' | 'dangling';
@@ -66,23 +66,23 @@ export interface ObservedTarget {
  * driver's spans for the transaction's statements nest under it.
  */
 export function observe<T extends { outcome: Outcome }>(target: ObservedTarget, call: CallFields, run: () => Promise<T>): Promise<T> {
-  const otel = otelApi();
-  if (!otel) return timed(target.hooks, call, run);
-  const attributes = {
-    'db.system.name': DB_SYSTEM[target.dialect.name],
-    'db.system': DB_SYSTEM[target.dialect.name],
-    'db.collection.name': target.table,
-    'txbarrier.trans_type': call.transType,
-    'txbarrier.gid': call.gid,
-    'txbarrier.branch_id': call.branchId,
-    'txbarrier.op': call.op,
-    'txbarrier.barrier_id': call.barrierId,
-  };
-  return otel.trace
-    .getTracer('txbarrier')
-    .startActiveSpan(`txbarrier ${call.transType} ${call.op}`, { kind: SPAN_KIND_INTERNAL, attributes }, (span) =>
-      timed(target.hooks, call, run, span),
-    );
+  const tracer = otelTracer();
+  if (!tracer) return timed(target.hooks, call, run);
+  return tracer.startActiveSpan(`txbarrier ${call.transType} ${call.op}`, { kind: SPAN_KIND_INTERNAL }, (span) => {
+    // No SDK registered: the API hands out a no-op span; skip the attributes and the clock.
+    if (!span.isRecording()) return timed(target.hooks, call, run);
+    span.setAttributes({
+      'db.system.name': DB_SYSTEM[target.dialect.name],
+      'db.system': DB_SYSTEM[target.dialect.name],
+      'db.collection.name': target.table,
+      'txbarrier.trans_type': call.transType,
+      'txbarrier.gid': call.gid,
+      'txbarrier.branch_id': call.branchId,
+      'txbarrier.op': call.op,
+      'txbarrier.barrier_id': call.barrierId,
+    });
+    return timed(target.hooks, call, run, span);
+  });
 }
 
 async function timed<T extends { outcome: Outcome }>(hooks: BarrierHooks, call: CallFields, run: () => Promise<T>, span?: OtelSpan): Promise<T> {
