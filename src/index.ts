@@ -21,6 +21,7 @@ export type {
   StoreOptions,
 } from './store.js';
 export { defineStore } from './define-store.js';
+export { defineExecutor } from './executor.js';
 export type { Dialect, DialectName, Placeholder } from './dialects/dialect.js';
 export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
