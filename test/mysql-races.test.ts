@@ -1,12 +1,13 @@
 /**
- * Racing requests on a real MariaDB/MySQL server: one request holds its transaction open, the
- * other is seen waiting on its lock (not guessed with a sleep), then the first ends.
+ * Racing requests on a real MariaDB/MySQL server: the shared race suite (test/races.ts), with
+ * waiters found in information_schema.innodb_trx, and MySQL's own: a three-way deadlock, a lock-wait timeout.
  */
 import { randomUUID } from 'node:crypto';
 import type { PoolConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IsolationLevel, mysqlStore } from '../adapters/mysql.js';
-import { Barrier, BarrierOngoing, type BarrierStore } from '../src/index.js';
+import { mysqlStore } from '../adapters/mysql.js';
+import { BarrierOngoing, type BarrierStore } from '../src/index.js';
+import { deliver, describeRaces, type RaceHarness, type RaceLevel, type SagaOp } from './races.js';
 import { hasServer } from './servers.js';
 import {
   createMysqlNotes,
@@ -31,13 +32,13 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
   });
   afterAll(() => pool?.end());
 
-  const deliver = <Tx extends PoolConnection>(store: BarrierStore<Tx>, gid: string, op: 'action' | 'compensate') =>
-    Barrier.from({ transType: 'saga', gid, branchId: '01', op }).call(store, async (tx) => {
-      await tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES (?, ?)`, [gid, op]);
-      return op;
-    });
-  const waiting = (gid: string, count = 1) => mysqlLockWaits(pool, gid, count);
-  const notes = (gid: string) => mysqlNotes(pool, NOTES, gid);
+  const harness: RaceHarness<PoolConnection> = {
+    store: (isolationLevel) => mysqlStore(pool, { table: TABLE, isolationLevel }),
+    record: (tx, gid, note) => tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES (?, ?)`, [gid, note]),
+    waitingBehind: (_holder, gid) => mysqlLockWaits(pool, gid, 1),
+    notes: (gid) => mysqlNotes(pool, NOTES, gid),
+  };
+  const send = (store: BarrierStore<PoolConnection>, gid: string, op: SagaOp) => deliver(harness, store, gid, op);
   /** The thread id of a pool's next connection, and whether that connection is inside a transaction. */
   const nextConnection = async (p: MysqlPool) => {
     const connection = await p.getConnection();
@@ -50,67 +51,14 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
     }
   };
 
-  const LEVELS: [string, IsolationLevel | undefined][] = [
-    ['the default level (repeatable read)', undefined],
-    ['read committed', 'read committed'],
+  const LEVELS: RaceLevel[] = [
+    { label: 'the default level (repeatable read)' },
+    { label: 'read committed', isolationLevel: 'read committed' },
   ];
+  describeRaces(LEVELS, () => harness);
 
-  describe.each(LEVELS)('at %s', (_, isolationLevel) => {
+  describe.each(LEVELS)('at $label', ({ isolationLevel }) => {
     const store = (p = pool) => mysqlStore(p, { table: TABLE, isolationLevel });
-
-    it('compensate waits for the held action, then sees it and compensates it', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const action = deliver(holder.store, gid, 'action');
-      await holder.entered;
-      const compensate = deliver(store(), gid, 'compensate');
-      await waiting(gid);
-      holder.commit();
-      expect(await action).toEqual({ outcome: 'applied', value: 'action' });
-      expect(await compensate).toEqual({ outcome: 'applied', value: 'compensate' });
-      expect(await notes(gid)).toEqual(['action', 'compensate']);
-    });
-
-    it('compensate waits for the held action; the action rolls back and the compensation is null', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const action = deliver(holder.store, gid, 'action');
-      await holder.entered;
-      const compensate = deliver(store(), gid, 'compensate');
-      await waiting(gid);
-      holder.rollback();
-      await expect(action).rejects.toBeInstanceOf(HeldRollback);
-      expect(await compensate).toEqual({ outcome: 'null-compensation' });
-      expect(await notes(gid)).toEqual([]);
-      // Its row now stops the action's retry.
-      expect(await deliver(store(), gid, 'action')).toEqual({ outcome: 'dangling' });
-    });
-
-    it('the compensation commits first; the action waiting on it dangles', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const compensate = deliver(holder.store, gid, 'compensate');
-      await holder.entered;
-      const action = deliver(store(), gid, 'action');
-      await waiting(gid);
-      holder.commit();
-      expect(await compensate).toEqual({ outcome: 'null-compensation' });
-      expect(await action).toEqual({ outcome: 'dangling' });
-      expect(await notes(gid)).toEqual([]);
-    });
-
-    it('two identical requests at once: one applied, one duplicate', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const first = deliver(holder.store, gid, 'action');
-      await holder.entered;
-      const second = deliver(store(), gid, 'action');
-      await waiting(gid);
-      holder.commit();
-      expect(await first).toEqual({ outcome: 'applied', value: 'action' });
-      expect(await second).toEqual({ outcome: 'duplicate' });
-      expect(await notes(gid)).toEqual(['action']);
-    });
 
     it('three-way race: the deadlock victim is BarrierOngoing, its connection destroyed, and its retry succeeds', async () => {
       const gid = randomUUID();
@@ -119,10 +67,10 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
       try {
         const before = await Promise.all(pools.map(nextConnection));
         const holder = holdOpen(store());
-        const held = deliver(holder.store, gid, 'action');
+        const held = send(holder.store, gid, 'action');
         await holder.entered;
-        const waiters = Promise.allSettled(pools.map((p) => deliver(store(p), gid, 'action')));
-        await waiting(gid, 2);
+        const waiters = Promise.allSettled(pools.map((p) => send(store(p), gid, 'action')));
+        await mysqlLockWaits(pool, gid, 2);
         holder.rollback();
         await expect(held).rejects.toBeInstanceOf(HeldRollback);
 
@@ -141,8 +89,8 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
         expect(after[victim]!.inTransaction).toBe(0);
         expect(after[survivor]).toEqual({ threadId: before[survivor]!.threadId, inTransaction: 0 });
 
-        expect(await deliver(store(pools[victim]), gid, 'action')).toEqual({ outcome: 'duplicate' });
-        expect(await notes(gid)).toEqual(['action']);
+        expect(await send(store(pools[victim]), gid, 'action')).toEqual({ outcome: 'duplicate' });
+        expect(await harness.notes(gid)).toEqual(['action']);
       } finally {
         await Promise.all(pools.map((p) => p.end()));
       }
@@ -159,9 +107,9 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
 
       const gid = randomUUID();
       const holder = holdOpen(mysqlStore(pool, { table: TABLE }));
-      const held = deliver(holder.store, gid, 'action');
+      const held = send(holder.store, gid, 'action');
       await holder.entered;
-      const error = await deliver(mysqlStore(impatient, { table: TABLE }), gid, 'action').then(
+      const error = await send(mysqlStore(impatient, { table: TABLE }), gid, 'action').then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -172,8 +120,8 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
 
       holder.commit();
       expect((await held).outcome).toBe('applied');
-      expect(await deliver(mysqlStore(impatient, { table: TABLE }), gid, 'action')).toEqual({ outcome: 'duplicate' });
-      expect(await notes(gid)).toEqual(['action']);
+      expect(await send(mysqlStore(impatient, { table: TABLE }), gid, 'action')).toEqual({ outcome: 'duplicate' });
+      expect(await harness.notes(gid)).toEqual(['action']);
     } finally {
       await impatient.end();
     }

@@ -1,17 +1,18 @@
 /**
- * Racing requests on a real PostgreSQL server: one request holds its transaction open, the other
- * is seen blocked by it in pg_stat_activity (not guessed with a sleep), then the first ends.
+ * Racing requests on a real PostgreSQL server: the shared race suite (test/races.ts), with waiters
+ * found through pg_blocking_pids, and PostgreSQL's own: a deadlock between two callers' transactions,
+ * a lock timeout.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IsolationLevel, type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/postgres.js';
-import { Barrier, type BarrierResult, BarrierOngoing, type BarrierStore } from '../src/index.js';
+import { type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/postgres.js';
+import { Barrier, BarrierOngoing, type BarrierStore } from '../src/index.js';
+import { deliver, describeRaces, type RaceHarness, type SagaOp } from './races.js';
 import { hasServer } from './servers.js';
 import {
   createPostgresNotes,
-  type Held,
-  HeldRollback,
   holdOpen,
+  type PostgresClient,
   type PostgresPool,
   postgresLockWaits,
   postgresNotes,
@@ -30,101 +31,25 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
   });
   afterAll(() => pool?.end());
 
-  type Op = 'action' | 'compensate';
-  const barrier = (gid: string, op: Op) => Barrier.from({ transType: 'saga', gid, branchId: '01', op });
-  const record = (tx: PostgresQueryable, gid: string, note: string) =>
-    tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES ($1, $2)`, [gid, note]);
-  const deliver = <Tx extends PostgresQueryable>(store: BarrierStore<Tx>, gid: string, op: Op) =>
-    barrier(gid, op).call(store, async (tx) => {
-      await record(tx, gid, op);
-      return op;
-    });
+  const barrier = (gid: string, op: SagaOp) => Barrier.from({ transType: 'saga', gid, branchId: '01', op });
   const backendPid = async (tx: PostgresQueryable) => Number((await tx.query('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
-  /** The backend of the held transaction, once it holds its locks. */
-  const holding = async <Tx extends PostgresQueryable>(holder: Held<Tx>) => backendPid(await holder.entered);
-  const blockedBy = (holderPid: number) => postgresLockWaits(pool, holderPid, 1);
-  const notes = (gid: string) => postgresNotes(pool, NOTES, gid);
+  const harness: RaceHarness<PostgresClient> = {
+    store: (isolationLevel) => postgresStore(pool, { table: TABLE, isolationLevel }),
+    record: (tx, gid, note) => tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES ($1, $2)`, [gid, note]),
+    // Blocked by the held transaction's backend, as pg_blocking_pids reports it.
+    waitingBehind: async (holder) => postgresLockWaits(pool, await backendPid(await holder.entered), 1),
+    notes: (gid) => postgresNotes(pool, NOTES, gid),
+  };
+  const send = (store: BarrierStore<PostgresClient>, gid: string, op: SagaOp) => deliver(harness, store, gid, op);
 
-  const LEVELS: [string, IsolationLevel | undefined][] = [
-    ['the default level (read committed)', undefined],
-    ['read committed', 'read committed'],
-    ['repeatable read', 'repeatable read'],
-  ];
-
-  describe.each(LEVELS)('at %s', (_, isolationLevel) => {
-    const store = (p = pool) => postgresStore(p, { table: TABLE, isolationLevel });
-    /**
-     * The waiter's result once the holder committed; call it as soon as the holder is told to
-     * commit, so a rejection is handled when it happens. Under repeatable read the row committed after
-     * the waiter's snapshot raises 40001, which must be BarrierOngoing; the coordinator's retry then decides.
-     */
-    const afterCommit = async <T>(waiter: Promise<BarrierResult<T>>, retry: () => Promise<BarrierResult<T>>) => {
-      if (isolationLevel !== 'repeatable read') return waiter;
-      const error = await waiter.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(BarrierOngoing);
-      expect((error as BarrierOngoing).cause).toMatchObject({ code: '40001' });
-      return retry();
-    };
-
-    it('compensate waits for the held action, then sees it and compensates it', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const action = deliver(holder.store, gid, 'action');
-      const holderPid = await holding(holder);
-      const compensate = deliver(store(), gid, 'compensate');
-      await blockedBy(holderPid);
-      holder.commit();
-      const compensated = afterCommit(compensate, () => deliver(store(), gid, 'compensate'));
-      expect(await action).toEqual({ outcome: 'applied', value: 'action' });
-      expect(await compensated).toEqual({ outcome: 'applied', value: 'compensate' });
-      expect(await notes(gid)).toEqual(['action', 'compensate']);
-    });
-
-    it('compensate waits for the held action; the action rolls back and the compensation is null', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const action = deliver(holder.store, gid, 'action');
-      const holderPid = await holding(holder);
-      const compensate = deliver(store(), gid, 'compensate');
-      await blockedBy(holderPid);
-      holder.rollback();
-      await expect(action).rejects.toBeInstanceOf(HeldRollback);
-      expect(await compensate).toEqual({ outcome: 'null-compensation' });
-      expect(await notes(gid)).toEqual([]);
-      expect(await deliver(store(), gid, 'action')).toEqual({ outcome: 'dangling' });
-    });
-
-    it('the compensation commits first; the action waiting on it dangles', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const compensate = deliver(holder.store, gid, 'compensate');
-      const holderPid = await holding(holder);
-      const action = deliver(store(), gid, 'action');
-      await blockedBy(holderPid);
-      holder.commit();
-      const late = afterCommit(action, () => deliver(store(), gid, 'action'));
-      expect(await compensate).toEqual({ outcome: 'null-compensation' });
-      expect(await late).toEqual({ outcome: 'dangling' });
-      expect(await notes(gid)).toEqual([]);
-    });
-
-    it('two identical requests at once: one applied, one duplicate', async () => {
-      const gid = randomUUID();
-      const holder = holdOpen(store());
-      const first = deliver(holder.store, gid, 'action');
-      const holderPid = await holding(holder);
-      const second = deliver(store(), gid, 'action');
-      await blockedBy(holderPid);
-      holder.commit();
-      const repeated = afterCommit(second, () => deliver(store(), gid, 'action'));
-      expect(await first).toEqual({ outcome: 'applied', value: 'action' });
-      expect(await repeated).toEqual({ outcome: 'duplicate' });
-      expect(await notes(gid)).toEqual(['action']);
-    });
-  });
+  describeRaces(
+    [
+      { label: 'the default level (read committed)' },
+      { label: 'read committed', isolationLevel: 'read committed' },
+      { label: 'repeatable read', isolationLevel: 'repeatable read', snapshotConflict: { code: '40001' } },
+    ],
+    () => harness,
+  );
 
   it('a deadlock between two barriers in callers’ transactions is BarrierOngoing, and the other applies', async () => {
     // A handler guarding two branches in one transaction of its own (barrier.within), twice at once
@@ -134,7 +59,7 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
     try {
       for (const client of clients) await client.query('BEGIN');
       const within = (i: number, gid: string) =>
-        barrier(gid, 'action').within(postgresExecutor(clients[i]!, { table: TABLE }), (tx) => record(tx, gid, `client ${i}`));
+        barrier(gid, 'action').within(postgresExecutor(clients[i]!, { table: TABLE }), (tx) => harness.record(tx, gid, `client ${i}`));
       expect((await within(0, gidA)).outcome).toBe('applied');
       expect((await within(1, gidB)).outcome).toBe('applied');
 
@@ -154,7 +79,7 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
       expect((settled[1 - victim] as PromiseFulfilledResult<{ outcome: string }>).value.outcome).toBe('applied');
       await clients[1 - victim]!.query('COMMIT');
       // The survivor holds both branches; the victim's work is gone.
-      expect([...(await notes(gidA)), ...(await notes(gidB))]).toEqual([`client ${1 - victim}`, `client ${1 - victim}`]);
+      expect([...(await harness.notes(gidA)), ...(await harness.notes(gidB))]).toEqual([`client ${1 - victim}`, `client ${1 - victim}`]);
     } finally {
       for (const client of clients) client.release();
     }
@@ -165,9 +90,9 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
     try {
       const gid = randomUUID();
       const holder = holdOpen(postgresStore(pool, { table: TABLE }));
-      const held = deliver(holder.store, gid, 'action');
+      const held = send(holder.store, gid, 'action');
       await holder.entered;
-      const error = await deliver(postgresStore(impatient, { table: TABLE }), gid, 'action').then(
+      const error = await send(postgresStore(impatient, { table: TABLE }), gid, 'action').then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -177,8 +102,8 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
       expect(impatient.idleCount).toBe(1);
       holder.commit();
       expect((await held).outcome).toBe('applied');
-      expect(await deliver(postgresStore(impatient, { table: TABLE }), gid, 'action')).toEqual({ outcome: 'duplicate' });
-      expect(await notes(gid)).toEqual(['action']);
+      expect(await send(postgresStore(impatient, { table: TABLE }), gid, 'action')).toEqual({ outcome: 'duplicate' });
+      expect(await harness.notes(gid)).toEqual(['action']);
     } finally {
       await impatient.end();
     }
