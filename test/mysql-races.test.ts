@@ -15,6 +15,7 @@ import {
   holdOpen,
   type MysqlPool,
   mysqlLockWaits,
+  mysqlNextConnection,
   mysqlNotes,
   mysqlPool,
 } from './server-harness.js';
@@ -39,17 +40,6 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
     notes: (gid) => mysqlNotes(pool, NOTES, gid),
   };
   const send = (store: BarrierStore<PoolConnection>, gid: string, op: SagaOp) => deliver(harness, store, gid, op);
-  /** The thread id of a pool's next connection, and whether that connection is inside a transaction. */
-  const nextConnection = async (p: MysqlPool) => {
-    const connection = await p.getConnection();
-    try {
-      const [rows] = await connection.query('SELECT CONNECTION_ID() AS id, @@in_transaction AS open');
-      const [row] = rows as { id: number; open: number }[];
-      return { threadId: Number(row!.id), inTransaction: Number(row!.open) };
-    } finally {
-      connection.release();
-    }
-  };
 
   const LEVELS: RaceLevel[] = [
     { label: 'the default level (repeatable read)' },
@@ -65,7 +55,7 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
       // One connection per waiter, so each pool's next connection shows what became of the waiter's.
       const pools = [mysqlPool({ connectionLimit: 1 }), mysqlPool({ connectionLimit: 1 })];
       try {
-        const before = await Promise.all(pools.map(nextConnection));
+        const before = await Promise.all(pools.map(mysqlNextConnection));
         const holder = holdOpen(store());
         const held = send(holder.store, gid, 'action');
         await holder.entered;
@@ -83,7 +73,7 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
         expect(error.cause).toMatchObject({ errno: 1213 });
         expect((settled[survivor] as PromiseFulfilledResult<unknown>).value).toEqual({ outcome: 'applied', value: 'action' });
 
-        const after = await Promise.all(pools.map(nextConnection));
+        const after = await Promise.all(pools.map(mysqlNextConnection));
         // The victim's connection was destroyed, so its pool lends a new one, outside any transaction.
         expect(after[victim]!.threadId).not.toBe(before[victim]!.threadId);
         expect(after[victim]!.inTransaction).toBe(0);
@@ -103,7 +93,7 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
       const connection = await impatient.getConnection();
       await connection.query('SET SESSION innodb_lock_wait_timeout = 1');
       connection.release();
-      const before = await nextConnection(impatient);
+      const before = await mysqlNextConnection(impatient);
 
       const gid = randomUUID();
       const holder = holdOpen(mysqlStore(pool, { table: TABLE }));
@@ -116,7 +106,7 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
       expect(error).toBeInstanceOf(BarrierOngoing);
       expect((error as BarrierOngoing).cause).toMatchObject({ errno: 1205 });
       // 1205 undoes only the statement; the store's ROLLBACK ended the transaction before reuse.
-      expect(await nextConnection(impatient)).toEqual({ threadId: before.threadId, inTransaction: 0 });
+      expect(await mysqlNextConnection(impatient)).toEqual({ threadId: before.threadId, inTransaction: 0 });
 
       holder.commit();
       expect((await held).outcome).toBe('applied');

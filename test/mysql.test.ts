@@ -4,7 +4,7 @@ import { type IsolationLevel, mysqlExecutor, mysqlStore } from '../adapters/mysq
 import { Barrier, BarrierConfigError, BarrierOngoing } from '../src/index.js';
 import { describeConformance } from './conformance.js';
 import { hasServer } from './servers.js';
-import { createMysqlNotes, type MysqlConnection, type MysqlPool, mysqlHarness, mysqlNotes, mysqlPool } from './server-harness.js';
+import { createMysqlNotes, type MysqlConnection, type MysqlPool, mysqlHarness, mysqlNextConnection, mysqlNotes, mysqlPool } from './server-harness.js';
 import type { PoolConnection } from 'mysql2/promise';
 
 /** DTM's own MySQL DDL (dtm-labs/dtm sqls/dtmcli.barrier.mysql.sql), in another database. */
@@ -51,15 +51,6 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
       tx.query('INSERT INTO h3_mysql.adapter_notes (gid, note) VALUES (?, ?)', [gid, note]);
     const threadId = async (tx: PoolConnection) => Number(((await tx.query('SELECT CONNECTION_ID() AS id'))[0] as { id: number }[])[0]!.id);
     const inTransaction = async (tx: PoolConnection) => Number(((await tx.query('SELECT @@in_transaction AS t'))[0] as { t: number }[])[0]!.t);
-    /** The thread id of the pool's next connection, and whether it is inside a transaction. */
-    const nextConnection = async (p: MysqlPool) => {
-      const connection = await p.getConnection();
-      try {
-        return { threadId: await threadId(connection), inTransaction: await inTransaction(connection) };
-      } finally {
-        connection.release();
-      }
-    };
 
     it('uses DTM’s table name by default', () => {
       expect(mysqlStore(pool).table).toBe('dtm_barrier.barrier');
@@ -144,7 +135,7 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
       const single = mysqlPool({ connectionLimit: 1 });
       try {
         const store = mysqlStore(single, { table: TABLE });
-        const before = await nextConnection(single);
+        const before = await mysqlNextConnection(single);
         const gid = randomUUID();
         const boom = new Error('boom');
         await expect(
@@ -153,7 +144,7 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
             throw boom;
           }),
         ).rejects.toBe(boom);
-        expect(await nextConnection(single)).toEqual({ threadId: before.threadId, inTransaction: 0 });
+        expect(await mysqlNextConnection(single)).toEqual({ threadId: before.threadId, inTransaction: 0 });
         expect(await mysqlNotes(pool, NOTES, gid)).toEqual([]);
       } finally {
         await single.end();
@@ -175,7 +166,7 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
             throw boom;
           }),
         ).rejects.toBe(boom);
-        expect((await nextConnection(single)).threadId).not.toBe(killed);
+        expect((await mysqlNextConnection(single)).threadId).not.toBe(killed);
         expect(await mysqlNotes(pool, NOTES, gid)).toEqual([]);
       } finally {
         await single.end();
@@ -200,7 +191,7 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
           );
         expect(lost).toBeInstanceOf(Error);
         expect(lost).not.toBeInstanceOf(BarrierOngoing);
-        expect((await nextConnection(single)).threadId).not.toBe(killed);
+        expect((await mysqlNextConnection(single)).threadId).not.toBe(killed);
         const retry = await action(gid).call(store, (tx) => record(tx, gid, 'retry'));
         expect(retry.outcome).toBe('applied');
         expect(await mysqlNotes(pool, NOTES, gid)).toEqual(['retry']);

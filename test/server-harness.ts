@@ -126,6 +126,18 @@ export async function waitUntil(what: string, condition: () => Promise<boolean>,
  * (the request's gid: unique, so a match is this test's statement). InnoDB refreshes this view
  * only when nobody read it for 100 ms, so faster polling would read a frozen snapshot forever.
  */
+/** The thread id of a MySQL pool's next connection, and whether that connection is inside a transaction. */
+export async function mysqlNextConnection(pool: MysqlPool): Promise<{ threadId: number; inTransaction: number }> {
+  const connection = await pool.getConnection();
+  try {
+    const [rows] = await connection.query('SELECT CONNECTION_ID() AS id, @@in_transaction AS open');
+    const [row] = rows as { id: number; open: number }[];
+    return { threadId: Number(row!.id), inTransaction: Number(row!.open) };
+  } finally {
+    connection.release();
+  }
+}
+
 export function mysqlLockWaits(pool: MysqlPool, text: string, count: number): Promise<void> {
   const waits = async () => {
     const [rows] = await pool.query(
