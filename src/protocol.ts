@@ -128,7 +128,7 @@ export async function runCheckBack(store: BarrierStore<unknown>, barrier: () => 
 
 /** An answer as HTTP carries it. */
 export interface HttpAnswer {
-  status: number;
+  status: HttpStatus;
   /** DTM's result, also the body's `dtm_result`; absent for a 400 or a 500. */
   dtmResult?: DtmResult;
   /** JSON text, with `FAILURE`/`ONGOING` escaped everywhere but in `dtm_result`. */
@@ -137,8 +137,11 @@ export interface HttpAnswer {
   error?: unknown;
 }
 
+/** The statuses a front answers with. */
+export type HttpStatus = 200 | 400 | 409 | 425 | 500;
+
 /** The HTTP status of each verdict: DTM reads 200, 409 and 425; a coordinator retries anything else with backoff. */
-export const HTTP_STATUS: Readonly<Record<Verdict['result'], number>> = {
+export const HTTP_STATUS: Readonly<Record<Verdict['result'], HttpStatus>> = {
   SUCCESS: 200,
   FAILURE: 409,
   ONGOING: 425,
