@@ -362,7 +362,7 @@ export function describeFront(front: string, start: StartFront): void {
         expect(await h.notes(gid)).toEqual([]);
       });
 
-      it('400 without a gid, for another transaction type, or for a gid that is not UTF-8', async () => {
+      it('400 without a gid, for another transaction type, for a gid that is not UTF-8 or repeated', async () => {
         expect((await check('')).status).toBe(400);
         const wrongType = await check(dtmQuery(gidOf(), 'action'));
         expect(wrongType.status).toBe(400);
@@ -370,6 +370,10 @@ export function describeFront(front: string, start: StartFront): void {
         const gid = gidOf();
         expect((await check(`gid=${gid}%FF`)).json?.problems).toEqual([{ field: 'gid', problem: 'is not valid UTF-8' }]);
         await nothingWritten(`${gid}\uFFFD`);
+        // A repeated dtm-gid, which Node joins into one value: refused, never a rollback row for "a, b".
+        const repeated = await check('', { 'dtm-gid': `${gid}, ${gid}-b` });
+        expect([repeated.status, repeated.json?.problems]).toEqual([400, [{ field: 'gid', problem: 'is repeated' }]]);
+        await nothingWritten(`${gid}, ${gid}-b`);
       });
 
       it.each(['commit', 'rollback'] as const)('waits for a local transaction still open, then answers what it did: %s', async (end) => {
