@@ -12,6 +12,7 @@ describeFront('fastify', async ({ store, branches, middlewareNote }) => {
     async (scope) => {
       await scope.register(barrierPlugin);
       // Declaration merging types request.barrier on Fastify's own request, no cast.
+      scope.get('/query-prepared', queryPreparedRoute(store));
       scope.get('/whoami', async (request: FastifyRequest) => ({ gid: request.barrier?.gid, op: request.barrier?.op }));
       scope.post<{ Body: { text: string } }>(
         '/note',

@@ -36,7 +36,7 @@ export interface BranchRoute<Tx> {
  * - the middleware mounted on `/mw`, `POST /mw/note` a `barrierRoute` running `middlewareNote`
  *   behind it, and `GET /mw/whoami` a plain handler of the framework answering `{ gid, op }` of
  *   the middleware's barrier;
- * - `GET /query-prepared`: `queryPreparedRoute(store)`.
+ * - `GET /query-prepared`: `queryPreparedRoute(store)`, and `GET /mw/query-prepared` behind the middleware.
  */
 export interface FrontRoutes<Tx> {
   store: BarrierStore<Tx>;
@@ -370,6 +370,11 @@ export function describeFront(front: string, start: StartFront): void {
         const gid = gidOf();
         expect((await check(`gid=${gid}%FF`)).json?.problems).toEqual([{ field: 'gid', problem: 'is not valid UTF-8' }]);
         await nothingWritten(`${gid}\uFFFD`);
+        // Behind the middleware, which read a saga branch's barrier: still only a msg barrier is checked back.
+        const behind = await request(`${server.url}/mw/query-prepared?${dtmQuery(gid, 'action')}`, { method: 'GET' });
+        expect([behind.status, behind.json?.problems]).toEqual([400, [{ field: 'trans_type', problem: 'must be msg for a check-back' }]]);
+        const message = await request(`${server.url}/mw/query-prepared?${dtmQuery(gid, 'msg', 'msg', '00')}`, { method: 'GET' });
+        expect(message.json).toMatchObject({ dtm_result: 'FAILURE', state: 'rolledback' });
         // A repeated dtm-gid, which Node joins into one value: refused, never a rollback row for "a, b".
         const repeated = await check('', { 'dtm-gid': `${gid}, ${gid}-b` });
         expect([repeated.status, repeated.json?.problems]).toEqual([400, [{ field: 'gid', problem: 'is repeated' }]]);
