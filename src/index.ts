@@ -37,3 +37,24 @@ export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
 export { postgresDialect } from './dialects/postgres.js';
 export { sqliteDialect } from './dialects/sqlite.js';
+export {
+  barrierOf,
+  type BranchReply,
+  checkBackBarrierOf,
+  CONTENT_TYPE,
+  type DtmResult,
+  type FrontOptions,
+  type HttpAnswer,
+  httpAnswer,
+  HTTP_STATUS,
+  type HttpStatus,
+  readReply,
+  reportError,
+  type ReplyStatus,
+  type RequestParts,
+  runBranch,
+  runCheckBack,
+  type Verdict,
+  verdictOfError,
+  verdictOfResult,
+} from './protocol.js';
