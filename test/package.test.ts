@@ -102,7 +102,7 @@ describe('the published package', () => {
     );
     const result = await run(join(process.cwd(), 'node_modules/.bin/tsc'), ['-p', project], { timeout: 120_000 }).catch((error: { stdout: string }) => error);
     expect(result.stdout).toBe('');
-  });
+  }, 150_000);
 
   it('makes every driver and framework an optional peer dependency, and runs on Node 20', () => {
     for (const driver of ['better-sqlite3', 'mysql2', 'pg', 'express']) {
