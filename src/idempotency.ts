@@ -127,9 +127,7 @@ export function idempotencyGuard<Tx, Req>(store: BarrierStore<Tx>, options: Idem
   }
   const statements = statementsOf(idempotencySql[engine], table);
   const problems = problemWriter(documentation);
-  // SQLite runs one transaction at a time per file, so a repeat would queue behind its first
-  // request instead of hearing 409 at once: requests in flight in this process are kept here.
-  const inFlight = engine === 'sqlite' ? new Set<string>() : undefined;
+  const inFlight = engine === 'sqlite' ? inFlightOf(store, table) : undefined;
   const observed = { engine, table };
 
   const scopeOf = (req: Req): string => {
@@ -166,6 +164,19 @@ export function idempotencyGuard<Tx, Req>(store: BarrierStore<Tx>, options: Idem
   return {
     respond: (request, req, handler) => observeIdempotency(options, observed, request, () => guarded(request, req, handler)),
   };
+}
+
+// SQLite runs one transaction at a time per file, so a repeat would queue behind its first
+// request instead of hearing 409 at once: the keys in flight in this process, per store and table,
+// so every route sharing a store shares them.
+const IN_FLIGHT = new WeakMap<object, Map<string, Set<string>>>();
+
+function inFlightOf(store: object, table: string): Set<string> {
+  let byTable = IN_FLIGHT.get(store);
+  if (!byTable) IN_FLIGHT.set(store, (byTable = new Map()));
+  let keys = byTable.get(table);
+  if (!keys) byTable.set(table, (keys = new Set()));
+  return keys;
 }
 
 interface Claim {
