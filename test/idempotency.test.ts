@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/sqlite.js';
 import {
@@ -168,6 +170,25 @@ describe('idempotencyGuard', () => {
     expect(events[0]).toMatchObject({ method: 'POST', target: '/t', key, scope: '' });
     expect(events[4]!.error).toBe(boom);
     expect(lines.map(([level]) => level)).toEqual(['debug', 'debug', 'info', 'info', 'error']);
+  });
+
+  it('runs each request in a span with the table and its outcome, when OpenTelemetry is there', async () => {
+    const exporter = new InMemorySpanExporter();
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    try {
+      const guard = idempotencyGuard<Db, unknown>(store, { scope: 'global', table });
+      const { key } = newKey();
+      await guard.respond(request(key), {}, () => ({ status: 201 }));
+      await guard.respond(request(key), {}, () => ({ status: 201 }));
+      expect(exporter.getFinishedSpans().map((span) => [span.name, span.attributes])).toEqual(
+        ['executed', 'replayed'].map((outcome) => [
+          'txbarrier idempotency',
+          { 'db.system.name': 'sqlite', 'db.collection.name': table, 'http.request.method': 'POST', 'txbarrier.idempotency.outcome': outcome },
+        ]),
+      );
+    } finally {
+      trace.disable();
+    }
   });
 
   it('answers 409, not a wait, when another process holds the SQLite file (busy)', async () => {
