@@ -2,8 +2,8 @@
 -- Idempotent. For another name, pass { table } to the routes and to ensureIdempotencySchema(), or adapt the names below.
 
 CREATE TABLE IF NOT EXISTS `idempotency_key` (
-  scope VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
-  idem_key VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
+  scope VARBINARY(1020) NOT NULL,
+  idem_key VARBINARY(255) NOT NULL,
   fingerprint CHAR(64) NOT NULL,
   status SMALLINT NULL COMMENT 'NULL while the first request is in flight',
   headers TEXT NULL,

@@ -44,11 +44,13 @@ const quote = (table: string, engine: DialectName) => dialects[engine].quoteTabl
 const MARIADB_NO_WAIT = 'SET STATEMENT innodb_lock_wait_timeout = 0 FOR';
 
 export const mysqlIdempotencySql: IdempotencySql = {
-  // The key columns compare bytes: under a _ci collation 'Key-1' and 'key-1' would be one key.
+  // The key columns are bytes: under a _ci collation 'Key-1' and 'key-1' would be one key, and
+  // every text collation (even _bin) pads, making 'key-1 ' and 'key-1' one key. 1020 bytes hold
+  // 255 characters of UTF-8.
   createSchema: (table) => [
     `CREATE TABLE IF NOT EXISTS ${quote(table, 'mysql')} (
-  scope VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
-  idem_key VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
+  scope VARBINARY(1020) NOT NULL,
+  idem_key VARBINARY(255) NOT NULL,
   fingerprint CHAR(64) NOT NULL,
   status SMALLINT NULL COMMENT 'NULL while the first request is in flight',
   headers TEXT NULL,

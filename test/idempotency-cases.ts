@@ -247,6 +247,20 @@ export function draftCases(front: string, start: StartApp): void {
       expect(bobAsAlice.text).not.toContain('alice');
     });
 
+    it('tells keys and scopes apart byte for byte: case and trailing spaces make another key', async () => {
+      const { key } = newKey();
+      const note = `exact-${key}`;
+      for (const variant of [`${key}-a`, `${key}-A`, `${key}-a `]) {
+        const answer = await send('/payments', { note, amount: 1 }, { 'idempotency-key': `"${variant}"` });
+        expect([variant, answer.status, answer.headers.get('idempotent-replayed')]).toEqual([variant, 201, null]);
+      }
+      for (const client of ['carol', 'Carol']) {
+        const answer = await send('/payments', { note, amount: 1 }, { 'idempotency-key': `"${key}"`, 'x-client': client });
+        expect([client, answer.status, answer.headers.get('idempotent-replayed')]).toEqual([client, 201, null]);
+      }
+      expect(await h.ledger(note)).toBe(5);
+    });
+
     it('runs an unkeyed request on a route that does not require a key, and stores nothing', async () => {
       const note = `optional-${newKey().key}`;
       expect((await send('/optional', { note, amount: 1 })).status).toBe(201);

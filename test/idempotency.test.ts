@@ -210,6 +210,23 @@ describe('idempotencyGuard', () => {
   });
 });
 
+describe.each(ENGINES)('on %s', (engine) => {
+  let h: EngineHarness;
+  beforeAll(async () => (h = await openEngine(engine)));
+  afterAll(() => h.close());
+
+  it('keeps scopes apart byte for byte: case, accents and trailing spaces make another client', async () => {
+    const guard = idempotencyGuard<any, string>(h.store, { scope: (client) => client, table: h.table });
+    const { header } = newKey();
+    const outcomes = [];
+    for (const client of ['carol', 'Carol', 'carol ', 'carōl', 'carol']) {
+      outcomes.push((await guard.respond({ method: 'POST', target: '/t', key: header, body: '' }, client, () => ({ status: 201 }))).outcome);
+    }
+    expect(outcomes).toEqual(['executed', 'executed', 'executed', 'executed', 'replayed']);
+  });
+
+});
+
 describe.each(ENGINES.filter((engine) => engine === 'postgres'))('on %s', (engine) => {
   let h: EngineHarness;
   beforeAll(async () => (h = await openEngine(engine)));
