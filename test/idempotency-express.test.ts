@@ -1,13 +1,12 @@
-import express from 'express';
 import { describe, expect, it } from 'vitest';
 import { idempotentRoute, keepRawBody } from '../adapters/idempotency/express.js';
 import { draftCases, routeSpecs, runs, type StartApp } from './idempotency-cases.js';
-import { listen } from './express-http.js';
+import { EXPRESS_VERSIONS, listen } from './express-http.js';
 import { ENGINES, newKey, openEngine, post } from './idempotency-harness.js';
 
 const client = (req: { headers: Record<string, unknown> }) => String(req.headers['x-client']);
 
-const start: StartApp = async (h, specs) => {
+const startOn = (express: (typeof EXPRESS_VERSIONS)[number][1]): StartApp => async (h, specs) => {
   const app = express();
   app.use(express.json({ verify: keepRawBody }));
   for (const spec of specs) {
@@ -17,7 +16,8 @@ const start: StartApp = async (h, specs) => {
   return listen(app);
 };
 
-draftCases('express', start);
+for (const [version, express] of EXPRESS_VERSIONS) draftCases(version, startOn(express));
+const start = startOn(EXPRESS_VERSIONS[0][1]);
 
 describe.each(ENGINES)('express: one key, many requests at once, on %s', (engine) => {
   it('runs the work once for 100 concurrent requests; every other answer is 409 or the replay', async () => {
