@@ -81,22 +81,27 @@ export interface IdempotencyOptions<Req> extends IdempotencyHooks {
 
 /** The `scope` function returned no usable scope: a string of 1 to 255 characters. Nothing was written. */
 export class IdempotencyScopeError extends BarrierError {
-  readonly code = 'ERR_TXBARRIER_IDEMPOTENCY_SCOPE';
+  constructor(message: string) {
+    super(message, { code: 'ERR_TXBARRIER_IDEMPOTENCY_SCOPE' });
+  }
 }
 
 /** The handler returned something that is not a response: a bad status, a header that is not a string, a body JSON cannot carry. Its work rolled back. */
 export class IdempotencyResponseError extends BarrierError {
-  readonly code = 'ERR_TXBARRIER_IDEMPOTENCY_RESPONSE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'ERR_TXBARRIER_IDEMPOTENCY_RESPONSE' });
+  }
 }
 
 /** The handler's response is over `maxResponseBytes`, so it could not be stored: its work rolled back. */
 export class IdempotencyResponseTooLarge extends BarrierError {
-  readonly code = 'ERR_TXBARRIER_IDEMPOTENCY_RESPONSE_TOO_LARGE';
   constructor(
     readonly size: number,
     readonly limit: number,
   ) {
-    super(`the response is ${size} bytes, over maxResponseBytes (${limit}); nothing was committed. Raise the limit or answer less.`);
+    super(`the response is ${size} bytes, over maxResponseBytes (${limit}); nothing was committed. Raise the limit or answer less.`, {
+      code: 'ERR_TXBARRIER_IDEMPOTENCY_RESPONSE_TOO_LARGE',
+    });
   }
 }
 
@@ -401,17 +406,19 @@ export interface IdempotencyTableOptions {
   table?: string;
 }
 
-// pg_advisory_xact_lock serialises concurrent CREATE ... IF NOT EXISTS, which race on PostgreSQL's
-// catalogs; 'txbidemp' in ASCII, an arbitrary number unlikely to be anyone else's.
-const POSTGRES_SCHEMA_LOCK = 'SELECT pg_advisory_xact_lock(8386676209497616752)';
-
-/** Creates the key table and its expiry index if missing, in one transaction. Idempotent. */
+/**
+ * Creates the key table and its expiry index if missing, in one transaction, under the engine's
+ * schema lock where it has one (concurrent CREATE … IF NOT EXISTS race on PostgreSQL's catalogs).
+ * Idempotent.
+ */
 export async function ensureIdempotencySchema(store: BarrierStore<unknown>, options: IdempotencyTableOptions = {}): Promise<void> {
   const table = options.table ?? DEFAULT_IDEMPOTENCY_TABLE;
+  store.dialect.quoteTable(table);
   const statements = idempotencySql[store.dialect.name].createSchema(table);
+  const lock = store.dialect.schemaLock;
   await store.transaction(async (connection) => {
-    if (store.dialect.name === 'postgres') await connection.select(POSTGRES_SCHEMA_LOCK, []);
-    for (const statement of statements) await connection.execute(statement, []);
+    if (lock) await connection.run(lock, []);
+    for (const statement of statements) await connection.run(statement, []);
   });
 }
 

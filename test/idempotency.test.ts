@@ -238,6 +238,7 @@ describe.each(ENGINES.filter((engine) => engine === 'postgres'))('on %s', (engin
       status: 200,
       body: (await tx.query('SHOW lock_timeout')).rows[0].lock_timeout,
     }));
-    expect(Buffer.from(answer.body).toString()).toBe('0');
+    const configured = await h.store.transaction(async (connection) => (await connection.select('SHOW lock_timeout', []))[0]!.lock_timeout);
+    expect([Buffer.from(answer.body).toString(), configured]).toEqual([configured, '2s']);
   });
 });
