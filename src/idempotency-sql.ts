@@ -10,11 +10,9 @@ export interface IdempotencySql {
   /** Idempotent DDL: the table, then its expiry index. */
   createSchema(table: string): string[];
   /**
-   * Run before the claim on engines whose row-lock wait is a session setting (PostgreSQL): makes a
-   * conflicting insert fail at once, and answers the setting it replaced as `previous`.
+   * Puts back the lock wait the claim shortened, on engines where it is a setting of the
+   * transaction (PostgreSQL), so the handler's statements wait as the store configured. No parameters.
    */
-  readonly noWait?: string;
-  /** Puts back the setting `noWait` replaced; parameter: previous. */
   readonly restoreWait?: string;
   /**
    * Inserts the in-flight row unless one exists, failing at once (never waiting) when another open
@@ -89,11 +87,13 @@ export const postgresIdempotencySql: IdempotencySql = {
       `CREATE INDEX IF NOT EXISTS "${name}_expires_at" ON ${quote(table, 'postgres')} (expires_at)`,
     ];
   },
-  // lock_timeout 0 means "wait forever", so the smallest wait there is. Local to the transaction,
-  // and put back right after the claim so the handler's own statements wait as configured.
-  noWait: "SELECT previous, set_config('lock_timeout', '1ms', true) FROM (SELECT current_setting('lock_timeout') AS previous) AS setting",
-  restoreWait: "SELECT set_config('lock_timeout', $1, true)",
-  claim: (table) => `INSERT INTO ${quote(table, 'postgres')} ${COLUMNS} VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, idem_key) DO NOTHING`,
+  // In the claim's own statement, before its row is inserted: keep the transaction's lock_timeout
+  // aside, then set the smallest wait there is (0 would mean "wait forever"). Both are local to the
+  // transaction, and restoreWait puts the old one back once the key is claimed.
+  claim: (table) =>
+    "WITH no_wait AS (SELECT set_config('txbarrier.lock_timeout', current_setting('lock_timeout'), true), set_config('lock_timeout', '1ms', true)) " +
+    `INSERT INTO ${quote(table, 'postgres')} ${COLUMNS} SELECT $1, $2, $3, $4::bigint, $5::bigint FROM no_wait ON CONFLICT (scope, idem_key) DO NOTHING`,
+  restoreWait: "SELECT set_config('lock_timeout', current_setting('txbarrier.lock_timeout'), true)",
   select: (table) => `SELECT ${SELECT_COLUMNS} FROM ${quote(table, 'postgres')} WHERE scope = $1 AND idem_key = $2`,
   takeOver: (table) =>
     `UPDATE ${quote(table, 'postgres')} SET fingerprint = $1, status = NULL, headers = NULL, body = NULL, created_at = $2, expires_at = $3 ` +

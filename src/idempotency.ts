@@ -284,7 +284,6 @@ interface StoredRow {
 /** `claimed`: this request owns the key now; `held`: another open transaction does; else the committed row. */
 async function claimKey(connection: BarrierConnection<unknown>, statements: Statements, claim: Claim): Promise<'claimed' | 'held' | StoredRow> {
   const { sql } = statements;
-  const previousWait = sql.noWait ? (await connection.select(sql.noWait, []))[0]?.previous : undefined;
   const now = Date.now();
   const expiresAt = now + claim.lifetimeMs;
   const { scope, key, fingerprint } = claim;
@@ -298,7 +297,7 @@ async function claimKey(connection: BarrierConnection<unknown>, statements: Stat
     claimed = Number(await connection.execute(statements.takeOver, [fingerprint, now, expiresAt, scope, key, now])) === 1;
     if (!claimed) return 'held';
   }
-  if (sql.restoreWait) await connection.select(sql.restoreWait, [previousWait]);
+  if (sql.restoreWait) await connection.run(sql.restoreWait, []);
   return 'claimed';
 }
 
