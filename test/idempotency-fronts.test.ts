@@ -52,7 +52,7 @@ const startKoa: StartApp = async (h, specs) => {
     const route = ctx.method === 'POST' ? routes.get(ctx.path) : undefined;
     return route ? route(ctx) : next();
   });
-  return listen({ listen: (port: number, host: string) => app.listen(port, host) });
+  return listen(app.callback());
 };
 
 draftCases('fastify', startFastify);
