@@ -211,7 +211,10 @@ attempt:
   fi;
 
   if
-  :: atomic { check_commit(writer != PYCLIENT); end_rows(1); forget() }
+  :: atomic {
+       printf("request %d (op %d, writer %d, barrier id %d) commits, outcome %d\n", _pid, op, writer, bid, outcome);
+       check_commit(writer != PYCLIENT); end_rows(1); forget()
+     }
   :: goto failed                 /* the commit fails, or the process dies first */
   fi;
   if
@@ -300,6 +303,7 @@ proctype Prune(byte requests) {
        :: k == NSLOTS -> break
        od;
        present[last] = 0;
+       printf("prune deletes the row of op %d, barrier id %d\n", last / MAXBID + 1, last % MAXBID + 1);
        n++; k = 0; m = 0; last = 0
      }
   :: break
