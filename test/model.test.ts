@@ -1,7 +1,8 @@
 /**
  * The model checker's model (model/barrier.pml) and the code, kept in step:
  * - model/decision.pml is what model/generate.ts makes of src/decision.ts now;
- * - the real code, on a real engine, decides every row of those tables as the tables say;
+ * - the real code decides every row of those tables as the tables say, on SQLite always and on
+ *   MariaDB and PostgreSQL when reachable, in both of its forms (RETURNING, one statement per row);
  * - spin finds no error in the model exhaustively, and a counterexample in each mutant.
  * Without spin (Debian's `spin` package, which compiles its verifier with gcc) this file skips on
  * a laptop and fails in CI (`CI` or `TXBARRIER_REQUIRE_DBS=1`).
@@ -14,11 +15,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sqliteStore } from '../adapters/sqlite.js';
 import { DECISION_MODEL_FILE, generateDecisionModel, MODEL_ORIGIN_OF, type ModelOp } from '../model/generate.js';
 import { COMPENSATION_TABLE, FORWARD_TABLE } from '../src/decision.js';
-import { Barrier, type BarrierStore } from '../src/index.js';
-import { type Db, openTempDb } from './sqlite-harness.js';
+import { Barrier, type BarrierStore, type StoreOptions } from '../src/index.js';
+import type { BarrierRowRead, Harness } from './conformance.js';
+import { mysqlHarness, postgresHarness } from './server-harness.js';
+import { hasServer } from './servers.js';
+import { sqliteHarness } from './sqlite-harness.js';
 
 const run = promisify(execFile);
 const MODEL_DIR = fileURLToPath(new URL('../model/', import.meta.url));
@@ -36,67 +39,89 @@ const COMPENSATIONS = [
   { transType: 'workflow', op: 'rollback' },
 ] as const satisfies readonly { transType: string; op: ModelOp }[];
 
-describe('the code decides every row of the tables the model is generated from (SQLite)', () => {
-  let db: Db;
-  let dir: string;
-  let store: BarrierStore<Db>;
-  beforeAll(async () => {
-    ({ db, dir } = openTempDb());
-    store = sqliteStore(db);
-    await store.ensureSchema();
-  });
-  afterAll(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+/** An engine for the table rows: a store, and the committed rows of one gid as `op:reason`. */
+interface TableEngine {
+  name: string;
+  skip: boolean;
+  open(): Promise<{ store: BarrierStore<unknown>; rows(gid: string): Promise<string[]>; close(): Promise<void> }>;
+}
 
-  /** A row as another request (or another writer) left it: committed before the call. */
-  const insert = (transType: string, gid: string, op: string, reason: string) =>
-    db
-      .prepare('INSERT INTO barrier (trans_type, gid, branch_id, op, barrier_id, reason) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(transType, gid, '01', op, '01', reason);
-  const rows = (gid: string) =>
-    (db.prepare('SELECT op, reason FROM barrier WHERE gid = ? ORDER BY op').all(gid) as { op: string; reason: string }[]).map(
-      (row) => `${row.op}:${row.reason}`,
-    );
+const TABLES = { table: 'model_table_barrier', notes: 'model_table_notes' };
+const readRows = (rows: BarrierRowRead[]) => rows.map((row) => `${row.op}:${row.reason}`).sort();
+
+const TABLE_ENGINES: TableEngine[] = [
+  { name: 'SQLite, INSERT … RETURNING', skip: false, open: () => engineOf(sqliteHarness()) },
+  { name: 'SQLite, one statement per row', skip: false, open: () => engineOf(sqliteHarness(), { returning: false }) },
+  { name: 'MariaDB, INSERT … RETURNING', skip: !hasServer('mysql'), open: () => engineOf(mysqlHarness(TABLES)) },
+  {
+    name: 'MariaDB, one statement per row (as on MySQL)',
+    skip: !hasServer('mysql'),
+    open: () => engineOf(mysqlHarness(TABLES), { table: TABLES.table, returning: false }),
+  },
+  { name: 'PostgreSQL', skip: !hasServer('postgres'), open: () => engineOf(postgresHarness(TABLES)) },
+];
+
+async function engineOf<Tx>(opening: Promise<Harness<Tx>>, options?: StoreOptions) {
+  const harness = await opening;
+  return {
+    store: (options ? harness.makeStore(options) : harness.store) as BarrierStore<unknown>,
+    rows: async (gid: string) => readRows(await harness.barrierRows(gid)),
+    close: () => harness.close(),
+  };
+}
+
+describe.each(TABLE_ENGINES)('the code decides every row of the tables the model is generated from: $name', ({ skip, open }) => {
+  let engine: Awaited<ReturnType<TableEngine['open']>>;
+  beforeAll(async () => {
+    if (!skip) engine = await open();
+  });
+  afterAll(() => engine?.close());
+
+  /** A row as another request (or another writer) left it: committed before the call, written directly. */
+  async function insert(transType: string, gid: string, op: string, reason: string) {
+    const { store } = engine;
+    const values = store.dialect.name === 'postgres' ? '$1, $2, $3, $4, $5, $6' : '?, ?, ?, ?, ?, ?';
+    const sql = `INSERT INTO ${store.dialect.quoteTable(store.table)} (trans_type, gid, branch_id, op, barrier_id, reason) VALUES (${values})`;
+    await store.transaction((connection) => connection.execute(sql, [transType, gid, '01', op, '01', reason]));
+  }
 
   async function call(transType: string, gid: string, op: string) {
     let ran = false;
-    const result = await Barrier.from({ transType, gid, branchId: '01', op }).call(store, () => {
+    const result = await Barrier.from({ transType, gid, branchId: '01', op }).call(engine.store, () => {
       ran = true;
     });
     return { outcome: result.outcome, ran };
   }
 
-  describe.each(COMPENSATIONS)('$transType $op', ({ transType, op }) => {
+  describe.skipIf(skip).each(COMPENSATIONS)('$transType $op', ({ transType, op }) => {
     const origin = MODEL_ORIGIN_OF[op]!;
     it.each(COMPENSATION_TABLE)('own row goes in: $own, origin row goes in: $origin → $outcome', async (row) => {
       const gid = randomUUID();
       // A row that does not go in is already there: its own from an earlier run of the compensation,
       // the origin's from the origin op (or, with no own row left, from that earlier compensation).
-      if (!row.own) insert(transType, gid, op, op);
-      if (!row.origin) insert(transType, gid, origin, row.own ? origin : op);
-      const before = rows(gid);
+      if (!row.own) await insert(transType, gid, op, op);
+      if (!row.origin) await insert(transType, gid, origin, row.own ? origin : op);
+      const before = await engine.rows(gid);
       expect(await call(transType, gid, op)).toEqual({ outcome: row.outcome, ran: row.outcome === 'applied' });
       // Whatever the outcome, both rows are there afterwards: the origin's blocks the late op.
-      const expected = new Set([...before, ...(row.own ? [`${op}:${op}`] : []), ...(row.origin ? [`${origin}:${op}`] : [])]);
-      expect(rows(gid)).toEqual([...expected].sort());
+      const added = [...(row.own ? [`${op}:${op}`] : []), ...(row.origin ? [`${origin}:${op}`] : [])];
+      expect(await engine.rows(gid)).toEqual([...before, ...added].sort());
     });
   });
 
-  const FORWARD = [...COMPENSATIONS.map(({ transType, op }) => ({ transType, op: MODEL_ORIGIN_OF[op]!, compensation: op }))];
-  describe.each(FORWARD)('$transType $op (compensated by $compensation)', ({ transType, op, compensation }) => {
+  const FORWARD = COMPENSATIONS.map(({ transType, op }) => ({ transType, op: MODEL_ORIGIN_OF[op]!, compensation: op }));
+  describe.skipIf(skip).each(FORWARD)('$transType $op (compensated by $compensation)', ({ transType, op, compensation }) => {
     it('applies when its row goes in', async () => {
       expect(await call(transType, randomUUID(), op)).toEqual({ outcome: 'applied', ran: true });
     });
     it.each(FORWARD_TABLE)('its row is there, written by $writtenBy → $outcome', async (row) => {
       const gid = randomUUID();
-      insert(transType, gid, op, row.writtenBy === 'same op' ? op : compensation);
+      await insert(transType, gid, op, row.writtenBy === 'same op' ? op : compensation);
       expect(await call(transType, gid, op)).toEqual({ outcome: row.outcome, ran: false });
     });
   });
 
-  it('tcc confirm, a forward op without a compensation: applied, then a duplicate', async () => {
+  it.skipIf(skip)('tcc confirm, a forward op without a compensation: applied, then a duplicate', async () => {
     const gid = randomUUID();
     expect(await call('tcc', gid, 'confirm')).toEqual({ outcome: 'applied', ran: true });
     const same = FORWARD_TABLE.find((row) => row.writtenBy === 'same op')!;
