@@ -15,6 +15,10 @@ const sources: Record<string, string> = {
   drizzle: 'adapters/drizzle.ts',
   typeorm: 'adapters/typeorm.ts',
   sequelize: 'adapters/sequelize.ts',
+  outbox: 'src/outbox.ts',
+  'outbox/amqp': 'adapters/outbox/amqp.ts',
+  'outbox/nats': 'adapters/outbox/nats.ts',
+  'outbox/postgres': 'adapters/outbox/postgres.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across
