@@ -45,6 +45,8 @@ interface Engine {
   iso(column: string): string;
   /** Appended to the claim's SELECT. */
   lockClause: string;
+  /** The table as an UPDATE by seq names it. */
+  updateBySeq(table: string): string;
   createSchema(table: string, parts: string[]): string[];
   pruneBatch(table: string, placeholder: Placeholder): string;
   /** The insert's values when PostgreSQL should also wake the relays at commit. */
@@ -64,6 +66,7 @@ const postgres: Engine = {
   iso: (column) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
   // OF o: lock the claimed rows only, never the ones the ordering check reads.
   lockClause: ' FOR UPDATE OF o SKIP LOCKED',
+  updateBySeq: (table) => table,
   createSchema(table, parts) {
     const name = parts.at(-1)!;
     return [
@@ -108,6 +111,9 @@ const mysql: Engine = {
   iso: (column) => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ')`,
   // MariaDB 10.6+ and MySQL 8.0+.
   lockClause: ' FOR UPDATE SKIP LOCKED',
+  // On a small table InnoDB prefers a full scan for `seq IN (…)`, which waits on every row
+  // another relay has claimed; by the primary key it touches only the rows this relay holds.
+  updateBySeq: (table) => `${table} FORCE INDEX (PRIMARY)`,
   createSchema(table, parts) {
     return [
       ...(parts.length === 2 ? [`CREATE DATABASE IF NOT EXISTS ${backquote(parts[0]!)} DEFAULT CHARACTER SET utf8mb4`] : []),
@@ -147,6 +153,7 @@ const sqlite: Engine = {
   iso: (column) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${column})`,
   // One writer at a time (BEGIN IMMEDIATE): there is nobody to skip.
   lockClause: '',
+  updateBySeq: (table) => table,
   createSchema(table, parts) {
     const name = parts.at(-1)!;
     // An index lives in its table's schema, so SQLite qualifies the index name, not the table.
@@ -204,11 +211,11 @@ WHERE o.status = 'pending' AND o.available_at <= ${e.now}
     SELECT 1 FROM ${t} p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
 ORDER BY o.seq LIMIT ${positiveInteger(limit)}${e.lockClause}`,
     lease: (count) =>
-      `UPDATE ${t} SET attempts = attempts + 1, available_at = ${e.shifted(p(1), '+')} WHERE seq IN (${params(count, 2)})`,
+      `UPDATE ${e.updateBySeq(t)} SET attempts = attempts + 1, available_at = ${e.shifted(p(1), '+')} WHERE seq IN (${params(count, 2)})`,
     markSent: (count) =>
-      `UPDATE ${t} SET status = 'sent', sent_at = ${e.now}, last_error = NULL WHERE status = 'pending' AND seq IN (${params(count)})`,
-    retryLater: () => `UPDATE ${t} SET available_at = ${e.shifted(p(1), '+')}, last_error = ${p(2)} WHERE status = 'pending' AND seq = ${p(3)}`,
-    park: () => `UPDATE ${t} SET status = 'parked', last_error = ${p(1)} WHERE status = 'pending' AND seq = ${p(2)}`,
+      `UPDATE ${e.updateBySeq(t)} SET status = 'sent', sent_at = ${e.now}, last_error = NULL WHERE status = 'pending' AND seq IN (${params(count)})`,
+    retryLater: () => `UPDATE ${e.updateBySeq(t)} SET available_at = ${e.shifted(p(1), '+')}, last_error = ${p(2)} WHERE status = 'pending' AND seq = ${p(3)}`,
+    park: () => `UPDATE ${e.updateBySeq(t)} SET status = 'parked', last_error = ${p(1)} WHERE status = 'pending' AND seq = ${p(2)}`,
     pruneBatch: () => e.pruneBatch(t, p),
     list: () =>
       `SELECT id, topic, msg_key, attempts, last_error, ${e.iso('created_at')} AS created_at, ${e.iso('available_at')} AS available_at ` +
