@@ -65,27 +65,28 @@ export async function openEngine(name: EngineName, options: OutboxOptions = {}):
   }
   if (name === 'postgres') {
     const pool = postgresPool();
-    await pool.query(`CREATE TABLE ${business} (id TEXT PRIMARY KEY)`);
-    const store = postgresStore(pool, { table: `barrier_${suffix()}` }) as BarrierStore<unknown>;
-    const outbox = createOutbox(store, { table, ...options });
-    await outbox.ensureSchema();
-    await store.ensureSchema();
-    return {
-      name,
-      outbox,
-      store,
-      pool,
-      query: async (sql, params = []) => (await pool.query(sql, params)).rows,
-      writeBusiness: async (tx, id) => void (await (tx as pg).query(`INSERT INTO ${business} VALUES ($1)`, [id])),
-      close: async () => {
-        await pool.query(`DROP TABLE IF EXISTS ${business}, ${table}, ${store.table}`);
-        await pool.end();
-      },
-    };
+    const query = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as Record<string, unknown>[];
+    const harness = await serverEngine(name, table, business, query, () => pool.end(), (options) => postgresStore(pool, options), options);
+    return { ...harness, pool, writeBusiness: async (tx, id) => void (await (tx as Queryable).query(`INSERT INTO ${business} VALUES ($1)`, [id])) };
   }
   const pool = mysqlPool();
-  await pool.query(`CREATE TABLE ${business} (id VARCHAR(64) PRIMARY KEY)`);
-  const store = mysqlStore(pool, { table: `barrier_${suffix()}` }) as BarrierStore<unknown>;
+  const query = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[];
+  const harness = await serverEngine(name, table, business, query, () => pool.end(), (options) => mysqlStore(pool, options), options);
+  return { ...harness, writeBusiness: async (tx, id) => void (await (tx as Queryable).query(`INSERT INTO ${business} VALUES (?)`, [id])) };
+}
+
+/** The part both servers share: a business table, a barrier table and an outbox of the run's own, dropped by `close`. */
+async function serverEngine(
+  name: EngineName,
+  table: string,
+  business: string,
+  query: EngineHarness['query'],
+  end: () => Promise<void>,
+  makeStore: (options: { table: string }) => BarrierStore<any>,
+  options: OutboxOptions,
+): Promise<Omit<EngineHarness, 'writeBusiness'>> {
+  await query(`CREATE TABLE ${business} (id VARCHAR(64) PRIMARY KEY)`);
+  const store = makeStore({ table: `barrier_${suffix()}` }) as BarrierStore<unknown>;
   const outbox = createOutbox(store, { table, ...options });
   await outbox.ensureSchema();
   await store.ensureSchema();
@@ -93,18 +94,15 @@ export async function openEngine(name: EngineName, options: OutboxOptions = {}):
     name,
     outbox,
     store,
-    query: async (sql, params = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[],
-    writeBusiness: async (tx, id) => void (await (tx as mysqlConnection).query(`INSERT INTO ${business} VALUES (?)`, [id])),
+    query,
     close: async () => {
-      await pool.query(`DROP TABLE IF EXISTS ${business}, ${table}, ${store.table}`);
-      await pool.end();
+      await query(`DROP TABLE IF EXISTS ${business}, ${table}, ${store.table}`);
+      await end();
     },
   };
 }
 
-type pg = { query(sql: string, params: unknown[]): Promise<unknown> };
-type mysqlConnection = pg;
-
+type Queryable = { query(sql: string, params: unknown[]): Promise<unknown> };
 /** Engines the servers allow; SQLite always. */
 export const ENGINES: { name: EngineName; skip: boolean }[] = [
   { name: 'sqlite', skip: false },

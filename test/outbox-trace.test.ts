@@ -2,13 +2,9 @@
  * W3C trace context from the span that enqueued a message, through the relay's producer span, into
  * the headers the broker delivers.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  type Context,
-  type ContextManager,
   context,
   propagation,
-  ROOT_CONTEXT,
   SpanKind,
   type TextMapPropagator,
   trace,
@@ -17,21 +13,9 @@ import {
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelay } from '../src/outbox.js';
+import { AsyncLocalContextManager } from './otel-harness.js';
 import { BROKERS, type BrokerHarness, type EngineHarness, openEngine } from './outbox-harness.js';
 import { waitUntil } from './server-harness.js';
-
-class AsyncLocalContextManager implements ContextManager {
-  #storage = new AsyncLocalStorage<Context>();
-  active = () => this.#storage.getStore() ?? ROOT_CONTEXT;
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A) {
-    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable = () => this;
-  disable = () => this;
-}
 
 /** `traceparent` only: enough W3C trace context to follow a span across the broker. */
 const traceparent: TextMapPropagator = {
