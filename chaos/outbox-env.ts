@@ -59,8 +59,11 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
-/** A store on the producer's database, or (`consumer`) the consumer's. */
-export function openStore(settings: ChaosSettings, options: { consumer?: boolean; table?: string } = {}): OpenedStore {
+/**
+ * A store on the producer's database, or (`consumer`) the consumer's. `readCommitted` on MySQL is
+ * what a relay should run at (see RelayOptions.store).
+ */
+export function openStore(settings: ChaosSettings, options: { consumer?: boolean; table?: string; readCommitted?: boolean } = {}): OpenedStore {
   const { engine } = settings;
   const table = options.table;
   if (engine === 'sqlite') {
@@ -89,7 +92,7 @@ export function openStore(settings: ChaosSettings, options: { consumer?: boolean
   }
   const pool = mysql.createPool({ uri: settings.database, connectionLimit: 6 });
   return {
-    store: mysqlStore(pool, table ? { table } : {}) as BarrierStore<unknown>,
+    store: mysqlStore(pool, { ...(table ? { table } : {}), ...(options.readCommitted ? { isolationLevel: 'read committed' as const } : {}) }) as BarrierStore<unknown>,
     run: async (tx, sql, params) => void (await (tx as mysql.PoolConnection).query(sql, params)),
     query: async (sql, params = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[],
     close: () => pool.end(),

@@ -14,7 +14,7 @@ import pg from 'pg';
 
 const settings = settingsFromEnv();
 const killAfter = Number(process.env.KILL_AFTER_PUBLISHES ?? 0);
-const { store, close } = openStore(settings);
+const { store, close } = openStore(settings, { readCommitted: true });
 const outbox = createOutbox(store, { table: settings.outboxTable });
 
 let publisher: OutboxPublisher;

@@ -2,8 +2,9 @@ import { parseDuration } from './duration.js';
 import { BarrierConfigError } from './errors.js';
 import type { Logger } from './observe.js';
 import type { Outbox } from './outbox.js';
+import { pruneSent } from './outbox-prune.js';
 import { inPublishSpan } from './outbox-trace.js';
-import type { Row } from './store.js';
+import type { BarrierStore, Row } from './store.js';
 
 /** One message as a publisher receives it. */
 export interface OutboxDelivery {
@@ -73,6 +74,13 @@ export interface RelayEvent {
 export interface RelayOptions {
   /** Where messages go. Required. */
   publisher: OutboxPublisher;
+  /**
+   * The store the relay's own transactions (claim, record, prune) run on, on the outbox's database.
+   * On MySQL/MariaDB give it one with `isolationLevel: 'read committed'`: under REPEATABLE READ a
+   * claim's locking read also locks the gap after the newest pending message, so every enqueue
+   * waits until that claim commits. Defaults to the outbox's store.
+   */
+  store?: BarrierStore<unknown>;
   /** Messages claimed per round. Defaults to `100`. */
   batchSize?: number;
   /** How often the relay looks for due messages when nothing woke it: ms or a duration. Defaults to `'1s'`. */
@@ -130,7 +138,11 @@ interface Claimed {
 export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Relay {
   const settings = readOptions(options);
   const { publisher, logger, batchSize } = settings;
-  const { sql, store } = outbox;
+  const { sql } = outbox;
+  const store = options.store ?? outbox.store;
+  if (store.dialect.name !== outbox.store.dialect.name) {
+    throw new BarrierConfigError(`createRelay: options.store is ${store.dialect.name}, but the outbox is on ${outbox.store.dialect.name}`);
+  }
   const report = reporter(logger);
 
   let running = false;
@@ -196,7 +208,7 @@ export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Rela
   async function maybePrune(): Promise<void> {
     if (settings.retainMs === false || Date.now() - lastPrune < settings.pruneIntervalMs) return;
     lastPrune = Date.now();
-    await outbox.prune({ olderThan: settings.retainMs });
+    await pruneSent(store, sql, { olderThan: settings.retainMs });
   }
 
   function runOnce(): Promise<number> {

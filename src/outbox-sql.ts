@@ -184,11 +184,6 @@ const sqlite: Engine = {
 
 const ENGINES: Record<DialectName, Engine> = { postgres, mysql, sqlite };
 
-/** The engine's own placeholders, when the connection does not ask for others. */
-export function defaultPlaceholder(engine: DialectName): Placeholder {
-  return ENGINES[engine].placeholder;
-}
-
 /** The outbox statements of one table on one engine, in one placeholder style. */
 export function outboxSql(engine: DialectName, table: string, placeholder?: Placeholder): OutboxSql {
   const e = ENGINES[engine];

@@ -1,8 +1,8 @@
 import type { Placeholder } from './dialects/dialect.js';
-import { parseDuration } from './duration.js';
 import { BarrierError } from './errors.js';
 import { uuidv7 } from './outbox-id.js';
-import { defaultPlaceholder, type OutboxSql, outboxSql } from './outbox-sql.js';
+import { pruneSent } from './outbox-prune.js';
+import { type OutboxSql, outboxSql } from './outbox-sql.js';
 import { withTraceContext } from './outbox-trace.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore } from './store.js';
 
@@ -212,18 +212,7 @@ export function createOutbox<Tx>(store: BarrierStore<Tx>, options: OutboxOptions
       return Number(await store.transaction((c) => c.execute(sql.requeue(ids.length), ids)));
     },
 
-    async prune({ olderThan, batchSize = 1000 }) {
-      const ms = parseDuration(olderThan, 'olderThan');
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new OutboxInputError(`batchSize must be a positive integer; got ${batchSize}`);
-      let deleted = 0;
-      for (;;) {
-        const removed = Number(await store.transaction((c) => c.execute(sql.pruneBatch(), [ms, batchSize])));
-        deleted += removed;
-        if (removed < batchSize) return deleted;
-        // Let a synchronous driver (better-sqlite3) serve requests between batches.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    },
+    prune: (options) => pruneSent(store, sql, options),
   };
 
   function connectionOf(into: unknown): BarrierConnection<unknown> & { placeholder?: Placeholder } {

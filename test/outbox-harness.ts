@@ -31,7 +31,7 @@ export interface EngineHarness {
   query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   /** Writes one business row on `tx` (a table `business(id)`), to prove enqueue shares its transaction. */
   writeBusiness(tx: unknown, id: string): Promise<void>;
-  /** The pg pool, for the LISTEN test. */
+  /** The server's pool (pg or mysql2), for tests that need a store or connection of their own. */
   pool?: unknown;
   close(): Promise<void>;
 }
@@ -72,7 +72,7 @@ export async function openEngine(name: EngineName, options: OutboxOptions = {}):
   const pool = mysqlPool();
   const query = async (sql: string, params: unknown[] = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[];
   const harness = await serverEngine(name, table, business, query, () => pool.end(), (options) => mysqlStore(pool, options), options);
-  return { ...harness, writeBusiness: async (tx, id) => void (await (tx as Queryable).query(`INSERT INTO ${business} VALUES (?)`, [id])) };
+  return { ...harness, pool, writeBusiness: async (tx, id) => void (await (tx as Queryable).query(`INSERT INTO ${business} VALUES (?)`, [id])) };
 }
 
 /** The part both servers share: a business table, a barrier table and an outbox of the run's own, dropped by `close`. */

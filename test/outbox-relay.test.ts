@@ -6,11 +6,12 @@ import { randomUUID } from 'node:crypto';
 import knex from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knexExecutor } from '../adapters/knex.js';
+import { mysqlStore } from '../adapters/mysql.js';
 import { postgresListener } from '../adapters/outbox/postgres.js';
 import { Barrier } from '../src/index.js';
 import { createRelay, type OutboxPublisher } from '../src/outbox.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
-import { deferred, waitUntil } from './server-harness.js';
+import { deferred, type MysqlPool, waitUntil } from './server-harness.js';
 import { POSTGRES_URL } from './servers.js';
 
 const amqp = BROKERS.find((b) => b.name === 'amqp')!;
@@ -78,6 +79,29 @@ for (const engine of ENGINES) {
       expect(await relay.runOnce()).toBe(5);
       await relay.stop();
       expect(new Set(await receivedIds(ids)).size).toBe(10);
+      await clear();
+    });
+
+    it.skipIf(engine.name !== 'mysql')('with a read-committed relay store, an enqueue does not wait for a claim in flight', async () => {
+      await enqueueMany(3);
+      const readCommitted = mysqlStore(db.pool as MysqlPool, { table: db.store.table, isolationLevel: 'read committed' });
+      const held = deferred();
+      const holding = deferred();
+      const claim = readCommitted.transaction(async (connection) => {
+        await connection.select(db.outbox.sql.claim(10), []);
+        holding.resolve();
+        await held.promise;
+      });
+      await holding.promise;
+      // Under REPEATABLE READ this insert would wait for the claim's gap lock (innodb_lock_wait_timeout, 50 s).
+      const started = Date.now();
+      await enqueueMany(1);
+      expect(Date.now() - started).toBeLessThan(2000);
+      held.resolve();
+      await claim;
+      const relay = createRelay(db.outbox, { publisher: mq.publisher(), store: readCommitted });
+      expect(await relay.runOnce()).toBe(4);
+      await relay.stop();
       await clear();
     });
 
