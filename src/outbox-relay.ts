@@ -146,9 +146,12 @@ export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Rela
   const report = reporter(logger);
 
   let running = false;
+  let looping: Promise<void> | undefined;
   let round: Promise<number> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let wake: (() => void) | undefined;
+  // A notification that came while a round ran: that round's claim may have missed its message.
+  let woken = false;
   let unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
   let lastPrune = Date.now();
 
@@ -224,6 +227,7 @@ export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Rela
   async function loop(): Promise<void> {
     while (running) {
       let claimed = 0;
+      woken = false;
       try {
         claimed = await runOnce();
         await maybePrune();
@@ -231,7 +235,7 @@ export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Rela
         report('error', 'txbarrier outbox relay round failed', 'onError', options.onError, error);
       }
       // A round that found work may have left more (a full batch, immediate retries): go again.
-      if (claimed > 0 || !running) continue;
+      if (claimed > 0 || woken || !running) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
         timer = setTimeout(resolve, settings.pollMs);
@@ -246,22 +250,32 @@ export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Rela
       if (running) return;
       running = true;
       if (options.listen && !unlisten) {
-        unlisten = options.listen(outbox.channel, () => wake?.()).catch((error) => {
+        const onNotify = () => {
+          woken = true;
+          wake?.();
+        };
+        unlisten = options.listen(outbox.channel, onNotify).catch((error) => {
           report('error', 'txbarrier outbox relay could not listen; polling only', 'onError', options.onError, error);
           return undefined;
         });
       }
-      void loop();
+      looping = loop();
     },
     runOnce,
     async stop() {
       running = false;
       wake?.();
-      if (round) {
-        const inFlight = round.catch(() => 0);
-        let expired = false;
-        await Promise.race([inFlight, new Promise<void>((resolve) => setTimeout(() => { expired = true; resolve(); }, settings.stopTimeoutMs).unref())]);
-        if (expired) logger?.warn?.({ stopTimeoutMs: settings.stopTimeoutMs }, 'txbarrier outbox relay stopped with a round in flight; its messages return after their lease');
+      // The loop ends after its round (and prune); a round started by runOnce() is waited for too.
+      const inFlight = Promise.all([looping, round?.catch(() => 0)]);
+      looping = undefined;
+      let deadline: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([
+        inFlight.then(() => false),
+        new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), settings.stopTimeoutMs))),
+      ]);
+      clearTimeout(deadline);
+      if (expired) {
+        logger?.warn?.({ stopTimeoutMs: settings.stopTimeoutMs }, 'txbarrier outbox relay stopped with a round in flight; its messages return after their lease');
       }
       const stopListening = await unlisten;
       unlisten = undefined;
