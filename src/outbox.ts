@@ -104,7 +104,7 @@ export interface Outbox<Tx> {
   readonly sql: OutboxSql;
 }
 
-/** A message `enqueue` refused; nothing was written. */
+/** Bad input to the outbox: a message `enqueue` refused, a limit or a list of ids; nothing was written. */
 export class OutboxInputError extends BarrierError {
   readonly code = 'ERR_TXBARRIER_OUTBOX_INPUT';
 }

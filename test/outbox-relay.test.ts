@@ -168,6 +168,36 @@ for (const engine of ENGINES) {
       await clear();
     });
 
+    it.skipIf(engine.name !== 'sqlite')('logs each outcome at its level; a hook that throws is reported and the relay goes on', async () => {
+      const lines: [string, string, Record<string, unknown>][] = [];
+      const at = (level: string) => (object: unknown, message?: string) => void lines.push([level, message ?? '', object as Record<string, unknown>]);
+      const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+      const [good] = await enqueueMany(1);
+      const poison = await db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, { topic: mq.deadTopic(), payload: 'x' }));
+      const relay = createRelay(db.outbox, {
+        publisher: mq.publisher(),
+        logger,
+        pollInterval: 10,
+        retry: { immediate: 1, maxAttempts: 2 },
+        onParked: () => {
+          throw new Error('hook broke');
+        },
+      });
+      relay.start();
+      await waitUntil('the hook failure was logged', async () => lines.some(([, message]) => message.includes('onParked hook threw')));
+      const [next] = await enqueueMany(1);
+      await waitUntil('the relay went on', async () => (await db.outbox.counts()).sent === 2);
+      await relay.stop();
+      const find = (message: string) => lines.find(([, m]) => m.includes(message))!;
+      expect(find('published')).toEqual(['debug', 'txbarrier outbox published', expect.objectContaining({ id: good, attempt: 1 })]);
+      expect(find('will retry')).toEqual(['warn', 'txbarrier outbox publish failed; will retry', expect.objectContaining({ id: poison, retryInMs: 0 })]);
+      expect(find('parked a message')[0]).toBe('error');
+      expect(find('parked a message')[2]).toMatchObject({ id: poison, attempt: 2, err: expect.any(Error) });
+      expect(find('onParked hook threw')[2].err).toEqual(new Error('hook broke'));
+      expect(await receivedIds([good!, next!])).toEqual([good, next]);
+      await clear();
+    });
+
     it('prunes sent messages only: by hand and from the relay', async () => {
       await enqueueMany(3);
       const relay = createRelay(db.outbox, { publisher: mq.publisher() });
