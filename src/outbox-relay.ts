@@ -135,7 +135,7 @@ interface Claimed {
 }
 
 /** Publishes the committed messages of `outbox`. Several relays, in one process or many, may run on one outbox. */
-export function createRelay<Tx>(outbox: Outbox<Tx>, options: RelayOptions): Relay {
+export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: RelayOptions): Relay {
   const settings = readOptions(options);
   const { publisher, logger, batchSize } = settings;
   const { sql } = outbox;

@@ -69,16 +69,17 @@ export type OutboxStatus = 'pending' | 'sent' | 'parked';
  * A transactional outbox on one store: messages written by `enqueue` commit or roll back with the
  * business work, and a relay (`createRelay`) publishes the committed ones.
  */
-export interface Outbox<Tx> {
+export interface Outbox<Tx, S extends BarrierStore<Tx> = BarrierStore<Tx>> {
   /** The table, as given or defaulted. */
   readonly table: string;
   /** The PostgreSQL channel the outbox notifies on (the table name); relays listen on it. */
   readonly channel: string;
   /**
    * The store, with transactions `enqueue(tx, …)` can write into. Pass this one to `barrier.call`
-   * and use it for transactions of your own; the relay uses it too.
+   * and use it for transactions of your own; the relay uses it too. It has the wrapped store's type
+   * (a SQLite store keeps its `exclusive`).
    */
-  readonly store: BarrierStore<Tx>;
+  readonly store: S;
   /**
    * Adds a message in an open transaction and resolves to its id (a UUIDv7): the message is
    * published only if that transaction commits. `into` is the `tx` that `outbox.store` handed
@@ -127,7 +128,8 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * An outbox on `store` (any txbarrier store, or one from `defineStore`). The table is separate
  * from the barrier's; create it with `outbox.ensureSchema()` or `sql/outbox-<engine>.sql`.
  */
-export function createOutbox<Tx>(store: BarrierStore<Tx>, options: OutboxOptions = {}): Outbox<Tx> {
+export function createOutbox<S extends BarrierStore<any>>(store: S, options: OutboxOptions = {}): Outbox<TxOf<S>, S> {
+  type Tx = TxOf<S>;
   const { table = DEFAULT_OUTBOX_TABLE } = options;
   const engine = store.dialect.name;
   const sql = outboxSql(engine, table, store.placeholder);
@@ -138,7 +140,7 @@ export function createOutbox<Tx>(store: BarrierStore<Tx>, options: OutboxOptions
   const open = new WeakMap<object, BarrierConnection<Tx>>();
   const inserts = new Map<string, string>();
 
-  const outboxStore: BarrierStore<Tx> = {
+  const outboxStore: S = {
     ...store,
     transaction: (work) =>
       store.transaction(async (connection) => {
@@ -232,6 +234,9 @@ export function createOutbox<Tx>(store: BarrierStore<Tx>, options: OutboxOptions
     );
   }
 }
+
+/** The tx a store hands to business code. */
+type TxOf<S> = S extends BarrierStore<infer Tx> ? Tx : never;
 
 function isExecutor(value: object): value is BarrierExecutor<unknown> {
   const candidate = value as Partial<BarrierExecutor<unknown>>;

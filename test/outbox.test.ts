@@ -10,7 +10,8 @@ import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } 
 import { waitUntil } from './server-harness.js';
 
 const saga = () => Barrier.from({ transType: 'saga', gid: randomUUID(), branchId: '01', op: 'action' });
-const FAST_RETRY = { immediate: 1, interval: 20, backoff: 1, maxAttempts: 3 };
+// One immediate retry, then 20 ms, doubling, capped at 30 ms; parked at the fourth failure.
+const FAST_RETRY = { immediate: 1, interval: 20, backoff: 2, maxInterval: 30, maxAttempts: 4 };
 const POLL = 30;
 
 for (const engine of ENGINES) {
@@ -84,10 +85,11 @@ for (const engine of ENGINES) {
         expect(retries.map((e) => [e.attempt, e.retryInMs])).toEqual([
           [1, 0],
           [2, 20],
+          [3, 30],
         ]);
-        expect(parked[0]).toMatchObject({ id, topic, attempt: 3 });
+        expect(parked[0]).toMatchObject({ id, topic, attempt: 4 });
         const [entry] = await db.outbox.parked();
-        expect(entry).toMatchObject({ id, topic, attempts: 3 });
+        expect(entry).toMatchObject({ id, topic, attempts: 4 });
         expect(entry!.lastError).toBeTruthy();
 
         expect(await db.outbox.requeue([id])).toBe(1);
