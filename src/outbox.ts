@@ -107,7 +107,9 @@ export interface Outbox<Tx, S extends BarrierStore<Tx> = BarrierStore<Tx>> {
 
 /** Bad input to the outbox: a message `enqueue` refused, a limit or a list of ids; nothing was written. */
 export class OutboxInputError extends BarrierError {
-  readonly code = 'ERR_TXBARRIER_OUTBOX_INPUT';
+  constructor(message: string) {
+    super(message, { code: 'ERR_TXBARRIER_OUTBOX_INPUT' });
+  }
 }
 
 /**
@@ -116,7 +118,9 @@ export class OutboxInputError extends BarrierError {
  * Written outside the business transaction, a message could be published for work that rolled back.
  */
 export class OutboxNotInTransaction extends BarrierError {
-  readonly code = 'ERR_TXBARRIER_OUTBOX_NOT_IN_TRANSACTION';
+  constructor(message: string) {
+    super(message, { code: 'ERR_TXBARRIER_OUTBOX_NOT_IN_TRANSACTION' });
+  }
 }
 
 export const DEFAULT_OUTBOX_TABLE = 'txbarrier_outbox';
@@ -194,8 +198,17 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
     },
 
     async ensureSchema() {
-      // One transaction per statement, as the barrier's own ensureSchema: MySQL commits DDL anyway.
-      for (const statement of sql.createSchema()) await store.transaction((c) => c.execute(statement, []));
+      // As the barrier's own ensureSchema: in one transaction under the engine's schema lock where it
+      // has one (replicas starting at once race on PostgreSQL's catalogs), else one per statement.
+      const lock = store.dialect.schemaLock;
+      if (lock) {
+        await store.transaction(async (connection) => {
+          await connection.run(lock, []);
+          for (const statement of sql.createSchema()) await connection.run(statement, []);
+        });
+      } else {
+        for (const statement of sql.createSchema()) await store.transaction((connection) => connection.run(statement, []));
+      }
     },
 
     pending: list('pending'),
