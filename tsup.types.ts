@@ -7,19 +7,26 @@
  *
  * Usage: `tsx tsup.types.ts [dist]`.
  */
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const dist = process.argv[2] ?? 'dist';
-const files = readdirSync(dist);
-for (const file of files) {
-  const entry = /^([\w-]+)\.d\.cts$/.exec(file)?.[1];
-  // Shared chunks carry a hash (`barrier-DX2q_R_1.d.cts`); only entries have a .js beside them.
-  if (!entry || !files.includes(`${entry}.js`)) continue;
-  writeFileSync(join(dist, `${entry}.d.ts`), `export * from './${entry}.cjs';\n`);
+/** Every folder of the build: entries such as `idempotency/express` live in subfolders. */
+function* folders(dir: string): Generator<string> {
+  yield dir;
+  for (const name of readdirSync(dir)) if (statSync(join(dir, name)).isDirectory()) yield* folders(join(dir, name));
 }
-// The ESM-only declaration chunks (no entry of that name beside them) are now unused.
-for (const file of files) {
-  const base = /^(.+)\.d\.ts$/.exec(file)?.[1];
-  if (base && !files.includes(`${base}.js`)) rmSync(join(dist, file));
+
+for (const dir of folders(process.argv[2] ?? 'dist')) {
+  const files = readdirSync(dir);
+  for (const file of files) {
+    const entry = /^([\w-]+)\.d\.cts$/.exec(file)?.[1];
+    // Shared chunks carry a hash (`barrier-DX2q_R_1.d.cts`); only entries have a .js beside them.
+    if (!entry || !files.includes(`${entry}.js`)) continue;
+    writeFileSync(join(dir, `${entry}.d.ts`), `export * from './${entry}.cjs';\n`);
+  }
+  // The ESM-only declaration chunks (no entry of that name beside them) are now unused.
+  for (const file of files) {
+    const base = /^(.+)\.d\.ts$/.exec(file)?.[1];
+    if (base && !files.includes(`${base}.js`)) rmSync(join(dir, file));
+  }
 }

@@ -17,7 +17,7 @@
 #define DANGLING 4
 
 /* The op whose row a compensation also writes; 0 for a forward op. */
-#define ORIGIN(op) (op == COMPENSATE -> ACTION : (op == CANCEL -> TRY : (op == ROLLBACK -> ACTION : 0)))
+#define ORIGIN(op) (op == CANCEL -> TRY : (op == COMPENSATE -> ACTION : (op == ROLLBACK -> ACTION : 0)))
 
 /* COMPENSATION_TABLE: which of the two rows went in -> outcome. */
 inline decide_compensation(own, origin, outcome) {

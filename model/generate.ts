@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { COMPENSATION_TABLE, FORWARD_TABLE } from '../src/decision.js';
+import { COMPENSATION_TABLE, FORWARD_TABLE, ORIGIN_OF } from '../src/decision.js';
 import type { Op } from '../src/fields.js';
 import type { Outcome } from '../src/observe.js';
 
@@ -13,11 +13,8 @@ import type { Outcome } from '../src/observe.js';
 export const MODEL_OPS = ['action', 'compensate', 'try', 'confirm', 'cancel', 'rollback', 'msg'] as const satisfies readonly Op[];
 export type ModelOp = (typeof MODEL_OPS)[number];
 
-/**
- * The op whose row a compensation writes too, as src/barrier.ts does (its `ORIGIN_OF` is private,
- * so the model states it here; test/model.test.ts runs the code against it).
- */
-export const MODEL_ORIGIN_OF: Partial<Record<ModelOp, ModelOp>> = { compensate: 'action', cancel: 'try', rollback: 'action' };
+/** The op whose row a compensation writes too: the code's own table. */
+export const MODEL_ORIGIN_OF = ORIGIN_OF as Partial<Record<ModelOp, ModelOp>>;
 
 export const DECISION_MODEL_FILE = fileURLToPath(new URL('./decision.pml', import.meta.url));
 
