@@ -251,6 +251,34 @@ describe.skipIf(postgres.skip || amqp.skip)('outbox on postgres: LISTEN/NOTIFY a
     await relay.stop();
   });
 
+  it('listens again after its connection was killed', async () => {
+    const topic = mq.topic('relisten');
+    await mq.accept(topic);
+    const lost: unknown[] = [];
+    const relay = createRelay(db.outbox, {
+      publisher: mq.publisher(),
+      pollInterval: '1h',
+      listen: postgresListener(db.pool as never, { reconnectDelay: 50, onError: (error) => lost.push(error) }),
+    });
+    relay.start();
+    const listening = async () =>
+      (await db.query('SELECT pid FROM pg_stat_activity WHERE query = $1 AND datname = current_database()', [`LISTEN "${db.outbox.table}"`])).map(
+        (row) => Number(row.pid),
+      );
+    await waitUntil('the relay listens', async () => (await listening()).length === 1);
+    const [first] = await listening();
+    await db.query('SELECT pg_terminate_backend($1)', [first]);
+    await waitUntil('it listens on a new connection', async () => {
+      const pids = await listening();
+      return pids.length === 1 && pids[0] !== first;
+    });
+    expect(lost.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const id = await db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, { topic, payload: 'again' }));
+    await waitUntil('it arrived without a poll', async () => (await mq.received()).some((m) => m.id === id), { timeoutMs: 3000 });
+    await relay.stop();
+  });
+
   it('enqueues inside barrier.within on a knex transaction, and rolls back with it', async () => {
     const k = knex({ client: 'pg', connection: POSTGRES_URL, pool: { min: 0, max: 2 } });
     try {

@@ -5,6 +5,7 @@ export interface PostgresListenClient {
   query(sql: string): Promise<unknown>;
   on(event: 'notification', listener: (message: { channel: string }) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
   /** A pool client's; `true` destroys it. */
   release?(destroy?: boolean): void;
   /** A standalone `Client`'s. */
@@ -35,23 +36,34 @@ export function postgresListener(pool: { connect(): Promise<PostgresListenClient
     const listen = async (): Promise<void> => {
       const opened = await pool.connect();
       let lost = false;
-      opened.on('error', (error) => {
-        if (lost) return;
+      // pg reports a server that ended the session as 'error' and then 'end', or only 'end'.
+      const onLost = (error: unknown) => {
+        if (lost || stopped) return;
         lost = true;
-        onError(error);
         if (client === opened) client = undefined;
-        opened.release?.(true);
-        if (!stopped) retry = setTimeout(() => void listen().then(onNotify, reconnectLater), reconnectDelay);
-      });
+        try {
+          opened.release?.(true);
+        } catch {
+          // pg-pool already dropped the client when it ended.
+        }
+        onError(error);
+        reconnectLater();
+      };
+      opened.on('error', onLost);
+      opened.on('end', () => onLost(new Error('the LISTEN connection ended')));
       opened.on('notification', (message) => {
         if (message.channel === channel) onNotify();
       });
       await opened.query(`LISTEN ${quoted}`);
       client = opened;
     };
-    const reconnectLater = (error: unknown) => {
+    // Once listening again, wake the relay for whatever was notified while nobody listened.
+    const reconnectLater = () => {
+      if (!stopped) retry = setTimeout(() => void listen().then(onNotify, failed), reconnectDelay);
+    };
+    const failed = (error: unknown) => {
       onError(error);
-      if (!stopped) retry = setTimeout(() => void listen().then(onNotify, reconnectLater), reconnectDelay);
+      reconnectLater();
     };
 
     await listen();
