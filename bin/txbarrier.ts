@@ -10,6 +10,8 @@ import { type DatabaseTarget, parseDatabaseUrl, storeFromUrl } from '../adapters
 import { errorChain } from '../src/dialects/dialect.js';
 import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency.js';
 import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
+import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/outbox.js';
+import { outboxSql } from '../src/outbox-sql.js';
 
 const HELP = `Usage:
   txbarrier schema <url> [--table T] [--apply]
@@ -19,6 +21,13 @@ const HELP = `Usage:
   txbarrier idempotency schema <url> [--table T] [--apply]
   txbarrier idempotency prune <url> [--batch-size N] [--table T]
       The same for the idempotency-key table (default idempotency_key); prune deletes expired keys.
+  txbarrier outbox schema <url> [--table T] [--apply]
+  txbarrier outbox prune <url> --older-than <duration> [--batch-size N] [--table T]
+      The same for the outbox table (default txbarrier_outbox); prune deletes sent messages.
+  txbarrier outbox pending|parked <url> [--limit N] [--table T]
+      List messages waiting to be published, or parked after their last attempt (default 50).
+  txbarrier outbox requeue <url> <id>... [--table T]
+      Make parked messages pending again.
 
   <url> picks the engine:
       mysql://user:password@host:3306/database
@@ -51,7 +60,7 @@ interface TableKind {
   prune(store: BarrierStore<unknown>, table: string, request: PruneRequest): Promise<number>;
 }
 
-const TABLES: Record<'barrier' | 'idempotency', TableKind> = {
+const TABLES: Record<'barrier' | 'idempotency' | 'outbox', TableKind> = {
   barrier: {
     defaultTable: (engine) => dialects[engine].defaultTable,
     ddl: (engine, table) => dialects[engine].createSchema(table),
@@ -66,7 +75,23 @@ const TABLES: Record<'barrier' | 'idempotency', TableKind> = {
     retention: false,
     prune: (store, table, { batchSize, onProgress }) => pruneIdempotencyKeys(store, { table, batchSize, onProgress }),
   },
+  outbox: {
+    defaultTable: () => DEFAULT_OUTBOX_TABLE,
+    ddl: (engine, table) => outboxSql(engine, table).createSchema(),
+    ensure: (store, table) => createOutbox(store, { table }).ensureSchema(),
+    retention: true,
+    prune: (store, table, { olderThan, batchSize }) => createOutbox(store, { table }).prune({ olderThan: olderThan!, batchSize }),
+  },
 };
+
+const KINDS = Object.keys(TABLES) as (keyof typeof TABLES)[];
+
+/** One line per message, tab-separated, for a terminal or `cut`. */
+function listing(entries: OutboxEntry[]): string {
+  return entries
+    .map((e) => [e.id, e.topic, e.key ?? '-', `attempts=${e.attempts}`, e.availableAt.toISOString(), e.lastError ?? ''].join('\t') + '\n')
+    .join('');
+}
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET',
@@ -113,21 +138,40 @@ async function main(argv: string[]): Promise<number> {
         table: { type: 'string' },
         'older-than': { type: 'string' },
         'batch-size': { type: 'string' },
+        limit: { type: 'string' },
       },
     });
-    const kindName = positionals[0] === 'idempotency' ? 'idempotency' : 'barrier';
+    const kindName = KINDS.find((name) => name !== 'barrier' && name === positionals[0]) ?? 'barrier';
     const [command, url, ...extra] = kindName === 'barrier' ? positionals : positionals.slice(1);
     const kind = TABLES[kindName];
     if (values.help || command === 'help' || command === undefined) {
       process.stdout.write(`${HELP}\n`);
       return command === undefined && !values.help ? 2 : 0;
     }
-    if (command !== 'schema' && command !== 'prune') throw new UsageError(`unknown command ${JSON.stringify(command)}; run txbarrier --help`);
+    const outboxCommands = kindName === 'outbox' ? ['pending', 'parked', 'requeue'] : [];
+    if (command !== 'schema' && command !== 'prune' && !outboxCommands.includes(command)) {
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; run txbarrier --help`);
+    }
     if (url === undefined) throw new UsageError(`${command} needs a database URL; run txbarrier --help`);
-    if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+    if (extra.length > 0 && command !== 'requeue') throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
     target = parseUsageUrl(url);
     table = values.table ?? kind.defaultTable(target.engine);
     dialects[target.engine].quoteTable(table);
+
+    if (outboxCommands.includes(command)) {
+      if (command === 'requeue' && extra.length === 0) throw new UsageError('requeue needs the ids of the parked messages');
+      const limit = values.limit === undefined ? 50 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer; got ${values.limit}`);
+      const { store, close } = await storeFromUrl(target, { poolSize: 1, create: false });
+      try {
+        const outbox = createOutbox(store, { table });
+        if (command === 'requeue') process.stdout.write(`requeued ${await outbox.requeue(extra)} of ${extra.length} messages\n`);
+        else process.stdout.write(listing(command === 'pending' ? await outbox.pending({ limit }) : await outbox.parked({ limit })));
+      } finally {
+        await close();
+      }
+      return 0;
+    }
 
     if (command === 'schema') {
       if (values['older-than'] !== undefined || values['batch-size'] !== undefined || values.force) {

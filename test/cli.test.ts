@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/sqlite.js';
 import { idempotencySchemaSql } from '../src/idempotency.js';
+import { createOutbox } from '../src/outbox.js';
+import { outboxSql } from '../src/outbox-sql.js';
 import { Barrier, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
@@ -278,5 +280,26 @@ describe('txbarrier idempotency', () => {
     const refused = await txbarrier(['idempotency', 'prune', `sqlite:${file}`, '--older-than', '7d']);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/deletes what has expired/);
+  });
+});
+
+describe('txbarrier outbox', () => {
+  it('prints and applies the outbox table, lists pending and parked messages, requeues and prunes', async () => {
+    const file = join(dir, `outbox-${randomUUID()}.db`);
+    const url = `sqlite:${file}`;
+    expect(await txbarrier(['outbox', 'schema', url])).toEqual({ status: 0, stdout: outboxSql('sqlite', 'txbarrier_outbox').createSchema().map((s) => `${s};\n`).join('\n'), stderr: '' });
+    expect(await txbarrier(['outbox', 'schema', url, '--apply'])).toMatchObject({ status: 0 });
+    const db = new Database(file);
+    const outbox = createOutbox(sqliteStore(db));
+    const messageId = await outbox.store.transaction((connection) => outbox.enqueue(connection.tx, { topic: 'orders', payload: { n: 1 } }));
+    db.close();
+    const pending = await txbarrier(['outbox', 'pending', url]);
+    expect(pending.status).toBe(0);
+    expect(pending.stdout).toMatch(new RegExp(`^${messageId}\torders\t-\tattempts=0\t`));
+    expect(await txbarrier(['outbox', 'parked', url])).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(await txbarrier(['outbox', 'requeue', url, messageId])).toEqual({ status: 0, stdout: 'requeued 0 of 1 messages\n', stderr: '' });
+    expect(await txbarrier(['outbox', 'prune', url, '--older-than', '1d'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^pruned 0 rows older than 1d/) });
+    expect((await txbarrier(['outbox', 'requeue', url])).status).toBe(2);
+    expect((await txbarrier(['outbox', 'pending', url, '--limit', 'x'])).status).toBe(2);
   });
 });
