@@ -15,6 +15,7 @@ const sources: Record<string, string> = {
   drizzle: 'adapters/drizzle.ts',
   typeorm: 'adapters/typeorm.ts',
   sequelize: 'adapters/sequelize.ts',
+  amqp: 'adapters/amqp.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

@@ -1,0 +1,27 @@
+/**
+ * A consumer that dies between its commit and its ack: run by the consumer suite as a child
+ * process. It consumes the run's queue, and the moment its first transaction has committed it
+ * SIGKILLs itself, so no ack (and no settlement at all) goes out.
+ */
+import type { BarrierStore } from '../src/index.js';
+import type { BrokerHarness } from './consumer-harness.js';
+import { type LedgerSpec, openLedger } from './consumer-ledger.js';
+
+const { broker, params, ledger: spec } = JSON.parse(process.argv[2]!) as { broker: string; params: Record<string, unknown>; ledger: LedgerSpec };
+const harnesses: Record<string, () => Promise<BrokerHarness>> = {
+  RabbitMQ: async () => (await import('./consumer-amqp-harness.js')).amqpHarness,
+};
+const run = await (await harnesses[broker]!()).attach(params);
+const ledger = await openLedger(spec);
+const store: BarrierStore<unknown> = {
+  ...ledger.store,
+  transaction: async (work) => {
+    const result = await ledger.store.transaction(work);
+    process.stdout.write('committed\n', () => process.kill(process.pid, 'SIGKILL'));
+    // Nothing after the commit may run: hold the delivery until the signal lands.
+    await new Promise(() => undefined);
+    return result;
+  },
+};
+// The suite's policy, so the parent's clean-up knows the retry queues this declares.
+await run.consume({ ledger: { ...ledger, store }, retryDelay: 20 });
