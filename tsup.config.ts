@@ -16,6 +16,7 @@ const sources: Record<string, string> = {
   typeorm: 'adapters/typeorm.ts',
   sequelize: 'adapters/sequelize.ts',
   amqp: 'adapters/amqp.ts',
+  nats: 'adapters/nats.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

@@ -10,6 +10,7 @@ import { type LedgerSpec, openLedger } from './consumer-ledger.js';
 const { broker, params, ledger: spec } = JSON.parse(process.argv[2]!) as { broker: string; params: Record<string, unknown>; ledger: LedgerSpec };
 const harnesses: Record<string, () => Promise<BrokerHarness>> = {
   RabbitMQ: async () => (await import('./consumer-amqp-harness.js')).amqpHarness,
+  'NATS JetStream': async () => (await import('./consumer-nats-harness.js')).natsHarness,
 };
 const run = await (await harnesses[broker]!()).attach(params);
 const ledger = await openLedger(spec);
