@@ -17,6 +17,7 @@ const sources: Record<string, string> = {
   sequelize: 'adapters/sequelize.ts',
   amqp: 'adapters/amqp.ts',
   nats: 'adapters/nats.ts',
+  bullmq: 'adapters/bullmq.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

@@ -11,6 +11,7 @@ const { broker, params, ledger: spec } = JSON.parse(process.argv[2]!) as { broke
 const harnesses: Record<string, () => Promise<BrokerHarness>> = {
   RabbitMQ: async () => (await import('./consumer-amqp-harness.js')).amqpHarness,
   'NATS JetStream': async () => (await import('./consumer-nats-harness.js')).natsHarness,
+  BullMQ: async () => (await import('./consumer-bullmq-harness.js')).bullmqHarness,
 };
 const run = await (await harnesses[broker]!()).attach(params);
 const ledger = await openLedger(spec);
