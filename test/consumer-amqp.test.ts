@@ -3,14 +3,18 @@
  * TXBARRIER_REQUIRE_BROKER=1 (CI) makes that a failure.
  */
 import { randomUUID } from 'node:crypto';
-import amqp from 'amqplib';
-import { describe, expect, it } from 'vitest';
-import { consumeAmqp } from '../adapters/amqp.js';
+import { type Context, type ContextManager, context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import amqp, { type ConsumeMessage } from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumeAmqp, type SettledEvent } from '../adapters/amqp.js';
+import { sqliteStore } from '../adapters/sqlite.js';
 import { AMQP_URL, amqpHarness, probeAmqp } from './consumer-amqp-harness.js';
 import { probeBroker } from './consumer-harness.js';
 import { describeConsumerSuite } from './consumer-suite.js';
+import { waitUntil } from './server-harness.js';
 import { openTempDb } from './sqlite-harness.js';
-import { sqliteStore } from '../adapters/sqlite.js';
 
 const reachable = await probeBroker(`RabbitMQ at ${AMQP_URL}`, 'TXBARRIER_AMQP_URL', probeAmqp);
 
@@ -40,3 +44,147 @@ describe.skipIf(!reachable)('txbarrier/amqp set-up', () => {
     }
   });
 });
+
+/** A queue (with the consumer's topology) on a connection of its own, and an SQLite store; all removed afterwards. */
+async function scratch(test: (t: { queue: string; connection: amqp.ChannelModel; store: ReturnType<typeof sqliteStore> }) => Promise<void>) {
+  const queue = `txb-consumers-${randomUUID()}`;
+  const connection = await amqp.connect(AMQP_URL);
+  connection.on('error', () => undefined);
+  const { db } = openTempDb();
+  const store = sqliteStore(db);
+  await store.ensureSchema();
+  try {
+    await test({ queue, connection, store });
+  } finally {
+    const admin = await connection.createChannel();
+    for (const name of [queue, `${queue}.dead-letter`, `${queue}.retry.20ms`]) await admin.deleteQueue(name);
+    await admin.deleteExchange(`${queue}.dead-letter`);
+    db.close();
+    await connection.close();
+  }
+}
+
+describe.skipIf(!reachable)('txbarrier/amqp on a quorum queue', () => {
+  it("counts the broker's redeliveries (a consumer that crashed mid-transaction) as attempts", () =>
+    scratch(async ({ queue, connection, store }) => {
+      const queueOptions = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
+      const channel = await connection.createConfirmChannel();
+      const deadLetters: SettledEvent<ConsumeMessage>[] = [];
+      const options = {
+        queue,
+        queueOptions,
+        store,
+        consumer: 'ledger-service',
+        maxAttempts: 3,
+        retryDelay: 20,
+        onDeadLetter: (event: SettledEvent<ConsumeMessage>) => deadLetters.push(event),
+        handle: () => {
+          throw new Error('crashes the process, in real life');
+        },
+      };
+      // Declares the topology, then goes away before anything is published.
+      await (await consumeAmqp({ ...options, channel })).stop();
+      channel.sendToQueue(queue, Buffer.from('{}'), { messageId: `message-${randomUUID()}` });
+      await channel.waitForConfirms();
+
+      // Two deliveries that never settle, as a process killed mid-transaction leaves them: the broker requeues each.
+      const crashing = await connection.createChannel();
+      for (let i = 0; i < 2; i++) {
+        const message = await crashing.get(queue);
+        expect(message).not.toBe(false);
+        crashing.nack(message as amqp.GetMessage, false, true);
+      }
+      await crashing.close();
+
+      const consumer = await consumeAmqp({ ...options, channel: await connection.createConfirmChannel() });
+      await waitUntil('dead-lettered', async () => deadLetters.length === 1);
+      await consumer.stop();
+      // Its third delivery, the first this consumer saw, spent the attempts: no retry went out.
+      expect(deadLetters[0]).toMatchObject({ attempt: 3, reason: 'attempts' });
+      const admin = await connection.createChannel();
+      await waitUntil('in the dead-letter queue', async () => (await admin.checkQueue(`${queue}.dead-letter`)).messageCount === 1);
+      expect((await admin.checkQueue(`${queue}.retry.20ms`)).messageCount).toBe(0);
+    }));
+});
+
+describe.skipIf(!reachable)('txbarrier/amqp visibility', () => {
+  const exporter = new InMemorySpanExporter();
+  beforeAll(() => {
+    context.setGlobalContextManager(new SynchronousContextManager());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  });
+  afterAll(() => {
+    trace.disable();
+    propagation.disable();
+    context.disable();
+  });
+
+  it('continues the trace of the message\'s traceparent header, and logs each settlement', () =>
+    scratch(async ({ queue, connection, store }) => {
+      const lines: [string, string][] = [];
+      const log = (level: string) => (_: unknown, message?: string) => void lines.push([level, message ?? '']);
+      const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+      const settled: SettledEvent<ConsumeMessage>[] = [];
+      const consumer = await consumeAmqp({
+        channel: await connection.createConfirmChannel(),
+        queue,
+        store,
+        consumer: 'ledger-service',
+        retryDelay: 20,
+        logger,
+        onSettled: (event) => {
+          settled.push(event);
+          throw new Error('a broken hook must not stop the consumer');
+        },
+        handle: () => undefined,
+      });
+      const traceId = randomUUID().replace(/-/g, '');
+      const parentSpanId = traceId.slice(0, 16);
+      const publisher = await connection.createConfirmChannel();
+      const id = `message-${randomUUID()}`;
+      for (let i = 0; i < 2; i++) {
+        publisher.sendToQueue(queue, Buffer.from('{}'), { messageId: id, headers: { traceparent: `00-${traceId}-${parentSpanId}-01` } });
+      }
+      publisher.sendToQueue(queue, Buffer.from('{}'));
+      await publisher.waitForConfirms();
+      await waitUntil('all three settled', async () => settled.length === 3);
+      await consumer.stop();
+
+      const spans = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
+      expect(spans.map((span) => [span.name, span.attributes['txbarrier.outcome'], span.parentSpanContext?.spanId])).toEqual([
+        ['txbarrier saga action', 'applied', parentSpanId],
+        ['txbarrier saga action', 'duplicate', parentSpanId],
+      ]);
+      expect(lines.filter(([, message]) => message.startsWith('txbarrier consumer ')).sort()).toEqual([
+        ['debug', 'txbarrier consumer applied'],
+        ['error', 'txbarrier consumer dead-letter'],
+        ['info', 'txbarrier consumer duplicate'],
+      ]);
+      // Each throw of the hook reached the logger instead of the consumer.
+      expect(lines.filter(([level, message]) => level === 'warn' && message.includes('onSettled hook threw'))).toHaveLength(3);
+    }));
+});
+
+/** Enough of a context manager for a span started synchronously inside `with` (the barrier's is). */
+class SynchronousContextManager implements ContextManager {
+  #current: Context = ROOT_CONTEXT;
+  active = () => this.#current;
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A) {
+    const previous = this.#current;
+    this.#current = ctx;
+    try {
+      return fn.call(thisArg, ...args);
+    } finally {
+      this.#current = previous;
+    }
+  }
+  bind<T>(_ctx: Context, target: T): T {
+    return target;
+  }
+  enable = () => this;
+  disable = () => {
+    this.#current = ROOT_CONTEXT;
+    return this;
+  };
+}
