@@ -18,15 +18,7 @@ import {
   messageConsumer,
 } from '../src/consumer.js';
 
-export {
-  BarrierConsumerConfigError,
-  BarrierMessageIdError,
-  BarrierShutdownTimeout,
-  type DeadLetterReason,
-  messageBarrier,
-  type SettledEvent,
-  type Settlement,
-} from '../src/consumer.js';
+export * from './consumer-exports.js';
 
 /** The part of an amqplib message the consumer reads (amqplib's `ConsumeMessage` fits). */
 export interface AmqpMessage {

@@ -15,15 +15,7 @@
  */
 import { type ConsumerOptions, type Decision, messageConsumer, type Settlement } from '../src/consumer.js';
 
-export {
-  BarrierConsumerConfigError,
-  BarrierMessageIdError,
-  BarrierShutdownTimeout,
-  type DeadLetterReason,
-  messageBarrier,
-  type SettledEvent,
-  type Settlement,
-} from '../src/consumer.js';
+export * from './consumer-exports.js';
 
 /** The part of a BullMQ `Job` the processor uses (the library is never imported here). */
 export interface BullmqJob {

@@ -9,15 +9,7 @@
  */
 import { BarrierConsumerConfigError, type ConsumerOptions, type Decision, messageConsumer } from '../src/consumer.js';
 
-export {
-  BarrierConsumerConfigError,
-  BarrierMessageIdError,
-  BarrierShutdownTimeout,
-  type DeadLetterReason,
-  messageBarrier,
-  type SettledEvent,
-  type Settlement,
-} from '../src/consumer.js';
+export * from './consumer-exports.js';
 
 /** The part of a nats.js `JsMsg` the consumer uses (the library is never imported here). */
 export interface JetStreamMessage {
