@@ -144,7 +144,9 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
       case 'released':
         return channel.nack(message, false, true);
       case 'retry': {
-        const headers = { ...message.properties.headers, [ATTEMPT_HEADER]: decision.attempt + 1 };
+        // The attempt already counts a quorum queue's redeliveries; the copy starts a count of its own there.
+        const { 'x-delivery-count': _counted, ...kept } = message.properties.headers ?? {};
+        const headers = { ...kept, [ATTEMPT_HEADER]: decision.attempt + 1 };
         const properties: Record<string, unknown> = { headers, persistent: true };
         const original = message.properties as Record<string, unknown>;
         for (const name of KEPT_PROPERTIES) if (original[name] !== undefined) properties[name] = original[name];

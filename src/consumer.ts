@@ -26,7 +26,12 @@ export function messageBarrier(consumer: string, messageId: string): Barrier {
   return Barrier.from({ transType: 'saga', gid: messageId, branchId: consumer, op: 'action' });
 }
 
-/** What became of one delivery. */
+/**
+ * What became of one delivery: `applied` (the effect committed, then the ack), `duplicate` (a
+ * redelivery of a message this consumer already committed: acked without running), `retry` (rolled
+ * back; delivered again after a delay), `dead-letter` (given up on, see `DeadLetterReason`),
+ * `released` (arrived while stopping: handed back unrun, without spending an attempt).
+ */
 export type Settlement = 'applied' | 'duplicate' | 'retry' | 'dead-letter' | 'released';
 
 /**
