@@ -68,7 +68,7 @@ export interface SettledEvent<M> {
 
 /** The options every consumer takes, whatever the broker. */
 export interface ConsumerOptions<Tx, M> {
-  /** Where the barrier rows and the business tables live. */
+  /** Where the barrier rows and the business tables live: the business work shares the barrier's transaction. Required. */
   store: BarrierStore<Tx>;
   /**
    * This consuming service's name, stored as the barrier's branch id: services consuming copies of

@@ -2,7 +2,9 @@
  * `txbarrier/amqp` against the real RabbitMQ. Skipped with a message when no broker answers;
  * TXBARRIER_REQUIRE_BROKER=1 (CI) makes that a failure.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { type Context, type ContextManager, context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -21,6 +23,13 @@ const reachable = await probeBroker(`RabbitMQ at ${AMQP_URL}`, 'TXBARRIER_AMQP_U
 describeConsumerSuite(amqpHarness, reachable, { reconnects: false, keepsDeadLetters: true });
 
 describe.skipIf(!reachable)('txbarrier/amqp set-up', () => {
+  it('runs the example: ten payments in the ledger once each, three of them published twice', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/consumer/main.ts', AMQP_URL], { timeout: 30_000 });
+    expect(stdout.match(/payment-\d+: applied/g)).toHaveLength(10);
+    expect(stdout.match(/payment-\d+: duplicate/g)).toHaveLength(3);
+    expect(stdout.match(/│ 'payment-\d+'\s+│ 1 /g)).toHaveLength(10);
+  });
+
   it('refuses to start on a queue without its dead-letter exchange, where a reject would drop the message', async () => {
     const queue = `txb-consumers-${randomUUID()}`;
     const connection = await amqp.connect(AMQP_URL);
