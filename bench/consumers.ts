@@ -11,6 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import amqp from 'amqplib';
@@ -216,6 +217,7 @@ async function main(): Promise<void> {
   const messages = Number(values.messages);
   const rounds = Number(values.rounds);
   const pool = new pg.Pool({ connectionString: POSTGRES_URL });
+  const loadBefore = loadavg()[0]!;
   const rates: Record<string, number[]> = {};
   const ratios: Record<string, number[]> = {};
   try {
@@ -249,6 +251,8 @@ async function main(): Promise<void> {
     await pool.end();
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  // The figures mean little on a loaded machine: say how loaded it was.
+  console.log(`${messages} messages per run, ${rounds} rounds, ${CONCURRENCY} in flight; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after.\n`);
   console.log(`| broker | barrier consumer (messages/s) | hand-written, no barrier (messages/s) | ratio (median of ${rounds} rounds) |`);
   console.log('|---|---|---|---|');
   for (const broker of brokers) {
