@@ -5,15 +5,13 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { type Context, type ContextManager, context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import amqp, { type ConsumeMessage } from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { consumeAmqp, type SettledEvent } from '../adapters/amqp.js';
 import { sqliteStore } from '../adapters/sqlite.js';
 import { AMQP_URL, amqpHarness, probeAmqp } from './consumer-amqp-harness.js';
 import { probeBroker } from './consumer-harness.js';
+import { tracingFromHeaders } from './consumer-tracing.js';
 import { describeConsumerSuite } from './consumer-suite.js';
 import { waitUntil } from './server-harness.js';
 import { openTempDb } from './sqlite-harness.js';
@@ -122,17 +120,7 @@ describe.skipIf(!reachable)('txbarrier/amqp on a quorum queue', () => {
 });
 
 describe.skipIf(!reachable)('txbarrier/amqp visibility', () => {
-  const exporter = new InMemorySpanExporter();
-  beforeAll(() => {
-    context.setGlobalContextManager(new SynchronousContextManager());
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
-  });
-  afterAll(() => {
-    trace.disable();
-    propagation.disable();
-    context.disable();
-  });
+  const spans = tracingFromHeaders();
 
   it('continues the trace of the message\'s traceparent header, and logs each settlement', () =>
     scratch(async ({ queue, connection, store }) => {
@@ -165,8 +153,7 @@ describe.skipIf(!reachable)('txbarrier/amqp visibility', () => {
       await waitUntil('all three settled', async () => settled.length === 3);
       await consumer.stop();
 
-      const spans = exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
-      expect(spans.map((span) => [span.name, span.attributes['txbarrier.outcome'], span.parentSpanContext?.spanId])).toEqual([
+      expect(spans.of(traceId)).toEqual([
         ['txbarrier saga action', 'applied', parentSpanId],
         ['txbarrier saga action', 'duplicate', parentSpanId],
       ]);
@@ -179,26 +166,3 @@ describe.skipIf(!reachable)('txbarrier/amqp visibility', () => {
       expect(lines.filter(([level, message]) => level === 'warn' && message.includes('onSettled hook threw'))).toHaveLength(3);
     }));
 });
-
-/** Enough of a context manager for a span started synchronously inside `with` (the barrier's is). */
-class SynchronousContextManager implements ContextManager {
-  #current: Context = ROOT_CONTEXT;
-  active = () => this.#current;
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A) {
-    const previous = this.#current;
-    this.#current = ctx;
-    try {
-      return fn.call(thisArg, ...args);
-    } finally {
-      this.#current = previous;
-    }
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable = () => this;
-  disable = () => {
-    this.#current = ROOT_CONTEXT;
-    return this;
-  };
-}
