@@ -107,7 +107,7 @@ export interface ConsumerOptions<Tx, M> {
 /** How the broker settles a decision: the adapter's only job besides reading the message. */
 export type Decision =
   | { settlement: 'applied' | 'duplicate' }
-  | { settlement: 'retry'; delayMs: number; attempt: number }
+  | { settlement: 'retry'; delayMs: number; attempt: number; error: unknown }
   | { settlement: 'dead-letter'; reason: DeadLetterReason; error: unknown }
   | { settlement: 'released' };
 
@@ -204,7 +204,7 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
     } catch (error) {
       if (error instanceof BarrierFailure) return { settlement: 'dead-letter', reason: 'failure', error };
       if (delivery.attempt >= policy.maxAttempts) return { settlement: 'dead-letter', reason: 'attempts', error };
-      return { settlement: 'retry', delayMs: policy.delayAfter(delivery.attempt), attempt: delivery.attempt };
+      return { settlement: 'retry', delayMs: policy.delayAfter(delivery.attempt), attempt: delivery.attempt, error };
     }
   };
 
@@ -227,7 +227,7 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
       durationMs: performance.now() - started,
     };
     if (decision.settlement === 'dead-letter') Object.assign(event, { reason: decision.reason, error: decision.error });
-    if (decision.settlement === 'retry') event.retryDelayMs = decision.delayMs;
+    if (decision.settlement === 'retry') Object.assign(event, { retryDelayMs: decision.delayMs, error: decision.error });
     if (settleError !== undefined) event.settleError = settleError;
     report(event);
     return decision.settlement;

@@ -112,6 +112,7 @@ export function describeConsumerSuite(harness: BrokerHarness, reachable: boolean
           expect(retries.map((e) => e.messageId).sort()).toEqual(messages.slice(0, 2).map((m) => m.id).sort());
           for (const retry of retries) {
             expect(retry).toMatchObject({ attempt: 1, retryDelayMs: 100 });
+            expect(String(retry.error)).toMatch(/transient failure/);
             const applied = settled.find((e) => e.settlement === 'applied' && e.messageId === retry.messageId)!;
             expect(applied.attempt).toBe(2);
             expect(settled.indexOf(applied)).toBeGreaterThan(settled.indexOf(retry));
