@@ -61,7 +61,7 @@ export interface NatsConsumer {
 
 /**
  * Consumes from a JetStream consumer, running `handle` once per message id for this consumer and
- * acking (`ackAck`, confirmed by the server) after the commit. A redelivery is acked without
+ * acking (`ackAck`, confirmed by the server within the JetStream context's `timeout`) after the commit. A redelivery is acked without
  * running. `BarrierFailure`, a message without a usable id and a message failing `maxAttempts`
  * deliveries are terminated (`term`); any other error rolls back and is `nak`ed with a growing
  * delay. The client reconnects by itself after a dropped connection, and the loop goes on.

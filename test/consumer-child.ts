@@ -1,9 +1,10 @@
 /**
  * A consumer that dies between its commit and its ack: run by the consumer suite as a child
- * process. It consumes the run's queue, and the moment its first transaction has committed it
+ * process. It consumes the run's queue, and the moment its first transaction has committed (the
+ * store's `onOutcome` hook runs after the commit, before the consumer settles the delivery) it
  * SIGKILLs itself, so no ack (and no settlement at all) goes out.
  */
-import type { BarrierStore } from '../src/index.js';
+import { writeSync } from 'node:fs';
 import type { BrokerHarness } from './consumer-harness.js';
 import { type LedgerSpec, openLedger } from './consumer-ledger.js';
 
@@ -14,16 +15,13 @@ const harnesses: Record<string, () => Promise<BrokerHarness>> = {
   BullMQ: async () => (await import('./consumer-bullmq-harness.js')).bullmqHarness,
 };
 const run = await (await harnesses[broker]!()).attach(params);
-const ledger = await openLedger(spec);
-const store: BarrierStore<unknown> = {
-  ...ledger.store,
-  transaction: async (work) => {
-    const result = await ledger.store.transaction(work);
-    process.stdout.write('committed\n', () => process.kill(process.pid, 'SIGKILL'));
-    // Nothing after the commit may run: hold the delivery until the signal lands.
-    await new Promise(() => undefined);
-    return result;
+const ledger = await openLedger(spec, {
+  onOutcome: (event) => {
+    if (event.outcome !== 'applied') return;
+    writeSync(1, 'committed\n');
+    // Synchronous: the signal lands before anything after the commit can run.
+    process.kill(process.pid, 'SIGKILL');
   },
-};
+});
 // The suite's policy, so the parent's clean-up knows the retry queues this declares.
-await run.consume({ ledger: { ...ledger, store }, retryDelay: 20 });
+await run.consume({ ledger, retryDelay: 20 });
