@@ -1,6 +1,6 @@
 import { questionMark } from '../src/dialects/dialect.js';
-import { BarrierConfigError, type BarrierExecutor, type DialectName, type Row } from '../src/index.js';
-import { affectedRows, engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import { BarrierConfigError, type BarrierExecutor, type DialectName } from '../src/index.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -29,6 +29,7 @@ export function drizzleExecutor<Tx extends DrizzleTransaction>(tx: Tx, options: 
     throw new BarrierConfigError(
       "Drizzle's SQLite transactions are synchronous (better-sqlite3) and cannot span the barrier's awaits: " +
         "use sqliteStore(client).call(...) from 'txbarrier/sqlite' on the same Database and run Drizzle queries inside it",
+      { code: 'ERR_TXBARRIER_SYNC_TRANSACTION' },
     );
   }
   if (!kinds.some((kind) => TRANSACTION_KINDS.has(kind))) {
@@ -39,13 +40,9 @@ export function drizzleExecutor<Tx extends DrizzleTransaction>(tx: Tx, options: 
   return ormExecutor(
     engine,
     options,
-    {
-      tx,
-      execute: async (sql, params) => affectedRows(read.count(await run(sql, params)), 'Drizzle', engine),
-      select: async (sql, params) => read.rows(await run(sql, params)),
-    },
+    { tx, query: run, affectedRows: read.count, rows: read.rows },
     // Split back into text and values around these; Drizzle renders each engine's own placeholders.
-    questionMark,
+    { placeholder: questionMark },
   );
 }
 
@@ -70,7 +67,7 @@ function entityKinds(tx: object): string[] {
 }
 
 /** `tx.execute` resolves to the driver's result: node-postgres' result object, mysql2's `[rows or header, fields]`. */
-const RESULTS: Record<Exclude<DialectName, 'sqlite'>, { count(result: any): unknown; rows(result: any): Row[] }> = {
-  postgres: { count: (result) => result?.rowCount, rows: (result) => result.rows },
-  mysql: { count: (result) => result?.[0]?.affectedRows, rows: (result) => result[0] },
+const RESULTS: Record<Exclude<DialectName, 'sqlite'>, { count(result: any): unknown; rows(result: any): unknown }> = {
+  postgres: { count: (result) => result?.rowCount, rows: (result) => result?.rows },
+  mysql: { count: (result) => result?.[0]?.affectedRows, rows: (result) => result?.[0] },
 };

@@ -1,23 +1,13 @@
-import type { Placeholder } from '../src/dialects/dialect.js';
-import { defineExecutor } from '../src/executor.js';
-import {
-  BarrierConfigError,
-  type BarrierConnection,
-  type BarrierExecutor,
-  type DialectName,
-  dialects,
-  type StoreOptions,
-} from '../src/index.js';
+import { BarrierConfigError, type BarrierExecutor, type DialectName, defineExecutor, dialects, type StatementRunner, type TargetOptions } from '../src/index.js';
 
 /** What every ORM executor accepts. */
-export interface ExecutorOptions extends StoreOptions {
+export interface ExecutorOptions extends TargetOptions {
   /**
    * The engine, when the library's configuration does not say (a custom client, a driver
-   * txbarrier does not recognise). Overrides what was detected.
+   * txbarrier does not recognise). Overrides what was detected. Defaults to the detected engine.
    */
   dialect?: DialectName;
 }
-
 
 /**
  * The engine: the `dialect` option if given, else what the library's own configuration names,
@@ -31,7 +21,9 @@ export function engineOf(
 ): DialectName {
   if (options.dialect !== undefined) {
     if (!Object.hasOwn(dialects, options.dialect)) {
-      throw new BarrierConfigError(`dialect must be one of ${Object.keys(dialects).join(', ')}; got ${JSON.stringify(options.dialect)}`);
+      throw new BarrierConfigError(`dialect must be one of ${Object.keys(dialects).join(', ')}; got ${JSON.stringify(options.dialect)}`, {
+        code: 'ERR_TXBARRIER_ENGINE',
+      });
     }
     return options.dialect;
   }
@@ -39,6 +31,7 @@ export function engineOf(
   throw new BarrierConfigError(
     `${library}: cannot tell the database engine from ${configured === undefined ? 'its configuration' : JSON.stringify(configured)} ` +
       `(recognised: ${Object.keys(known).join(', ')}). Pass { dialect: 'mysql' | 'postgres' | 'sqlite' } if it speaks one of those.`,
+    { code: 'ERR_TXBARRIER_ENGINE' },
   );
 }
 
@@ -46,25 +39,11 @@ export function engineOf(
 export function ormExecutor<Tx>(
   engine: DialectName,
   options: ExecutorOptions,
-  connection: BarrierConnection<Tx>,
-  placeholder?: Placeholder,
+  runner: StatementRunner<Tx>,
+  extras: Pick<BarrierExecutor<Tx>, 'placeholder' | 'onTransactionEnd'> = {},
 ): BarrierExecutor<Tx> {
-  const { dialect: _engine, ...storeOptions } = options;
-  const executor = defineExecutor(dialects[engine], storeOptions, connection);
-  return placeholder ? { ...executor, placeholder } : executor;
-}
-
-/**
- * The affected-row count a library reported. Anything else is refused: reading a missing count as 0
- * would report every first request as a duplicate and silently skip its business work.
- */
-export function affectedRows(count: unknown, library: string, engine: DialectName): number {
-  const value = typeof count === 'bigint' ? Number(count) : count;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
-  throw new BarrierConfigError(
-    `${library} on ${engine} returned no affected-row count (got ${typeof count}); ` +
-      `this driver is not one txbarrier supports for ${library}`,
-  );
+  const { dialect: _engine, ...targetOptions } = options;
+  return { ...defineExecutor(dialects[engine], targetOptions, runner), ...extras };
 }
 
 /** The error for an executor given something that is not an open transaction. */
@@ -72,5 +51,6 @@ export function notATransaction(library: string, expected: string): BarrierConfi
   return new BarrierConfigError(
     `${library}: expected ${expected}. Outside a transaction each statement commits on its own, ` +
       `so the barrier row would survive a business failure and the retry would be skipped as a duplicate.`,
+    { code: 'ERR_TXBARRIER_NOT_IN_TRANSACTION' },
   );
 }

@@ -1,6 +1,6 @@
 import { questionMark } from '../src/dialects/dialect.js';
-import type { BarrierExecutor, DialectName, Row } from '../src/index.js';
-import { affectedRows, engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import type { BarrierExecutor, DialectName } from '../src/index.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -9,6 +9,7 @@ export interface KnexTransaction {
   readonly isTransaction?: boolean;
   readonly client: { readonly driverName?: string };
   raw(sql: string, bindings: readonly unknown[]): PromiseLike<unknown>;
+  readonly executionPromise: Promise<unknown>;
 }
 
 /** knex's driver names whose raw results we read; the driver decides the result's shape. */
@@ -26,13 +27,13 @@ export function knexExecutor<Trx extends KnexTransaction>(trx: Trx, options: Exe
   return ormExecutor(
     engine,
     options,
+    { tx: trx, query: (sql, params) => trx.raw(sql, params), affectedRows: read.count, rows: read.rows },
     {
-      tx: trx,
-      execute: async (sql, params) => affectedRows(read.count(await trx.raw(sql, params)), 'knex', engine),
-      select: async (sql, params) => read.rows(await trx.raw(sql, params)),
+      // knex rewrites `?` into each driver's own placeholders.
+      placeholder: questionMark,
+      // Settles when knex has committed (or rolled back) the transaction this trx belongs to.
+      onTransactionEnd: (listener) => trx.executionPromise.then(() => listener(true), () => listener(false)),
     },
-    // knex rewrites `?` into each driver's own placeholders.
-    questionMark,
   );
 }
 
@@ -41,8 +42,8 @@ export function knexExecutor<Trx extends KnexTransaction>(trx: Trx, options: Exe
  * `[rows or header, fields]`, better-sqlite3's rows or run info. (The builder's
  * `.onConflict().ignore()` is no use here: it reports ids, even for a duplicate.)
  */
-const RESULTS: Record<DialectName, { count(result: any): unknown; rows(result: any): Row[] }> = {
-  postgres: { count: (result) => result?.rowCount, rows: (result) => result.rows },
-  mysql: { count: (result) => result?.[0]?.affectedRows, rows: (result) => result[0] },
+const RESULTS: Record<DialectName, { count(result: any): unknown; rows(result: any): unknown }> = {
+  postgres: { count: (result) => result?.rowCount, rows: (result) => result?.rows },
+  mysql: { count: (result) => result?.[0]?.affectedRows, rows: (result) => result?.[0] },
   sqlite: { count: (result) => result?.changes, rows: (result) => result },
 };

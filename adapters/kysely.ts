@@ -1,5 +1,5 @@
-import type { BarrierExecutor, DialectName, Row } from '../src/index.js';
-import { affectedRows, engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import type { BarrierExecutor, DialectName } from '../src/index.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -39,9 +39,10 @@ export function kyselyExecutor<Trx extends KyselyTransaction>(trx: Trx, options:
     });
   return ormExecutor(engine, options, {
     tx: trx,
-    // numAffectedRows is a bigint on every engine.
-    execute: async (sql, params) => affectedRows((await run(sql, params)).numAffectedRows, 'Kysely', engine),
-    select: async (sql, params) => (await run(sql, params)).rows as Row[],
+    query: run,
+    // A bigint on every engine; the core converts it.
+    affectedRows: (result) => result.numAffectedRows,
+    rows: (result) => result.rows,
   });
 }
 

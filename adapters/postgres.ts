@@ -1,22 +1,30 @@
-import { defineExecutor } from '../src/executor.js';
 import {
   BarrierConfigError,
-  type BarrierConnection,
   type BarrierExecutor,
   type BarrierStore,
+  defineExecutor,
   defineStore,
   postgresDialect,
   type Row,
+  type StatementRunner,
   type StoreOptions,
-  BarrierTransactionAborted,
+  type TargetOptions,
+  type TransactionDriver,
 } from '../src/index.js';
 import { type IsolationLevel, isolationSql } from '../src/isolation.js';
 
 export type { IsolationLevel };
 
+/** What pg's `query` resolves to, as far as the barrier reads it. */
+export interface PostgresResult {
+  command: string;
+  rowCount: number | null;
+  rows: Row[];
+}
+
 /** The part of a pg `Client`/`PoolClient` the barrier uses (the driver is never imported here). */
 export interface PostgresQueryable {
-  query(sql: string, values?: readonly unknown[]): Promise<{ command: string; rowCount: number | null; rows: Row[] }>;
+  query(sql: string, values?: readonly unknown[]): Promise<PostgresResult>;
   /** pg ≥ 8.12: 'I' idle, 'T' in a transaction, 'E' in a failed one. */
   getTransactionStatus?(): string | null;
 }
@@ -34,12 +42,9 @@ export interface PostgresPool {
 }
 
 export interface PostgresStoreOptions extends StoreOptions {
-  /** Run each barrier transaction at this level instead of the server's (PostgreSQL: read committed). */
+  /** Run each barrier transaction at this level instead of the server's. Defaults to the server's (PostgreSQL: read committed). */
   isolationLevel?: IsolationLevel;
 }
-
-/** The advisory lock `ensureSchema` holds: 'txbarrie' in ASCII, an arbitrary number unlikely to be anyone else's. */
-const SCHEMA_LOCK = '8392566076276369765';
 
 /** The client type a pool lends. pg's `connect` is overloaded (promise, then callback), and `ReturnType` would read the callback's `void`. */
 type ClientOf<Pool extends PostgresPool> = Pool extends { connect(): Promise<infer Client>; connect(callback: never): void }
@@ -54,47 +59,25 @@ type ClientOf<Pool extends PostgresPool> = Pool extends { connect(): Promise<inf
  */
 export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: PostgresStoreOptions = {}): BarrierStore<ClientOf<Pool>> {
   const { isolationLevel, ...storeOptions } = options;
-  const level = isolationSql(isolationLevel);
-  const begin = level ? `BEGIN ISOLATION LEVEL ${level}` : 'BEGIN';
-
-  const store = defineStore<ClientOf<Pool>>(postgresDialect, storeOptions, async (work) => {
-    const client = (await pool.connect()) as ClientOf<Pool>;
-    const health = watch(client);
-    // Only a client whose COMMIT or ROLLBACK answered goes back to the pool.
-    let reusable = false;
-    try {
-      await client.query(begin);
-      let result;
-      try {
-        result = await work(postgresConnection(client));
-      } catch (error) {
-        // A failed ROLLBACK must not replace the error being thrown.
-        reusable = await client.query('ROLLBACK').then(() => true, () => false);
-        throw error;
-      }
-      const commit = await client.query('COMMIT');
-      reusable = true;
-      if (commit.command === 'ROLLBACK') {
-        // PostgreSQL answers COMMIT on an aborted transaction with a successful ROLLBACK.
-        throw new BarrierTransactionAborted();
-      }
-      return result;
-    } finally {
-      client.release(health.lost ?? !reusable);
-    }
-  });
-
-  return {
-    ...store,
-    // Concurrent CREATE ... IF NOT EXISTS of one schema or table fail on PostgreSQL's catalogs
-    // (23505), as when several replicas start at once; under one advisory lock they take turns.
-    // PostgreSQL's DDL is transactional, so one transaction holds the lock over every statement.
-    ensureSchema: () =>
-      store.transaction(async (connection) => {
-        await connection.select(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`, []);
-        for (const statement of postgresDialect.createSchema(store.table)) await connection.execute(statement, []);
-      }),
-  };
+  return defineStore(postgresDialect, storeOptions, (settings): TransactionDriver<ClientOf<Pool>, ClientOf<Pool>> => {
+    // BEGIN and its SET LOCALs in one round trip (pg sends a parameterless query as one simple query).
+    const begin = postgresDialect.beginStatements(settings).transaction.join('; ');
+    return {
+      acquire: async () => {
+        const client = (await pool.connect()) as ClientOf<Pool>;
+        watch(client).lost = undefined;
+        return client;
+      },
+      begin: async (client) => void (await client.query(begin)),
+      // PostgreSQL answers COMMIT on an aborted transaction with a successful ROLLBACK.
+      commit: async (client) => (await client.query('COMMIT')).command !== 'ROLLBACK',
+      rollback: async (client) => void (await client.query('ROLLBACK')),
+      release: (client) => client.release(),
+      destroy: (client) => client.release(watch(client).lost ?? true),
+      runner: (client) => postgresRunner(client),
+      usable: (client) => watch(client).lost === undefined,
+    };
+  }, { isolationLevel: isolationSql(isolationLevel) });
 }
 
 const watched = new WeakMap<object, { lost?: Error }>();
@@ -113,7 +96,6 @@ function watch(client: PostgresPoolClient): { lost?: Error } {
     });
     watched.set(client, (health = fresh));
   }
-  health.lost = undefined;
   return health;
 }
 
@@ -121,21 +103,23 @@ function watch(client: PostgresPoolClient): { lost?: Error } {
  * A barrier executor over a pg client the caller already put in a transaction, for
  * `barrier.within`. It never commits or rolls back. Default table `dtm_barrier.barrier`.
  */
-export function postgresExecutor<C extends PostgresQueryable>(client: C, options: StoreOptions = {}): BarrierExecutor<C> {
+export function postgresExecutor<C extends PostgresQueryable>(client: C, options: TargetOptions = {}): BarrierExecutor<C> {
   // pg tracks the server's transaction status: 'I' idle, 'T' in a transaction, 'E' failed.
   if (client.getTransactionStatus?.() === 'I') {
     throw new BarrierConfigError(
       'postgresExecutor: the client is not in a transaction (BEGIN first). In autocommit the barrier row ' +
         'commits on its own and survives a business failure, so the retry would be skipped as a duplicate.',
+      { code: 'ERR_TXBARRIER_NOT_IN_TRANSACTION' },
     );
   }
-  return defineExecutor(postgresDialect, options, postgresConnection(client));
+  return defineExecutor(postgresDialect, options, postgresRunner(client));
 }
 
-function postgresConnection<C extends PostgresQueryable>(client: C): BarrierConnection<C> {
+function postgresRunner<C extends PostgresQueryable>(client: C): StatementRunner<C, PostgresResult> {
   return {
     tx: client,
-    execute: async (sql, params) => (await client.query(sql, params)).rowCount ?? 0,
-    select: async (sql, params) => (await client.query(sql, params)).rows,
+    query: (sql, params) => client.query(sql, params),
+    affectedRows: (result) => result.rowCount,
+    rows: (result) => result.rows,
   };
 }

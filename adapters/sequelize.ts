@@ -1,6 +1,6 @@
 import { dollarNumber } from '../src/dialects/dialect.js';
-import type { BarrierExecutor, DialectName, Row } from '../src/index.js';
-import { affectedRows, engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import type { BarrierExecutor, DialectName } from '../src/index.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -13,6 +13,7 @@ export interface SequelizeInstance {
 /** The part of a Sequelize `Transaction` the barrier uses. */
 export interface SequelizeTransaction {
   commit(): Promise<void>;
+  afterCommit(fn: () => void): void;
 }
 
 /**
@@ -44,15 +45,16 @@ export function sequelizeExecutor<Tx extends SequelizeTransaction>(transaction: 
     options,
     {
       tx: transaction,
-      // As an INSERT query Sequelize resolves to [rows or insertId, affected rows] on both engines;
-      // a raw query hides the count inside each driver's own result.
-      execute: async (sql, params) => {
-        const result = await sequelize.query(sql, { bind: [...params], transaction, type: 'INSERT' });
-        return affectedRows(Array.isArray(result) ? result[1] : undefined, 'Sequelize', engine);
-      },
-      select: async (sql, params) => (await sequelize.query(sql, { bind: [...params], transaction, type: 'SELECT' })) as Row[],
+      // Typed INSERT for statements (the count is the second element), SELECT for rows (RETURNING too).
+      query: (sql, params) =>
+        sequelize.query(sql, { bind: [...params], transaction, type: /^\s*SELECT\b|\bRETURNING\b/i.test(sql) ? 'SELECT' : 'INSERT' }),
+      affectedRows: (result) => (Array.isArray(result) ? result[1] : undefined),
+      rows: (result) => result,
     },
-    // Bind parameters are $1, $2… on every dialect; Sequelize rewrites them for the driver.
-    dollarNumber,
+    {
+      placeholder: dollarNumber,
+      // Sequelize tells of a commit only: a rolled-back transaction reports nothing (see the README).
+      onTransactionEnd: (listener) => transaction.afterCommit(() => listener(true)),
+    },
   );
 }

@@ -1,6 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
-import { BarrierConfigError, type BarrierConnection, type BarrierStore, defineStore, sqliteDialect, type StoreOptions } from '../src/index.js';
+import { BarrierOngoing, type BarrierStore, defineStore, sqliteDialect, type StatementRunner, type StoreOptions } from '../src/index.js';
 
 /** The part of a better-sqlite3 `Database` the store uses (the driver is never imported here). */
 export interface SqliteDatabase {
@@ -11,11 +10,11 @@ export interface SqliteDatabase {
 }
 
 export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number };
+  run(...params: unknown[]): { changes: number | bigint };
   all(...params: unknown[]): unknown[];
 }
 
-export interface SqliteStore<Db extends SqliteDatabase> extends BarrierStore<Db> {
+export interface SqliteStore<Db> extends BarrierStore<Db> {
   /**
    * Runs `fn` when no barrier transaction is open on this database file in this process. Use it
    * for any other work on the same connection: a statement run while a barrier transaction awaits
@@ -28,87 +27,129 @@ export interface SqliteStore<Db extends SqliteDatabase> extends BarrierStore<Db>
  * A barrier store on a better-sqlite3 `Database`. Default table `barrier`.
  *
  * better-sqlite3 is synchronous while business code is async, so the store queues transactions
- * per database file: one at a time in this process, `BEGIN IMMEDIATE` so a writer holds the lock
- * from the start, and the connection's busy timeout (better-sqlite3's `timeout`, 5 s by default)
- * for other processes on the same file.
+ * per database file: one at a time in this process (waiting at most `lockTimeout` for its turn),
+ * `BEGIN IMMEDIATE` so a writer holds the lock from the start, and the connection's busy timeout
+ * (better-sqlite3's `timeout`, 5 s by default) for other processes on the same file.
  */
 export function sqliteStore<Db extends SqliteDatabase>(db: Db, options: StoreOptions = {}): SqliteStore<Db> {
-  const statements = new Map<string, SqliteStatement>();
-  const prepared = (sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) statements.set(sql, (statement = db.prepare(sql)));
-    return statement;
-  };
-  const connection: BarrierConnection<Db> = {
-    tx: db,
-    execute: async (sql, params) => prepared(sql).run(...params).changes,
-    select: async (sql, params) => prepared(sql).all(...params) as Record<string, unknown>[],
-  };
-  const exclusive = <T>(fn: () => Promise<T> | T) => queued(queueKey(db), fn);
+  return synchronousStore(db, db.memory ? db : resolve(db.name), () => db.inTransaction, options);
+}
 
-  const store = defineStore<Db>(sqliteDialect, options, (work) =>
-    exclusive(async () => {
-      prepared('BEGIN IMMEDIATE').run();
-      let result;
-      try {
-        result = await work(connection);
-      } catch (error) {
-        // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
-        if (db.inTransaction) prepared('ROLLBACK').run();
-        throw error;
-      }
-      try {
-        prepared('COMMIT').run();
-      } catch (error) {
-        if (db.inTransaction) prepared('ROLLBACK').run();
-        throw error;
-      }
-      return result;
+/** A synchronous SQLite connection as both drivers (better-sqlite3, node:sqlite) offer it. */
+interface SynchronousDatabase {
+  prepare(sql: string): SqliteStatement;
+}
+
+/**
+ * The store over any synchronous SQLite driver. `file` names the database for the queue: two
+ * connections to one file in this process then never make each other wait inside BEGIN (which
+ * would block the event loop for the whole busy timeout).
+ */
+export function synchronousStore<Db extends SynchronousDatabase>(
+  db: Db,
+  file: object | string,
+  inTransaction: () => boolean,
+  options: StoreOptions,
+): SqliteStore<Db> {
+  const statements = new Map<string, { statement: SqliteStatement; returnsRows: boolean }>();
+  const prepared = (sql: string) => {
+    let entry = statements.get(sql);
+    // A query, or a statement with RETURNING, produces rows, which only `all` reads.
+    if (!entry) statements.set(sql, (entry = { statement: db.prepare(sql), returnsRows: /^\s*SELECT\b|\bRETURNING\b/i.test(sql) }));
+    return entry;
+  };
+  const runner: StatementRunner<Db, { changes?: number | bigint; rows?: unknown[] }> = {
+    tx: db,
+    query: async (sql, params) => {
+      const { statement, returnsRows } = prepared(sql);
+      return returnsRows ? { rows: statement.all(...params) } : statement.run(...params);
+    },
+    affectedRows: (result) => result.changes,
+    rows: (result) => result.rows,
+  };
+  const run = (sql: string) => prepared(sql).statement.run();
+  const waitMs = options.lockTimeout ?? 2000;
+  const exclusive = <T>(fn: () => Promise<T> | T) => queued(file, waitMs, fn);
+
+  const store = defineStore(
+    sqliteDialect,
+    options,
+    () => ({
+      // The connection is the queue's turn: one transaction at a time on this file in this process.
+      acquire: () => new Promise<() => void>((turn, refuse) => void exclusive(() => new Promise<void>((done) => turn(done))).catch(refuse)),
+      begin: async () => void run('BEGIN IMMEDIATE'),
+      commit: async () => {
+        run('COMMIT');
+        return true;
+      },
+      // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
+      rollback: async () => void (inTransaction() && run('ROLLBACK')),
+      release: (done) => done(),
+      destroy: (done) => {
+        // The one connection cannot be closed: end whatever transaction is left, then hand on the turn.
+        try {
+          if (inTransaction()) run('ROLLBACK');
+        } finally {
+          done();
+        }
+      },
+      runner: () => runner,
     }),
+    { timeouts: false },
   );
   return { ...store, exclusive: (fn) => exclusive(() => fn(db)) };
 }
 
-/** One queue per database file, so two connections to one file in this process never make each other wait inside BEGIN (which would block the event loop). */
-function queueKey(db: SqliteDatabase): QueueKey {
-  return db.memory ? db : resolve(db.name);
+interface Queue {
+  busy: boolean;
+  waiting: Array<() => void>;
 }
 
-type QueueKey = object | string;
+// One set of queues per process, even when the ESM and the CommonJS builds are both loaded: two
+// sets would let two transactions interleave on one connection.
+const QUEUES = Symbol.for('txbarrier.sqlite.queues.v2');
+const queues: Map<object | string, Queue> = ((globalThis as { [QUEUES]?: Map<object | string, Queue> })[QUEUES] ??= new Map());
 
-interface Queues {
-  tails: Map<QueueKey, Promise<unknown>>;
-  /** The files whose queue the current async context holds. */
-  held: AsyncLocalStorage<ReadonlySet<QueueKey>>;
-}
-
-// One set of queues per process, even when the ESM and the CommonJS builds are both loaded:
-// two sets would let two transactions interleave on one connection.
-const QUEUES = Symbol.for('txbarrier.sqlite.queues');
-const { tails, held } = ((globalThis as { [QUEUES]?: Queues })[QUEUES] ??= { tails: new Map(), held: new AsyncLocalStorage() });
-
-function queued<T>(key: QueueKey, fn: () => Promise<T> | T): Promise<T> {
-  const holding = held.getStore();
-  if (holding?.has(key)) {
-    // Queued behind the transaction it runs inside, it would wait for itself forever.
-    return Promise.reject(
-      new BarrierConfigError(
-        'sqliteStore: a transaction on this database was started from inside another one on the same file. ' +
-          'Run that work on the tx you were handed instead.',
-      ),
-    );
+/**
+ * Runs `fn` when the file's earlier work has finished, or rejects with `BarrierOngoing` after
+ * `waitMs`. The bound also ends what would otherwise hang for ever: a transaction started from
+ * inside another one on the same file, which waits for itself.
+ */
+function queued<T>(file: object | string, waitMs: number, fn: () => Promise<T> | T): Promise<T> {
+  let queue = queues.get(file);
+  if (!queue) queues.set(file, (queue = { busy: false, waiting: [] }));
+  const line = queue;
+  const run = async () => {
+    try {
+      return await fn();
+    } finally {
+      const next = line.waiting.shift();
+      if (next) next();
+      else {
+        line.busy = false;
+        // Forget the queue once it drains, so closed databases are not kept alive.
+        queues.delete(file);
+      }
+    }
+  };
+  if (!line.busy) {
+    line.busy = true;
+    return run();
   }
-  const inside = () => held.run(new Set(holding).add(key), fn);
-  const previous = tails.get(key) ?? Promise.resolve();
-  const run = previous.then(inside, inside);
-  const tail = run.then(
-    () => undefined,
-    () => undefined,
-  );
-  tails.set(key, tail);
-  // Forget the queue once it drains, so closed databases are not kept alive.
-  void tail.then(() => {
-    if (tails.get(key) === tail) tails.delete(key);
+  return new Promise<T>((resolvePromise, reject) => {
+    const start = () => {
+      clearTimeout(timer);
+      resolvePromise(run());
+    };
+    const timer = setTimeout(() => {
+      line.waiting.splice(line.waiting.indexOf(start), 1);
+      reject(
+        new BarrierOngoing(
+          `waited ${waitMs} ms for the transaction ahead of this one on the same SQLite file (a slow business ` +
+            'function, or a barrier call made from inside another barrier transaction on this file, which can never run)',
+        ),
+      );
+    }, waitMs);
+    line.waiting.push(start);
   });
-  return run;
 }

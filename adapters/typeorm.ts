@@ -1,5 +1,5 @@
-import type { BarrierExecutor, DialectName, Row } from '../src/index.js';
-import { affectedRows, engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import type { BarrierExecutor, DialectName } from '../src/index.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -45,7 +45,8 @@ export function typeormExecutor<Tx extends TypeormEntityManager | TypeormQueryRu
   const run = (sql: string, params: readonly unknown[]) => runner.query(sql, [...params], true);
   return ormExecutor(engine, options, {
     tx: managerOrQueryRunner,
-    execute: async (sql, params) => affectedRows((await run(sql, params)).affected, 'TypeORM', engine),
-    select: async (sql, params) => ((await run(sql, params)).records ?? []) as Row[],
+    query: run,
+    affectedRows: (result) => result.affected,
+    rows: (result) => result.records ?? [],
   });
 }

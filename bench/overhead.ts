@@ -5,7 +5,7 @@
  * microseconds is the ceiling on what the SDK can cost.
  */
 import { randomUUID } from 'node:crypto';
-import { Barrier, type BarrierConnection, defineStore, type Dialect, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
+import { Barrier, defineStore, type Dialect, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 
 export interface OverheadResult {
   dialect: string;
@@ -37,8 +37,15 @@ export async function measureOverhead(calls: number): Promise<OverheadResult[]> 
   const results: OverheadResult[] = [];
   for (const dialect of DIALECTS) {
     // Answers as a database would for a first delivery: the one row went in.
-    const connection: BarrierConnection<null> = { tx: null, execute: async () => 1, select: async () => [] };
-    const store = defineStore<null>(dialect, { table: 'barrier' }, (work) => work(connection));
+    const store = defineStore(dialect, { table: 'barrier', transactionTimeout: false }, () => ({
+      acquire: async () => null,
+      begin: async () => {},
+      commit: async () => true,
+      rollback: async () => {},
+      release: () => {},
+      destroy: () => {},
+      runner: () => ({ tx: null, query: async () => 1, affectedRows: (count: number) => count, rows: () => [] }),
+    }));
     let next = 0;
     const call = () => Barrier.from({ transType: 'saga', gid: gids[next++ % calls]!, branchId: '01', op: 'action' }).call(store, () => 1);
     await microsPerCall(calls, call); // warm-up

@@ -1,5 +1,6 @@
+import { decideCompensation, decideForward, ORIGIN_OF } from './decision.js';
 import type { Dialect } from './dialects/dialect.js';
-import { BarrierDuplicateMessage, BarrierError, BarrierOngoing, BarrierTransactionAborted } from './errors.js';
+import { BarrierConfigError, BarrierDuplicateMessage, BarrierError, BarrierOngoing, BarrierTransactionAborted } from './errors.js';
 import {
   type BarrierFields,
   headerReader,
@@ -9,15 +10,13 @@ import {
   queryReader,
   type TransType,
 } from './fields.js';
-import { observe, type Outcome } from './observe.js';
+import { observe, type Outcome, type Settled } from './observe.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore, BarrierTarget } from './store.js';
 
 export type BarrierResult<T> =
   | { outcome: 'applied'; value: T }
   | { outcome: Exclude<Outcome, 'applied'> };
 
-/** A compensation also writes the row of the op it undoes, so that op can never apply later. */
-const ORIGIN_OF: Partial<Record<Op, Op>> = { cancel: 'try', compensate: 'action', rollback: 'action' };
 
 /** DTM's key for a 2-phase message's local transaction, which the check-back also writes. */
 const MESSAGE_KEY = { branchId: '00', op: 'msg', barrierId: '01' } as const;
@@ -31,7 +30,9 @@ export class Barrier implements BarrierFields {
   readonly gid: string;
   readonly branchId: string;
   readonly op: Op;
-  #calls = 0;
+  /** The barrier id the next call takes: a call advances it only if its transaction committed. */
+  #next = 1;
+  #running = false;
 
   private constructor(fields: BarrierFields) {
     this.transType = fields.transType;
@@ -62,8 +63,11 @@ export class Barrier implements BarrierFields {
 
   /**
    * Runs `fn` in a new local transaction if, and only if, this op must apply; commits the barrier
-   * rows with the business work. Each call on one instance takes the next barrier id (01, 02, …):
-   * a handler may guard several local transactions, making its calls in the same order on every retry.
+   * rows with the business work. Each committed call on one instance takes the next barrier id
+   * (01, 02, …): a handler may guard several local transactions, making its calls in the same
+   * order on every retry. A call that did not commit gives its id back, so an in-process retry
+   * on the same instance is the same step. Calls on one instance are sequential: a second call
+   * while one is running throws `BarrierConfigError` (`ERR_TXBARRIER_CALL_IN_PROGRESS`).
    *
    * Resolves to the outcome. If `fn` throws, everything rolls back and that error is rethrown
    * unchanged. A database conflict in the barrier's own work or the commit becomes `BarrierOngoing`.
@@ -80,11 +84,15 @@ export class Barrier implements BarrierFields {
    * If it throws, the caller rolls back.
    */
   async within<Tx, T>(executor: BarrierExecutor<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
-    return this.#observed(executor, async (barrierId) => {
-      const result = await this.#guard(executor, executor, barrierId, fn);
-      if (result.outcome === 'applied') await assertNotAborted(executor);
-      return result;
-    });
+    return this.#observed(
+      executor,
+      async (barrierId) => {
+        const result = await this.#guard(executor, executor, barrierId, fn);
+        if (result.outcome === 'applied') await assertNotAborted(executor);
+        return result;
+      },
+      executor.onTransactionEnd ?? 'unknown',
+    );
   }
 
   /**
@@ -105,7 +113,7 @@ export class Barrier implements BarrierFields {
     return reason === 'rollback' ? 'rolledback' : 'committed';
   }
 
-  /** Writes the rows, decides, and runs `fn` only for `applied`. */
+  /** Writes the rows, decides (see `decision.ts`), and runs `fn` only for `applied`. */
   async #guard<Tx, T>(
     target: BarrierTarget,
     connection: BarrierConnection<Tx>,
@@ -118,20 +126,14 @@ export class Barrier implements BarrierFields {
     const originOp = ORIGIN_OF[this.op];
 
     if (originOp) {
-      // One statement for both rows, and the count alone says which case this is: the two rows
-      // are only ever written together, in one transaction, so the compensation's own row can
-      // never exist without its origin row. Hence 2 = the origin never ran (null compensation,
-      // and its row now blocks the late action), 1 = the origin ran and this is the first
-      // compensation, 0 = a repeated compensation.
       const originRow = [this.transType, this.gid, this.branchId, originOp, barrierId, this.op];
-      const inserted = await connection.execute(statements.insertTwo, [...originRow, ...ownRow]);
-      if (inserted === 2) return { outcome: 'null-compensation' };
-      if (inserted === 0) return { outcome: 'duplicate' };
+      const outcome = decideCompensation(await insertCompensation(target, connection, originRow, ownRow));
+      if (outcome !== 'applied') return { outcome };
     } else if ((await connection.execute(statements.insertOne, ownRow)) === 0) {
       // Only the suppressed path pays for a second statement: who wrote the row we ran into?
       const reason = await readReason(target, connection, key);
       if (this.op === 'msg') throw new BarrierDuplicateMessage(this.gid, reason !== 'rollback');
-      return { outcome: reason === this.op ? 'duplicate' : 'dangling' };
+      return { outcome: decideForward(this.op, reason) };
     }
     try {
       return { outcome: 'applied', value: await fn(connection.tx) };
@@ -140,17 +142,39 @@ export class Barrier implements BarrierFields {
     }
   }
 
-  /** Numbers the call, maps database conflicts to `BarrierOngoing`, and reports the outcome. */
-  #observed<T>(target: BarrierTarget, run: (barrierId: string) => Promise<BarrierResult<T>>): Promise<BarrierResult<T>> {
-    const barrierId = String(++this.#calls).padStart(2, '0');
+  /** Takes the next barrier id, maps database conflicts to `BarrierOngoing`, reports the outcome, and gives the id back on failure. */
+  async #observed<T>(
+    target: BarrierTarget,
+    run: (barrierId: string) => Promise<BarrierResult<T>>,
+    settled?: Settled,
+  ): Promise<BarrierResult<T>> {
+    if (this.#running) {
+      throw new BarrierConfigError(
+        `a call on the barrier of ${this.gid}/${this.branchId}/${this.op} is still running: calls on one Barrier are sequential (await each)`,
+        { code: 'ERR_TXBARRIER_CALL_IN_PROGRESS' },
+      );
+    }
+    this.#running = true;
+    const barrierId = this.#next < 10 ? `0${this.#next}` : String(this.#next);
     const call = { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId };
-    return observe(target, call, async () => {
-      try {
-        return await ongoingOnConflict(target, () => run(barrierId));
-      } catch (thrown) {
-        throw thrown instanceof BusinessError ? thrown.error : thrown;
-      }
-    });
+    try {
+      const result = await observe(
+        target,
+        call,
+        async () => {
+          try {
+            return await ongoingOnConflict(target, () => run(barrierId));
+          } catch (thrown) {
+            throw thrown instanceof BusinessError ? thrown.error : thrown;
+          }
+        },
+        settled,
+      );
+      this.#next++;
+      return result;
+    } finally {
+      this.#running = false;
+    }
   }
 }
 
@@ -179,14 +203,50 @@ async function readReason(target: BarrierTarget, connection: BarrierConnection<u
   const reason = rows[0]!.reason;
   if (typeof reason !== 'string') {
     // Guessing here would turn a duplicate into a dangling action, or a lost message into a sent one.
-    throw new BarrierError(`barrier rows must come back as objects with a string reason; got ${JSON.stringify(rows[0])} (a driver option such as rowsAsArray?)`);
+    throw new BarrierConfigError(`barrier rows must come back with a string reason; got ${JSON.stringify(rows[0])}`, {
+      code: 'ERR_TXBARRIER_DRIVER_RESULT',
+    });
   }
   return reason;
 }
 
+/**
+ * A compensation's origin row and own row, and which of them went in: one `INSERT … RETURNING`, or
+ * where the server has none (MySQL), one insert per row in the same transaction.
+ */
+async function insertCompensation(
+  target: BarrierTarget,
+  connection: BarrierConnection<unknown>,
+  originRow: string[],
+  ownRow: string[],
+): Promise<{ own: boolean; origin: boolean }> {
+  const statements = statementsOf(target);
+  if (target.returning !== false && !serversWithoutReturning.has(target.dialect)) {
+    try {
+      const rows = await connection.select(statements.insertTwoReturning, [...originRow, ...ownRow]);
+      const ops = rows.map((row) => row.op);
+      if (rows.length > 2 || !ops.every((op) => op === originRow[3] || op === ownRow[3])) {
+        throw new BarrierConfigError(`INSERT … RETURNING op returned ${JSON.stringify(rows)}`, { code: 'ERR_TXBARRIER_DRIVER_RESULT' });
+      }
+      return { own: ops.includes(ownRow[3]), origin: ops.includes(originRow[3]) };
+    } catch (error) {
+      if (!target.dialect.rejectsReturning(error)) throw error;
+      // A MySQL server: its syntax error left the transaction as it was. Every later call in this
+      // process takes the two-statement form at once.
+      serversWithoutReturning.add(target.dialect);
+    }
+  }
+  const origin = (await connection.execute(statements.insertOne, originRow)) === 1;
+  const own = (await connection.execute(statements.insertOne, ownRow)) === 1;
+  return { own, origin };
+}
+
+/** Dialects whose server was seen rejecting `INSERT … RETURNING` in this process. */
+const serversWithoutReturning = new WeakSet<Dialect>();
+
 interface Statements {
   insertOne: string;
-  insertTwo: string;
+  insertTwoReturning: string;
   selectReason: string;
 }
 
@@ -201,7 +261,7 @@ function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statement
   if (!statements) {
     statements = {
       insertOne: dialect.insertRows(table, 1, placeholder),
-      insertTwo: dialect.insertRows(table, 2, placeholder),
+      insertTwoReturning: dialect.insertRowsReturning(table, 2, placeholder),
       selectReason: dialect.selectReason(table, placeholder),
     };
     byTable.set(key, statements);
@@ -209,13 +269,22 @@ function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statement
   return statements;
 }
 
-/** Rethrows a database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`. */
+/**
+ * Rethrows a database conflict (deadlock, serialization failure, lock timeout, busy file) as
+ * `BarrierOngoing`, and a missing barrier table as a `BarrierConfigError` that names it and the fix.
+ */
 async function ongoingOnConflict<T>(target: BarrierTarget, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    if (!(error instanceof BusinessError) && !(error instanceof BarrierOngoing) && target.dialect.isRetryable(error)) {
-      throw new BarrierOngoing('database conflict; retry later', { cause: error });
+    if (error instanceof BusinessError || error instanceof BarrierError) throw error;
+    if (target.dialect.isRetryable(error)) throw new BarrierOngoing('database conflict; retry later', { cause: error });
+    if (target.dialect.isMissingTable(error)) {
+      throw new BarrierConfigError(
+        `the barrier table ${target.table} does not exist: call store.ensureSchema() at start-up, or run ` +
+          `txbarrier schema <url> --apply --table ${target.table}`,
+        { code: 'ERR_TXBARRIER_NO_TABLE', cause: error },
+      );
     }
     throw error;
   }

@@ -1,8 +1,13 @@
-/** Base class of every error txbarrier throws or asks you to throw. */
+/**
+ * Every error txbarrier throws carries a stable `code` (listed in the README): match on it, never on
+ * the message, which may be reworded.
+ */
 export class BarrierError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly code: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
     super(message, options);
     this.name = new.target.name;
+    this.code = options?.code ?? 'ERR_TXBARRIER';
   }
 }
 
@@ -21,7 +26,7 @@ export interface FieldProblem {
 export class BarrierInputError extends BarrierError {
   readonly problems: readonly FieldProblem[];
   constructor(problems: readonly FieldProblem[]) {
-    super(`invalid barrier request: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`);
+    super(`invalid barrier request: ${problems.map((p) => `${p.field} ${p.problem}`).join('; ')}`, { code: 'ERR_TXBARRIER_INPUT' });
     this.problems = problems;
   }
 }
@@ -31,7 +36,11 @@ export class BarrierInputError extends BarrierError {
  * the global transaction back. The barrier rolls the local transaction back (its rows too),
  * so a retry of the same op runs the business code again.
  */
-export class BarrierFailure extends BarrierError {}
+export class BarrierFailure extends BarrierError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'ERR_TXBARRIER_FAILURE' });
+  }
+}
 
 /**
  * The branch cannot be decided yet; the coordinator should retry later. Business code throws it
@@ -39,7 +48,24 @@ export class BarrierFailure extends BarrierError {}
  * reports a conflict that a retry resolves: a deadlock, a serialization failure, a lock timeout,
  * a busy SQLite file.
  */
-export class BarrierOngoing extends BarrierError {}
+export class BarrierOngoing extends BarrierError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(message, { code: 'ERR_TXBARRIER_ONGOING', ...options });
+  }
+}
+
+/**
+ * The business function did not settle within the store's `transactionTimeout`. The transaction
+ * was rolled back by closing its connection (the server ends it), so nothing of it committed;
+ * the coordinator reads this as ONGOING and retries.
+ */
+export class BarrierTimeout extends BarrierOngoing {
+  constructor(timeoutMs: number) {
+    super(`the business function did not finish within ${timeoutMs} ms; its transaction was rolled back`, {
+      code: 'ERR_TXBARRIER_TIMEOUT',
+    });
+  }
+}
 
 /**
  * A 2-phase message's local transaction was asked to run a second time. It must not: either it
@@ -53,13 +79,21 @@ export class BarrierDuplicateMessage extends BarrierError {
       committed
         ? `message ${gid}: its local transaction already committed`
         : `message ${gid}: the check-back already marked it rolled back`,
+      { code: 'ERR_TXBARRIER_DUPLICATE_MESSAGE' },
     );
     this.committed = committed;
   }
 }
 
-/** A store or executor was set up wrongly (a table name that is not an identifier, an unknown dialect). */
-export class BarrierConfigError extends BarrierError {}
+/**
+ * A store, executor or call was set up wrongly: a table name that is not an identifier, an unknown
+ * engine, a handle that is not a transaction, a missing table. `code` says which (see the README).
+ */
+export class BarrierConfigError extends BarrierError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(message, { code: 'ERR_TXBARRIER_CONFIG', ...options });
+  }
+}
 
 /**
  * A statement failed inside the transaction and the business code caught the error without
@@ -71,7 +105,7 @@ export class BarrierTransactionAborted extends BarrierError {
     super(
       'the transaction was aborted by a failed statement that the business code caught without rethrowing, ' +
         'so nothing was committed. Rethrow the error, or wrap a statement that may fail in a SAVEPOINT.',
-      options,
+      { ...options, code: 'ERR_TXBARRIER_TRANSACTION_ABORTED' },
     );
   }
 }

@@ -6,9 +6,18 @@ export {
   BarrierFailure,
   BarrierInputError,
   BarrierOngoing,
+  BarrierTimeout,
   BarrierTransactionAborted,
   type FieldProblem,
 } from './errors.js';
+export {
+  COMPENSATION_TABLE,
+  type CompensationRows,
+  decideCompensation,
+  decideForward,
+  FORWARD_TABLE,
+  ORIGIN_OF,
+} from './decision.js';
 export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';
 export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe.js';
 export type {
@@ -18,12 +27,35 @@ export type {
   BarrierTarget,
   PruneOptions,
   Row,
+  StatementRunner,
   StoreOptions,
+  TargetOptions,
 } from './store.js';
-export { defineStore } from './define-store.js';
-export { defineExecutor } from './executor.js';
-export type { Dialect, DialectName, Placeholder } from './dialects/dialect.js';
+export { defineExecutor, defineStore } from './define-store.js';
+export { checkedConnection, runTransaction, type TransactionDriver } from './transaction.js';
+export type { Dialect, DialectName, Placeholder, TransactionSettings } from './dialects/dialect.js';
 export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
 export { postgresDialect } from './dialects/postgres.js';
 export { sqliteDialect } from './dialects/sqlite.js';
+export {
+  barrierOf,
+  type BranchReply,
+  checkBackBarrierOf,
+  CONTENT_TYPE,
+  type DtmResult,
+  type FrontOptions,
+  type HttpAnswer,
+  httpAnswer,
+  HTTP_STATUS,
+  type HttpStatus,
+  readReply,
+  reportError,
+  type ReplyStatus,
+  type RequestParts,
+  runBranch,
+  runCheckBack,
+  type Verdict,
+  verdictOfError,
+  verdictOfResult,
+} from './protocol.js';

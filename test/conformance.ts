@@ -251,6 +251,62 @@ export function describeConformance<Tx>(engine: string, setup: () => Promise<Har
       expect(await h.barrierRows(gid)).toEqual([]);
     });
 
+    /** Writes one barrier row as another client would, outside any barrier call. */
+    const foreignRow = (gid: string, transType: string, op: string, reason: string) =>
+      h.store.transaction((c) => c.execute(h.store.dialect.insertRows(h.store.table, 1), [transType, gid, '01', op, '01', reason]));
+
+    it("decides from which rows went in: a repeat after DTM's Python client's lone rollback row is a duplicate", async () => {
+      // dtmcli-py writes only the rollback row for a null workflow rollback (no origin action row).
+      const gid = gidOf();
+      await foreignRow(gid, 'workflow', 'rollback', 'rollback');
+      expect(await deliver(gid, 'workflow', 'rollback')).toEqual({ outcome: 'duplicate' });
+      expect(await h.notes(gid)).toEqual([]);
+      // And the late action still cannot apply: the repeat wrote the missing origin row.
+      expect((await deliver(gid, 'workflow', 'action')).outcome).toBe('dangling');
+    });
+
+    it('never runs a compensation twice when its origin row was pruned before its own', async () => {
+      const gid = gidOf();
+      await deliver(gid, 'saga', 'action');
+      expect((await deliver(gid, 'saga', 'compensate')).outcome).toBe('applied');
+      await h.store.transaction((c) =>
+        c.execute(`DELETE FROM ${h.store.dialect.quoteTable(h.store.table)} WHERE gid = ${h.store.placeholder?.(1) ?? (h.store.dialect.name === 'postgres' ? '$1' : '?')} AND op = 'action'`, [gid]),
+      );
+      expect(await deliver(gid, 'saga', 'compensate')).toEqual({ outcome: 'duplicate' });
+      expect(await h.notes(gid)).toEqual(['action', 'compensate']);
+    });
+
+    it('gives a failed call its barrier id back, so an in-process retry on one instance is the same step', async () => {
+      const gid = gidOf();
+      await deliver(gid, 'saga', 'action');
+      const refund = barrier(gid, 'saga', 'compensate');
+      await expect(refund.call(h.store, () => Promise.reject(new Error('transient')))).rejects.toThrow('transient');
+      // As barrier 02 it would find no origin row and skip the real refund as a null compensation.
+      expect(await refund.call(h.store, (tx) => h.record(tx, gid, 'refund'))).toMatchObject({ outcome: 'applied' });
+      expect(await h.notes(gid)).toEqual(['action', 'refund']);
+      expect((await h.barrierRows(gid)).map((r) => r.barrier_id)).toEqual(['01', '01']);
+    });
+
+    it('refuses a second call on one instance while the first is running', async () => {
+      const gid = gidOf();
+      const b = barrier(gid, 'saga', 'action');
+      let release!: () => void;
+      const first = b.call(h.store, () => new Promise<void>((resolve) => (release = resolve)));
+      await expect(b.call(h.store, () => 'second')).rejects.toMatchObject({ code: 'ERR_TXBARRIER_CALL_IN_PROGRESS' });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      release();
+      expect((await first).outcome).toBe('applied');
+    });
+
+    it('names the missing table and the fix instead of the raw driver error', async () => {
+      const store = h.makeStore({ table: 'barrier_never_created' });
+      const error = await barrier(gidOf(), 'saga', 'action').call(store, () => 'never').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BarrierConfigError);
+      expect(error).toMatchObject({ code: 'ERR_TXBARRIER_NO_TABLE' });
+      expect(String((error as Error).message)).toContain('barrier_never_created');
+      expect(String((error as Error).message)).toContain('--table barrier_never_created');
+    });
+
     it('reports every call to onOutcome with fields, outcome and duration', async () => {
       const events: OutcomeEvent[] = [];
       const store = h.makeStore({ table: h.store.table, onOutcome: (e) => events.push(e) });
@@ -259,10 +315,10 @@ export function describeConformance<Tx>(engine: string, setup: () => Promise<Har
       await barrier(gid, 'saga', 'compensate').call(store, () => 'unused');
       await barrier(gid, 'saga', 'action').call(store, () => 'unused');
       await expect(barrier(gid, 'saga', 'action', '02').call(store, () => Promise.reject(failure))).rejects.toBe(failure);
-      expect(events.map((e) => [e.op, e.branchId, e.barrierId, e.outcome])).toEqual([
-        ['compensate', '01', '01', 'null-compensation'],
-        ['action', '01', '01', 'dangling'],
-        ['action', '02', '01', 'failure'],
+      expect(events.map((e) => [e.op, e.branchId, e.barrierId, e.outcome, e.committed])).toEqual([
+        ['compensate', '01', '01', 'null-compensation', true],
+        ['action', '01', '01', 'dangling', true],
+        ['action', '02', '01', 'failure', false],
       ]);
       expect(events[2]!.error).toBe(failure);
       expect(events.every((e) => e.gid === gid && e.transType === 'saga' && e.durationMs >= 0)).toBe(true);

@@ -7,7 +7,7 @@ import type { PoolConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlStore } from '../adapters/mysql.js';
 import { BarrierOngoing, type BarrierStore } from '../src/index.js';
-import { deliver, describeRaces, type RaceHarness, type RaceLevel, type SagaOp } from './races.js';
+import { deliver, describeBoundedWaits, describeRaces, type RaceHarness, type RaceLevel, type SagaOp } from './races.js';
 import { hasServer } from './servers.js';
 import {
   createMysqlNotes,
@@ -34,7 +34,7 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
   afterAll(() => pool?.end());
 
   const harness: RaceHarness<PoolConnection> = {
-    store: (isolationLevel) => mysqlStore(pool, { table: TABLE, isolationLevel }),
+    store: (isolationLevel, options) => mysqlStore(pool, { table: TABLE, isolationLevel, ...options }),
     record: (tx, gid, note) => tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES (?, ?)`, [gid, note]),
     waitingBehind: (_holder, gid) => mysqlLockWaits(pool, gid, 1),
     notes: (gid) => mysqlNotes(pool, NOTES, gid),
@@ -46,6 +46,8 @@ describe.skipIf(!hasServer('mysql'))('mysql races', () => {
     { label: 'read committed', isolationLevel: 'read committed' },
   ];
   describeRaces(LEVELS, () => harness);
+  // innodb_lock_wait_timeout counts whole seconds.
+  describeBoundedWaits(() => harness, { lockTimeout: 1000 });
 
   describe.each(LEVELS)('at $label', ({ isolationLevel }) => {
     const store = (p = pool) => mysqlStore(p, { table: TABLE, isolationLevel });

@@ -26,6 +26,11 @@ const dtmDdl = (database: string) => `create table if not exists ${database}.bar
 describe.skipIf(!hasServer('mysql'))('mysql', () => {
   describeConformance('mysql', () => mysqlHarness({ table: 'h3_mysql.barrier', notes: 'h3_mysql.notes' }));
 
+  // MySQL servers have no INSERT … RETURNING; there is none here, so MariaDB plays one.
+  describeConformance('mysql without RETURNING (as on MySQL servers)', () =>
+    mysqlHarness({ table: 'h3_mysql.barrier', notes: 'h3_mysql.notes', returning: false }),
+  );
+
   describeConformance('mysql on DTM’s own table layout', async () => {
     const pool = mysqlPool({ connectionLimit: 1 });
     await pool.query('CREATE DATABASE IF NOT EXISTS h3_dtm');
@@ -283,11 +288,33 @@ describe.skipIf(!hasServer('mysql'))('mysql', () => {
         await Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' }).call(mysqlStore(writer, { table }), () => 1);
         // Ten hours apart on the wall clock, seconds apart in fact: a 5 h retention keeps the row.
         expect(await mysqlStore(pruner, { table }).prune({ olderThan: '5h', force: true })).toBe(0);
+        // Prune keeps rows 12 h past the retention (a foreign writer's clock may be that far west): 6 h is not enough.
         await pool.query(`UPDATE ${table} SET create_time = create_time - INTERVAL 6 HOUR WHERE gid = ?`, [gid]);
+        expect(await mysqlStore(pruner, { table }).prune({ olderThan: '5h', force: true })).toBe(0);
+        await pool.query(`UPDATE ${table} SET create_time = create_time - INTERVAL 12 HOUR WHERE gid = ?`, [gid]);
         expect(await mysqlStore(pruner, { table }).prune({ olderThan: '5h', force: true })).toBe(1);
       } finally {
         await writer.end();
         await pruner.end();
+      }
+    });
+
+    it("never prunes early a row DTM's clients wrote with now() in a zone west of UTC", async () => {
+      const table = 'h3_mysql.barrier_dtm_clock';
+      const dtmClient = mysqlPool({ connectionLimit: 1 });
+      try {
+        await pool.query(`DROP TABLE IF EXISTS ${table}`);
+        await mysqlStore(pool, { table }).ensureSchema();
+        // DTM's Go client at UTC-11 leaves create_time to the column default, now() in its session's zone.
+        dtmClient.on('connection', (c) => c.query("SET time_zone = '-11:00'"));
+        const gid = randomUUID();
+        await dtmClient.query(`INSERT INTO ${table} (trans_type, gid, branch_id, op, barrier_id, reason, create_time) VALUES ('saga', ?, '01', 'compensate', '01', 'compensate', now())`, [gid]);
+        // Seconds old, though its wall clock reads 11 h behind UTC: an hour's retention keeps it.
+        expect(await mysqlStore(pool, { table }).prune({ olderThan: '1h', force: true })).toBe(0);
+        const [rows] = await pool.query(`SELECT gid FROM ${table} WHERE gid = ?`, [gid]);
+        expect(rows).toHaveLength(1);
+      } finally {
+        await dtmClient.end();
       }
     });
   });

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/postgres.js';
 import { Barrier, BarrierOngoing, type BarrierStore } from '../src/index.js';
-import { deliver, describeRaces, type RaceHarness, type SagaOp } from './races.js';
+import { deliver, describeBoundedWaits, describeRaces, type RaceHarness, type SagaOp } from './races.js';
 import { hasServer } from './servers.js';
 import {
   createPostgresNotes,
@@ -34,7 +34,7 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
   const barrier = (gid: string, op: SagaOp) => Barrier.from({ transType: 'saga', gid, branchId: '01', op });
   const backendPid = async (tx: PostgresQueryable) => Number((await tx.query('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
   const harness: RaceHarness<PostgresClient> = {
-    store: (isolationLevel) => postgresStore(pool, { table: TABLE, isolationLevel }),
+    store: (isolationLevel, options) => postgresStore(pool, { table: TABLE, isolationLevel, ...options }),
     record: (tx, gid, note) => tx.query(`INSERT INTO ${NOTES} (gid, note) VALUES ($1, $2)`, [gid, note]),
     // Blocked by the held transaction's backend, as pg_blocking_pids reports it.
     waitingBehind: async (holder) => postgresLockWaits(pool, await backendPid(await holder.entered), 1),
@@ -50,6 +50,7 @@ describe.skipIf(!hasServer('postgres'))('postgres races', () => {
     ],
     () => harness,
   );
+  describeBoundedWaits(() => harness, { lockTimeout: 300 });
 
   it('a deadlock between two barriers in callers’ transactions is BarrierOngoing, and the other applies', async () => {
     // A handler guarding two branches in one transaction of its own (barrier.within), twice at once

@@ -6,13 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { IsolationLevel } from '../src/isolation.js';
-import { Barrier, type BarrierResult, BarrierOngoing, type BarrierStore } from '../src/index.js';
+import { Barrier, type BarrierResult, BarrierOngoing, type BarrierStore, BarrierTimeout, type StoreOptions } from '../src/index.js';
 import { type Held, HeldRollback, holdOpen } from './server-harness.js';
 
 export type SagaOp = 'action' | 'compensate';
 
 export interface RaceHarness<Tx> {
-  store(isolationLevel?: IsolationLevel): BarrierStore<Tx>;
+  store(isolationLevel?: IsolationLevel, options?: StoreOptions): BarrierStore<Tx>;
   /** Inserts one business row inside the barrier's transaction. */
   record(tx: Tx, gid: string, note: string): Promise<unknown>;
   /** Resolves once another request is seen waiting on the lock `holder` holds on `gid`'s rows. */
@@ -99,6 +99,56 @@ export function describeRaces<Tx>(levels: RaceLevel[], harness: () => RaceHarnes
       const repeated = afterCommit(h, gid, 'action', waiting);
       expect(await held).toEqual({ outcome: 'applied', value: 'action' });
       expect(await repeated).toEqual({ outcome: 'duplicate' });
+      expect(await h.notes(gid)).toEqual(['action']);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Lock waits and business functions end by themselves, by default and as configured. */
+export function describeBoundedWaits<Tx>(harness: () => RaceHarness<Tx>, { lockTimeout }: { lockTimeout: number }): void {
+  describe('bounded waits', () => {
+    async function heldAction(h: RaceHarness<Tx>, gid: string) {
+      const holder = holdOpen(h.store());
+      const held = deliver(h, holder.store, gid, 'action');
+      await holder.entered;
+      return { holder, held };
+    }
+
+    it.each([
+      ['as configured', { lockTimeout }, lockTimeout],
+      ['by default (2 s)', {}, 2000],
+    ])('a compensation waiting on a held action answers BarrierOngoing %s, and its retry compensates', async (_, options, bound) => {
+      const h = harness();
+      const gid = randomUUID();
+      const { holder, held } = await heldAction(h, gid);
+      const store = h.store(undefined, options);
+      const started = Date.now();
+      const waiting = deliver(h, store, gid, 'compensate').catch((error: unknown) => error);
+      // Unbounded, it would still be waiting (and pinning a pooled connection) when the holder ends.
+      const answer = await Promise.race([waiting, sleep(bound + 4000).then(() => 'still waiting')]);
+      expect(answer).toBeInstanceOf(BarrierOngoing);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(bound - 50);
+      holder.commit();
+      expect((await held).outcome).toBe('applied');
+      expect((await deliver(h, store, gid, 'compensate')).outcome).toBe('applied');
+      expect(await h.notes(gid)).toEqual(['action', 'compensate']);
+    });
+
+    it('rolls back a business function that never settles, closing its connection, so the retry applies at once', async () => {
+      const h = harness();
+      const gid = randomUUID();
+      const store = h.store(undefined, { transactionTimeout: 300 });
+      const hung = Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' }).call(store, async (tx) => {
+        await h.record(tx, gid, 'hung');
+        await new Promise(() => {});
+      });
+      const error = await hung.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BarrierTimeout);
+      expect(error).toMatchObject({ code: 'ERR_TXBARRIER_TIMEOUT' });
+      // Nothing of it committed, and its row lock is gone: no wait, no ONGOING.
+      expect(await deliver(h, h.store(), gid, 'action')).toEqual({ outcome: 'applied', value: 'action' });
       expect(await h.notes(gid)).toEqual(['action']);
     });
   });

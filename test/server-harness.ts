@@ -54,9 +54,9 @@ export interface ServerTables {
 }
 
 /** The conformance harness for `mysqlStore` on a pool of its own. */
-export async function mysqlHarness({ table, notes }: ServerTables): Promise<Harness<MysqlConnection>> {
+export async function mysqlHarness({ table, notes, returning }: ServerTables & { returning?: boolean }): Promise<Harness<MysqlConnection>> {
   const pool = mysqlPool();
-  const store = mysqlStore(pool, { table });
+  const store = mysqlStore(pool, { table, ...(returning === undefined ? {} : { returning }) });
   await store.ensureSchema();
   await createMysqlNotes(pool, notes);
   return {

@@ -101,24 +101,55 @@ describe('sqlite adapter', () => {
     expect((await action('busy').call(store, () => 'now')).outcome).toBe('applied');
   });
 
-  it('refuses a transaction started from inside another on the same file, instead of hanging the file', async () => {
+  it('ends a transaction started from inside another on the same file after the lock timeout, instead of hanging the file', async () => {
     const { db, file } = temp();
-    const store = sqliteStore(db);
+    const store = sqliteStore(db, { lockTimeout: 100 });
     const second = new Database(file);
     cleanups.push(() => second.close());
-    const sameFile = sqliteStore(second);
+    const sameFile = sqliteStore(second, { lockTimeout: 100 });
     await store.ensureSchema();
     const nested = action('outer').call(store, async (tx) => {
       tx.prepare('INSERT INTO ledger VALUES (?, 1)').run('outer');
-      await expect(action('inner').call(store, () => 'never')).rejects.toThrow(BarrierConfigError);
-      await expect(action('inner').call(sameFile, () => 'never')).rejects.toThrow(/inside another one on the same file/);
-      await expect(store.exclusive(() => 'never')).rejects.toThrow(BarrierConfigError);
+      await expect(action('inner').call(store, () => 'never')).rejects.toThrow(BarrierOngoing);
+      await expect(action('inner').call(sameFile, () => 'never')).rejects.toThrow(/inside another barrier transaction on this file/);
+      await expect(store.exclusive(() => 'never')).rejects.toThrow(BarrierOngoing);
       return 'outer done';
     });
     expect(await nested).toEqual({ outcome: 'applied', value: 'outer done' });
     // The file's queue is not stuck: the next call runs.
     expect((await action('after').call(store, () => 'ran')).outcome).toBe('applied');
     expect(sum(db)).toBe(1);
+  });
+
+  it('lets a timer started inside a business function make barrier calls once that transaction ended', async () => {
+    const { db } = temp();
+    const store = sqliteStore(db);
+    await store.ensureSchema();
+    let later: Promise<unknown> | undefined;
+    await action('starter').call(store, () => {
+      // Work scheduled from inside the transaction, running after it committed.
+      later = new Promise((resolve) => setTimeout(resolve, 20)).then(() =>
+        action('from-timer').call(store, (tx) => tx.prepare('INSERT INTO ledger VALUES (?, 1)').run('from-timer')),
+      );
+    });
+    expect(await later).toMatchObject({ outcome: 'applied' });
+    expect(sum(db)).toBe(1);
+  });
+
+  it('bounds the wait for the file: a call queued behind a slow one answers BarrierOngoing after lockTimeout, writing nothing', async () => {
+    const { db } = temp();
+    const store = sqliteStore(db, { lockTimeout: 50 });
+    await store.ensureSchema();
+    let release!: () => void;
+    const slow = action('slow').call(store, () => new Promise<void>((resolve) => (release = resolve)));
+    const started = Date.now();
+    const waiting = await action('queued').call(store, () => 'never').catch((error: unknown) => error);
+    expect(waiting).toBeInstanceOf(BarrierOngoing);
+    expect(waiting).toMatchObject({ code: 'ERR_TXBARRIER_ONGOING' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    release();
+    expect((await slow).outcome).toBe('applied');
+    expect(db.prepare("SELECT COUNT(*) AS n FROM barrier WHERE gid = 'queued'").get()).toEqual({ n: 0 });
   });
 
   it('lets other work on the connection wait for open barrier transactions through exclusive()', async () => {

@@ -24,20 +24,56 @@ export interface Dialect {
    * trans_type, gid, branch_id, op, barrier_id, reason. Only a unique-key conflict may be ignored.
    */
   insertRows(table: string, rowCount: number, placeholder?: Placeholder): string;
+  /** `insertRows` that also returns the `op` of each row that went in (`INSERT … RETURNING op`). */
+  insertRowsReturning(table: string, rowCount: number, placeholder?: Placeholder): string;
+  /** True for the error a server without `INSERT … RETURNING` gives it (MySQL: a syntax error, which leaves the transaction open). */
+  rejectsReturning(error: unknown): boolean;
   /** The reason of one row, read past any snapshot; parameters: gid, branch_id, op, barrier_id. */
   selectReason(table: string, placeholder?: Placeholder): string;
   /** Idempotent DDL: schema (where the name has one), table and the create_time index, in order. */
   createSchema(table: string): string[];
+  /**
+   * A statement that makes concurrent `createSchema` runs take turns, where the engine's catalogs
+   * fail them otherwise (PostgreSQL: 23505 when replicas start together). With it, the whole DDL
+   * runs in one transaction behind the lock; without it, one transaction per statement (MySQL's
+   * DDL commits by itself anyway).
+   */
+  readonly schemaLock?: string;
+  /**
+   * The statements that open a barrier transaction: `session` once per connection, `transaction`
+   * at every BEGIN (a driver that can send several in one round trip does).
+   */
+  beginStatements(settings: TransactionSettings): { session: string[]; transaction: string[] };
   /** Deletes at most `limit` rows older than `seconds`, by the database's clock; parameters: seconds, limit. */
   pruneBatch(table: string, placeholder?: Placeholder): string;
   /** True for an error a retry resolves: deadlock, serialization failure, lock timeout, busy file. */
   isRetryable(error: unknown): boolean;
+  /** True for an error after which the engine has already rolled the whole transaction back (MySQL's deadlock). */
+  endsTransaction(error: unknown): boolean;
+  /** True for "the table does not exist", so the barrier can name the table and the fix. */
+  isMissingTable(error: unknown): boolean;
   /**
    * A statement that fails if an earlier error aborted the transaction, where the engine would
    * otherwise turn the caller's COMMIT into a silent rollback (PostgreSQL). `within` runs it after
    * an applied op, since it cannot see the caller's COMMIT.
    */
   readonly abortedCheck?: string;
+}
+
+/** What a store asks of every transaction it opens. */
+export interface TransactionSettings {
+  /** `READ COMMITTED`, `REPEATABLE READ` or `SERIALIZABLE`; the server's default when absent. */
+  isolationLevel?: string;
+  /** The longest a statement may wait for a row lock, in milliseconds. */
+  lockTimeoutMs: number;
+  /** The longest the transaction may sit idle, where the server can enforce it; `false` for no bound. */
+  idleTimeoutMs: number | false;
+}
+
+/** Whether `error` or anything it wraps matches. */
+export function someInChain(error: unknown, matches: (e: Record<string, unknown>) => boolean): boolean {
+  for (const e of errorChain(error)) if (matches(e)) return true;
+  return false;
 }
 
 /** The columns every barrier insert fills, in parameter order. */
@@ -52,6 +88,7 @@ export function identifierParts(name: string): string[] {
     throw new BarrierConfigError(
       `table name ${JSON.stringify(name)} is not an identifier: use letters, digits and _ ` +
         `(not starting with a digit, at most 63 characters), optionally as schema.table`,
+      { code: 'ERR_TXBARRIER_TABLE_NAME' },
     );
   }
   return parts;

@@ -1,10 +1,10 @@
 import {
   type Dialect,
-  errorChain,
   identifierParts,
   INSERT_COLUMNS,
   keyCondition,
   questionMark,
+  someInChain,
   valuesList,
 } from './dialect.js';
 
@@ -17,21 +17,43 @@ const NOW = 'UTC_TIMESTAMP()';
 
 // 1213 deadlock (the transaction is already rolled back), 1205 lock wait timeout.
 const RETRYABLE_ERRNOS = new Set([1213, 1205]);
+const DEADLOCK = 1213;
+const PARSE_ERROR = 1064;
+const NO_SUCH_TABLE = 1146;
+
+// INSERT IGNORE demotes every error to a warning (truncation, NULL → ''), so the barrier
+// validates lengths before it gets here; ON DUPLICATE KEY UPDATE would report 1 for a duplicate.
+const insertRows = (table: string, rowCount: number, placeholder = questionMark) =>
+  `INSERT IGNORE INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder, NOW)}`;
+
+/**
+ * The widest a foreign writer's clock can be behind UTC: DTM's MySQL DDL fills create_time with
+ * now(), in the writer's session time zone, and zones reach 12 h west of UTC. Prune keeps rows
+ * that much longer, so a fresh row written at UTC-12 is never taken for an old one.
+ */
+const WIDEST_ZONE_OFFSET_SECONDS = 12 * 3600;
 
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   defaultTable: 'dtm_barrier.barrier',
   quoteTable,
 
-  // INSERT IGNORE demotes every error to a warning (truncation, NULL → ''), so the barrier
-  // validates lengths before it gets here; ON DUPLICATE KEY UPDATE would report 1 for a duplicate.
-  insertRows: (table, rowCount, placeholder = questionMark) =>
-    `INSERT IGNORE INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder, NOW)}`,
+  insertRows,
+  // MariaDB ≥ 10.5 returns the rows INSERT IGNORE inserted; MySQL has no RETURNING.
+  insertRowsReturning: (table, rowCount, placeholder) => `${insertRows(table, rowCount, placeholder)} RETURNING op`,
+  rejectsReturning: (error) => someInChain(error, (e) => e.errno === PARSE_ERROR),
 
   // A locking read sees the latest committed row even when the caller's REPEATABLE READ
   // snapshot was taken before the conflicting row committed.
   selectReason: (table, placeholder = questionMark) =>
     `SELECT reason FROM ${quoteTable(table)} WHERE ${keyCondition(placeholder)} LOCK IN SHARE MODE`,
+
+  // The lock timeout is a session variable (MySQL has no per-transaction form), set once per
+  // connection; SET TRANSACTION without SESSION applies to the next transaction only.
+  beginStatements: ({ isolationLevel, lockTimeoutMs }) => ({
+    session: [`SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(lockTimeoutMs / 1000))}`],
+    transaction: [...(isolationLevel ? [`SET TRANSACTION ISOLATION LEVEL ${isolationLevel}`] : []), 'START TRANSACTION'],
+  }),
 
   createSchema(table) {
     const parts = identifierParts(table);
@@ -62,12 +84,10 @@ export const mysqlDialect: Dialect = {
   // Oldest first along the create_time index: a short range lock at the old end of the table,
   // far from where new rows land.
   pruneBatch: (table, placeholder = questionMark) =>
-    `DELETE FROM ${quoteTable(table)} WHERE create_time < ${NOW} - INTERVAL ${placeholder(1)} SECOND ORDER BY create_time LIMIT ${placeholder(2)}`,
+    `DELETE FROM ${quoteTable(table)} WHERE create_time < ${NOW} - INTERVAL (${placeholder(1)} + ${WIDEST_ZONE_OFFSET_SECONDS}) SECOND ` +
+    `ORDER BY create_time LIMIT ${placeholder(2)}`,
 
-  isRetryable(error) {
-    for (const e of errorChain(error)) {
-      if (typeof e.errno === 'number' && RETRYABLE_ERRNOS.has(e.errno)) return true;
-    }
-    return false;
-  },
+  isRetryable: (error) => someInChain(error, (e) => typeof e.errno === 'number' && RETRYABLE_ERRNOS.has(e.errno)),
+  endsTransaction: (error) => someInChain(error, (e) => e.errno === DEADLOCK),
+  isMissingTable: (error) => someInChain(error, (e) => e.errno === NO_SUCH_TABLE),
 };

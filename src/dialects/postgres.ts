@@ -1,10 +1,10 @@
 import {
   type Dialect,
   dollarNumber,
-  errorChain,
   identifierParts,
   INSERT_COLUMNS,
   keyCondition,
+  someInChain,
   valuesList,
 } from './dialect.js';
 
@@ -16,6 +16,13 @@ const quoteTable = (table: string) => identifierParts(table).map(quote).join('.'
 // typically a statement waiting on a row lock).
 const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03', '57014']);
 
+const insertRows = (table: string, rowCount: number, placeholder = dollarNumber) =>
+  `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ` +
+  `ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING`;
+
+/** The advisory lock `ensureSchema` holds: 'txbarrie' in ASCII, an arbitrary number unlikely to be anyone else's. */
+const SCHEMA_LOCK = '8392566076276369765';
+
 export const postgresDialect: Dialect = {
   name: 'postgres',
   defaultTable: 'dtm_barrier.barrier',
@@ -23,14 +30,30 @@ export const postgresDialect: Dialect = {
 
   // The conflict target names the key columns rather than a constraint, so it works on DTM's
   // table (unique constraint uniq_barrier) and on ours (primary key) alike.
-  insertRows: (table, rowCount, placeholder = dollarNumber) =>
-    `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ` +
-    `ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING`,
+  insertRows,
+  insertRowsReturning: (table, rowCount, placeholder) => `${insertRows(table, rowCount, placeholder)} RETURNING op`,
+  rejectsReturning: () => false,
 
   // Under READ COMMITTED each statement sees the latest commit; under REPEATABLE READ a racing
   // row already raised 40001 in the insert, so a plain read is enough.
   selectReason: (table, placeholder = dollarNumber) =>
     `SELECT reason FROM ${quoteTable(table)} WHERE ${keyCondition(placeholder)}`,
+
+  // Concurrent CREATE ... IF NOT EXISTS of one schema or table fail on PostgreSQL's catalogs
+  // (23505), as when several replicas start at once; PostgreSQL's DDL is transactional, so one
+  // transaction holds the lock over every statement.
+  schemaLock: `SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`,
+
+  // One round trip: the settings are SET LOCAL, so they end with the transaction and a pooled
+  // (or PgBouncer-shared) connection goes back unchanged.
+  beginStatements: ({ isolationLevel, lockTimeoutMs, idleTimeoutMs }) => ({
+    session: [],
+    transaction: [
+      isolationLevel ? `BEGIN ISOLATION LEVEL ${isolationLevel}` : 'BEGIN',
+      `SET LOCAL lock_timeout = ${lockTimeoutMs}`,
+      ...(idleTimeoutMs === false ? [] : [`SET LOCAL idle_in_transaction_session_timeout = ${idleTimeoutMs}`]),
+    ],
+  }),
 
   createSchema(table) {
     const parts = identifierParts(table);
@@ -65,10 +88,8 @@ export const postgresDialect: Dialect = {
 
   abortedCheck: 'SELECT 1',
 
-  isRetryable(error) {
-    for (const e of errorChain(error)) {
-      if (typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)) return true;
-    }
-    return false;
-  },
+  isRetryable: (error) => someInChain(error, (e) => typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)),
+  endsTransaction: () => false,
+  // undefined_table; invalid_schema_name when the schema is missing too.
+  isMissingTable: (error) => someInChain(error, (e) => e.code === '42P01' || e.code === '3F000'),
 };

@@ -1,29 +1,37 @@
 import {
   type Dialect,
-  errorChain,
   identifierParts,
   INSERT_COLUMNS,
   keyCondition,
   questionMark,
+  someInChain,
   valuesList,
 } from './dialect.js';
 
 const quote = (part: string) => `"${part}"`;
 const quoteTable = (table: string) => identifierParts(table).map(quote).join('.');
 
+// ON CONFLICT DO NOTHING, not INSERT OR IGNORE: OR IGNORE would also swallow NOT NULL
+// violations and make them look like duplicates.
+const insertRows = (table: string, rowCount: number, placeholder = questionMark) =>
+  `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ON CONFLICT DO NOTHING`;
+
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
   defaultTable: 'barrier',
   quoteTable,
 
-  // ON CONFLICT DO NOTHING, not INSERT OR IGNORE: OR IGNORE would also swallow NOT NULL
-  // violations and make them look like duplicates.
-  insertRows: (table, rowCount, placeholder = questionMark) =>
-    `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ON CONFLICT DO NOTHING`,
+  insertRows,
+  // SQLite ≥ 3.35 (every better-sqlite3 12 and node:sqlite) returns only the rows that went in.
+  insertRowsReturning: (table, rowCount, placeholder) => `${insertRows(table, rowCount, placeholder)} RETURNING op`,
+  rejectsReturning: () => false,
 
   // BEGIN IMMEDIATE holds the write lock, so there is no stale snapshot to read past.
   selectReason: (table, placeholder = questionMark) =>
     `SELECT reason FROM ${quoteTable(table)} WHERE ${keyCondition(placeholder)}`,
+
+  // The lock wait is the store's queue in this process, and the busy timeout for other processes.
+  beginStatements: () => ({ session: [], transaction: ['BEGIN IMMEDIATE'] }),
 
   createSchema(table) {
     const parts = identifierParts(table);
@@ -53,10 +61,7 @@ export const sqliteDialect: Dialect = {
   SELECT gid, branch_id, op, barrier_id FROM ${quoteTable(table)}
   WHERE create_time < datetime('now', '-' || ${placeholder(1)} || ' seconds') LIMIT ${placeholder(2)})`,
 
-  isRetryable(error) {
-    for (const e of errorChain(error)) {
-      if (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(e.code)) return true;
-    }
-    return false;
-  },
+  isRetryable: (error) => someInChain(error, (e) => typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(e.code)),
+  endsTransaction: () => false,
+  isMissingTable: (error) => someInChain(error, (e) => typeof e.message === 'string' && e.message.startsWith('no such table')),
 };
