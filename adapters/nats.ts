@@ -8,6 +8,7 @@
  * it after that, and recognises every redelivery.
  */
 import { BarrierConsumerConfigError, type ConsumerOptions, type Decision, messageConsumer } from '../src/consumer.js';
+import { BarrierConfigError } from '../src/index.js';
 
 export * from './consumer-exports.js';
 
@@ -70,7 +71,7 @@ export async function consumeNats<Tx, M extends JetStreamMessage>(options: NatsC
   const { jetStreamConsumer, concurrency = 16, messageId = (m: M) => m.headers?.get('Nats-Msg-Id') || undefined } = options;
   const core = messageConsumer(options);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new BarrierConsumerConfigError('ERR_TXBARRIER_CONSUMER_CONFIG', `concurrency must be a whole number ≥ 1; got ${concurrency}`);
+    throw new BarrierConfigError(`concurrency must be a whole number ≥ 1; got ${concurrency}`, { code: 'ERR_TXBARRIER_OPTION' });
   }
   const { config } = await jetStreamConsumer.info();
   const name = config.durable_name ?? config.name ?? 'the JetStream consumer';

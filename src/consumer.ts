@@ -129,8 +129,7 @@ export interface Delivery<M> {
  */
 export class BarrierMessageIdError extends BarrierError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    (this as { code?: string }).code = 'ERR_TXBARRIER_MESSAGE_ID';
+    super(message, { ...options, code: 'ERR_TXBARRIER_MESSAGE_ID' });
   }
 }
 
@@ -142,8 +141,7 @@ export class BarrierMessageIdError extends BarrierError {
 export class BarrierShutdownTimeout extends BarrierError {
   readonly inFlight: number;
   constructor(inFlight: number, timeoutMs: number) {
-    super(`${inFlight} message(s) still in flight after the ${timeoutMs} ms shutdown deadline`);
-    (this as { code?: string }).code = 'ERR_TXBARRIER_SHUTDOWN_TIMEOUT';
+    super(`${inFlight} message(s) still in flight after the ${timeoutMs} ms shutdown deadline`, { code: 'ERR_TXBARRIER_SHUTDOWN_TIMEOUT' });
     this.inFlight = inFlight;
   }
 }
@@ -156,8 +154,7 @@ export class BarrierShutdownTimeout extends BarrierError {
  */
 export class BarrierConsumerConfigError extends BarrierConfigError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    (this as { code?: string }).code = code;
+    super(message, { ...options, code });
   }
 }
 
@@ -184,10 +181,10 @@ export interface RetryPolicy {
 
 export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): MessageConsumer<M> {
   const { store, consumer, handle, onSettled, onDeadLetter, logger } = options;
-  if (typeof consumer !== 'string') throw new BarrierConfigError('consumer must be the consuming service name, a string');
+  if (typeof consumer !== 'string') throw new BarrierConfigError('consumer must be the consuming service name, a string', { code: 'ERR_TXBARRIER_OPTION' });
   // The name goes into every barrier row; check it once now rather than dead-letter every message.
   messageBarrier(consumer, 'probe');
-  if (typeof handle !== 'function') throw new BarrierConfigError('handle must be a function (tx, message) => …');
+  if (typeof handle !== 'function') throw new BarrierConfigError('handle must be a function (tx, message) => …', { code: 'ERR_TXBARRIER_OPTION' });
   const policy = retryPolicy(options);
   const shutdownMs = parseDuration(options.shutdownTimeout ?? 30_000, 'shutdownTimeout');
   const inFlight = new Set<Promise<unknown>>();
@@ -298,8 +295,8 @@ const LEVEL: Record<Settlement, keyof Logger> = {
 
 function retryPolicy(options: Pick<ConsumerOptions<unknown, unknown>, 'maxAttempts' | 'retryDelay' | 'retryBackoff' | 'maxRetryDelay'>): RetryPolicy {
   const { maxAttempts = 5, retryBackoff = 2 } = options;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new BarrierConfigError(`maxAttempts must be a whole number ≥ 1; got ${maxAttempts}`);
-  if (!(typeof retryBackoff === 'number' && retryBackoff >= 1)) throw new BarrierConfigError(`retryBackoff must be a number ≥ 1; got ${retryBackoff}`);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new BarrierConfigError(`maxAttempts must be a whole number ≥ 1; got ${maxAttempts}`, { code: 'ERR_TXBARRIER_OPTION' });
+  if (!(typeof retryBackoff === 'number' && retryBackoff >= 1)) throw new BarrierConfigError(`retryBackoff must be a number ≥ 1; got ${retryBackoff}`, { code: 'ERR_TXBARRIER_OPTION' });
   const first = parseDuration(options.retryDelay ?? 1000, 'retryDelay');
   const max = parseDuration(options.maxRetryDelay ?? 60_000, 'maxRetryDelay');
   // Whole milliseconds: AMQP names a retry queue by its delay, and brokers take integers.

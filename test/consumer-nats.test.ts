@@ -37,7 +37,7 @@ async function scratch(test: (t: { stream: string; nc: NatsConnection; jsm: JetS
 }
 
 describe.skipIf(!reachable)('txbarrier/nats set-up', () => {
-  it('refuses a consumer that would stop delivering before the attempts are spent, or acks in bulk', () =>
+  it('refuses a consumer that would stop delivering before the attempts are spent, or acks in bulk, and bad options', () =>
     scratch(async ({ stream, nc, jsm, store }) => {
       await jsm.consumers.add(stream, { durable_name: 'limited', ack_policy: AckPolicy.Explicit, max_deliver: 3 });
       await jsm.consumers.add(stream, { durable_name: 'bulk', ack_policy: AckPolicy.All });
@@ -49,6 +49,13 @@ describe.skipIf(!reachable)('txbarrier/nats set-up', () => {
       await expect(consumeNats({ ...options, jetStreamConsumer: await js.consumers.get(stream, 'bulk') })).rejects.toMatchObject({
         code: 'ERR_TXBARRIER_CONSUMER_CONFIG',
       });
+      // Options out of range are refused before anything is asked of the broker.
+      const limited = await js.consumers.get(stream, 'limited');
+      for (const bad of [{ maxAttempts: 0 }, { retryBackoff: 0.5 }, { concurrency: 0 }, { consumer: 'trailing ' }]) {
+        await expect(consumeNats({ ...options, ...bad, jetStreamConsumer: limited }), JSON.stringify(bad)).rejects.toMatchObject({
+          code: expect.stringMatching(/^ERR_TXBARRIER_(OPTION|INPUT)$/),
+        });
+      }
     }));
 });
 
