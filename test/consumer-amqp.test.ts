@@ -64,7 +64,8 @@ async function scratch(test: (t: { queue: string; connection: amqp.ChannelModel;
     await test({ queue, connection, store });
   } finally {
     const admin = await connection.createChannel();
-    for (const name of [queue, `${queue}.dead-letter`, `${queue}.retry.20ms`]) await admin.deleteQueue(name);
+    // The retry queues of retryDelay 20 and up to five attempts; deleting an absent queue is fine.
+    for (const name of [queue, `${queue}.dead-letter`, ...[20, 40, 80, 160].map((ms) => `${queue}.retry.${ms}ms`)]) await admin.deleteQueue(name);
     await admin.deleteExchange(`${queue}.dead-letter`);
     db.close();
     await connection.close();
