@@ -28,6 +28,9 @@ const sources: Record<string, string> = {
   'outbox/amqp': 'adapters/outbox/amqp.ts',
   'outbox/nats': 'adapters/outbox/nats.ts',
   'outbox/postgres': 'adapters/outbox/postgres.ts',
+  amqp: 'adapters/amqp.ts',
+  nats: 'adapters/nats.ts',
+  bullmq: 'adapters/bullmq.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across
