@@ -15,6 +15,7 @@ const sources: Record<string, string> = {
   drizzle: 'adapters/drizzle.ts',
   typeorm: 'adapters/typeorm.ts',
   sequelize: 'adapters/sequelize.ts',
+  'postgres-js': 'adapters/postgres-js.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across
