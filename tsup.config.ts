@@ -16,6 +16,7 @@ const sources: Record<string, string> = {
   typeorm: 'adapters/typeorm.ts',
   sequelize: 'adapters/sequelize.ts',
   'postgres-js': 'adapters/postgres-js.ts',
+  prisma: 'adapters/prisma.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across
