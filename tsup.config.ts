@@ -17,6 +17,7 @@ const sources: Record<string, string> = {
   sequelize: 'adapters/sequelize.ts',
   'postgres-js': 'adapters/postgres-js.ts',
   prisma: 'adapters/prisma.ts',
+  'mikro-orm': 'adapters/mikro-orm.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across
