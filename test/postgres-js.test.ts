@@ -4,6 +4,7 @@
  * with the barrier's insert, COMMIT's answer checked, a timed-out connection ended and never reused.
  */
 import { randomUUID } from 'node:crypto';
+import { Socket } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresJsExecutor, postgresJsStore } from '../adapters/postgres-js.js';
@@ -114,6 +115,31 @@ describe.skipIf(!hasServer('postgres'))('postgres.js', () => {
         expect((await observer.query(count, [gid])).rows[0].n).toBe(1);
         expect((await nextSession(db)).inTransaction).toBe(false);
       } finally {
+        await db.end();
+      }
+    });
+
+    it('sends BEGIN and the barrier insert in one write; the business statement only after the insert answered; then COMMIT', async () => {
+      const db = connect({ max: 1 });
+      const write = Socket.prototype.write;
+      try {
+        const store = postgresJsStore(db, { table: TABLE });
+        const call = () => action(randomUUID()).call(store, (tx) => tx`SELECT 'business' AS step`);
+        // Warm: the statements are prepared, so each later one is a single Bind/Execute.
+        await call();
+        const writes: string[] = [];
+        Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+          writes.push(Buffer.from(chunk as Uint8Array).toString('latin1'));
+          return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+        } as typeof write;
+        await call();
+        Socket.prototype.write = write;
+        expect(writes).toHaveLength(3);
+        expect(writes[0]).toMatch(/^Q.*BEGIN; SET LOCAL lock_timeout[^]*B[^]*saga[^]*E/);
+        expect(writes[1]).not.toMatch(/BEGIN|COMMIT|saga/);
+        expect(writes[2]).toMatch(/^Q.*COMMIT/);
+      } finally {
+        Socket.prototype.write = write;
         await db.end();
       }
     });
