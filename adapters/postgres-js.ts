@@ -45,10 +45,12 @@ export interface PostgresJsStoreOptions extends StoreOptions {
 /** One barrier transaction's reserved connection, and where its BEGIN stands. */
 interface Lease<Reserved extends PostgresJsReserved> {
   readonly reserved: Reserved;
-  /** The business function's view of `reserved`, refused once the transaction is over. */
+  /** The business function's view of `reserved`, refused once the transaction is over or the connection lost. */
   readonly tx: Reserved;
   /** Until the first statement has read it: BEGIN's answer, which was not awaited. */
   begun?: PromiseLike<unknown>;
+  /** postgres.js's connection under `reserved`, as its own `sql.begin` learns it (`onexecute`). */
+  connection?: { reserved?: unknown };
   open: boolean;
 }
 
@@ -74,17 +76,20 @@ export function postgresJsStore<Sql extends PostgresJsSql>(sql: Sql, options: Po
     return {
       acquire: async () => {
         const reserved = (await sql.reserve()) as Reserved;
-        const lease: Lease<Reserved> = { reserved, tx: guarded(reserved, () => lease.open), open: true };
+        const lease: Lease<Reserved> = { reserved, tx: guarded(reserved, () => usable(lease)), open: true };
         return lease;
       },
       begin: async (lease) => {
-        const begun = lease.reserved.unsafe(begin);
+        // `onexecute` is how postgres.js's own sql.begin learns its connection (undocumented, not in its
+        // types); it must answer true, or postgres.js would hold the next statement back (no pipelining).
+        const onexecute = (connection: { reserved?: unknown }) => ((lease.connection = connection), true);
+        const begun = lease.reserved.unsafe(begin, [], { onexecute } as { prepare?: boolean });
         // Read by the first statement (or COMMIT/ROLLBACK); this only keeps an early failure from going unhandled.
         Promise.resolve(begun).catch(() => undefined);
         lease.begun = begun;
       },
-      commit: async (lease) => (await afterBegin(lease, lease.reserved.unsafe('COMMIT'))).command !== 'ROLLBACK',
-      rollback: async (lease) => void (await afterBegin(lease, lease.reserved.unsafe('ROLLBACK'))),
+      commit: async (lease) => (await send(lease, 'COMMIT')).command !== 'ROLLBACK',
+      rollback: async (lease) => void (await send(lease, 'ROLLBACK')),
       release: (lease) => {
         lease.open = false;
         lease.reserved.release();
@@ -93,15 +98,17 @@ export function postgresJsStore<Sql extends PostgresJsSql>(sql: Sql, options: Po
       // running query leaves the connection's next query a stale error. So the transaction is
       // rolled back instead: ROLLBACK queues behind whatever a timed-out function still has in
       // flight, and once it answers the connection is idle and clean (the guard refuses anything
-      // new). A connection whose ROLLBACK fails is lost, and postgres.js reconnects it by itself.
+      // new). A lost connection is left alone: postgres.js reconnects it by itself.
       destroy: (lease) => {
+        if (!usable(lease)) return void (lease.open = false);
         lease.open = false;
         lease.reserved.unsafe('ROLLBACK').then(
           () => lease.reserved.release(),
           () => undefined,
         );
       },
-      runner: (lease) => runner(lease.tx, (sql, params) => afterBegin(lease, lease.reserved.unsafe(sql, [...params], { prepare: true }))),
+      usable,
+      runner: (lease) => runner(lease.tx, (sql, params) => send(lease, sql, [...params])),
     };
   }, { isolationLevel: isolationSql(isolationLevel) });
 }
@@ -109,14 +116,32 @@ export function postgresJsStore<Sql extends PostgresJsSql>(sql: Sql, options: Po
 /** The connection type `sql.reserve()` lends. */
 type ReservedOf<Sql extends PostgresJsSql> = Awaited<ReturnType<Sql['reserve']>>;
 
-/** `statement`'s result, once BEGIN (sent before it, on the same connection) has answered too. */
-async function afterBegin(lease: Lease<PostgresJsReserved>, statement: PromiseLike<PostgresJsResult>): Promise<PostgresJsResult> {
+/** False once postgres.js has seen the connection close (it unlinks the reservation then), or the transaction ended. */
+function usable(lease: Lease<PostgresJsReserved>): boolean {
+  return lease.open && (lease.connection === undefined || Boolean(lease.connection.reserved));
+}
+
+/**
+ * One statement on the lease's connection, resolved once BEGIN (sent before it) has answered too.
+ * Never on a lost connection: postgres.js 3.4 would write it to the closed socket, throw an
+ * uncaught TypeError from a timer and leave the statement pending for ever.
+ */
+async function send(lease: Lease<PostgresJsReserved>, sql: string, params?: unknown[]): Promise<PostgresJsResult> {
+  if (!usable(lease)) throw connectionLost();
+  const statement = params ? lease.reserved.unsafe(sql, params, { prepare: true }) : lease.reserved.unsafe(sql);
   const { begun } = lease;
   if (begun === undefined) return statement;
   lease.begun = undefined;
   // Both awaited together, so neither failure goes unheard; BEGIN's, being first, is the one thrown.
   const [, result] = await Promise.all([begun, statement]);
   return result;
+}
+
+/** What postgres.js itself throws for a connection that closed under a query. */
+function connectionLost(): Error {
+  return Object.assign(new Error('postgres.js: the connection of this barrier transaction was lost; nothing was committed'), {
+    code: 'CONNECTION_CLOSED',
+  });
 }
 
 /**
@@ -127,9 +152,10 @@ async function afterBegin(lease: Lease<PostgresJsReserved>, statement: PromiseLi
 function guarded<Reserved extends PostgresJsReserved>(reserved: Reserved, open: () => boolean): Reserved {
   const check = () => {
     if (!open()) {
-      throw new BarrierConfigError('postgres.js: this barrier transaction has ended (committed, rolled back or timed out); its connection takes no more statements', {
-        code: 'ERR_TXBARRIER_TRANSACTION_ENDED',
-      });
+      throw new BarrierConfigError(
+        'postgres.js: this barrier transaction has ended (committed, rolled back, timed out, or its connection was lost); its connection takes no more statements',
+        { code: 'ERR_TXBARRIER_TRANSACTION_ENDED' },
+      );
     }
   };
   return new Proxy(reserved, {

@@ -217,6 +217,32 @@ describe.skipIf(!hasServer('postgres'))('postgres.js', () => {
       }
     });
 
+    it('fails the call when the session dies mid-transaction, commits nothing, and the pool of one reconnects', async () => {
+      const db = connect({ max: 1 });
+      try {
+        const store = postgresJsStore(db, { table: TABLE });
+        const gid = randomUUID();
+        const died = await action(gid)
+          .call(store, async (tx) => {
+            await record(tx, gid, 'lost');
+            const [row] = await tx`SELECT pg_backend_pid() AS pid`;
+            await observer.query('SELECT pg_terminate_backend($1)', [row!.pid]);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            await record(tx, gid, 'after');
+          })
+          .catch((e: unknown) => e);
+        // The business function's next statement is refused, rather than written to the closed socket
+        // (postgres.js would throw an uncaught TypeError from a timer and never settle it).
+        expect(died).toMatchObject({ code: 'ERR_TXBARRIER_TRANSACTION_ENDED' });
+        expect(await postgresNotes(observer, NOTES, gid)).toEqual([]);
+        // Had the lost connection stayed reserved, this would wait forever on the pool's only connection.
+        expect((await action(gid).call(store, (tx) => record(tx, gid, 'retry'))).outcome).toBe('applied');
+        expect(await postgresNotes(observer, NOTES, gid)).toEqual(['retry']);
+      } finally {
+        await db.end();
+      }
+    });
+
     it('gives the business function the reserved connection, which refuses statements after the commit', async () => {
       const db = connect({ max: 1 });
       try {
