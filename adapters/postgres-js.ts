@@ -145,9 +145,11 @@ function connectionLost(): Error {
 }
 
 /**
- * `reserved`, refusing calls once `open()` is false. A business function that outlived its
- * transaction (a timeout) would otherwise run its late statements on the connection postgres.js
- * has since lent to another transaction.
+ * `reserved`, refusing calls once `open()` is false (the transaction ended, or the connection was
+ * lost). A business function that outlived its transaction (a timeout) would otherwise run its late
+ * statements on the connection postgres.js has since lent to another transaction. `release` is the
+ * store's alone: released mid-transaction, the connection would carry the open transaction to its
+ * next borrower.
  */
 function guarded<Reserved extends PostgresJsReserved>(reserved: Reserved, open: () => boolean): Reserved {
   const check = () => {
@@ -166,6 +168,13 @@ function guarded<Reserved extends PostgresJsReserved>(reserved: Reserved, open: 
     get: (target, key) => {
       const value = Reflect.get(target, key);
       if (typeof value !== 'function') return value;
+      if (key === 'release') {
+        return () => {
+          throw new BarrierConfigError('postgres.js: the barrier store releases this connection when its transaction ends; do not release it yourself', {
+            code: 'ERR_TXBARRIER_STORE_CONNECTION',
+          });
+        };
+      }
       return (...args: unknown[]) => {
         check();
         return Reflect.apply(value, target, args);

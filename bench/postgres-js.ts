@@ -78,8 +78,12 @@ async function child(variant: Variant, prefix: string): Promise<void> {
   };
   await run(500);
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const done = await run(seconds * 1000);
-  process.stdout.write(`${JSON.stringify({ variant, perSecond: done / ((performance.now() - started) / 1000) })}\n`);
+  const { user, system } = process.cpuUsage(cpu);
+  // The client's CPU per transaction: on a loaded machine it moves far less than the rate does.
+  const line = { variant, perSecond: done / ((performance.now() - started) / 1000), cpuMicros: (user + system) / done };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
   await Promise.all([pool.end(), sql.end()]);
 }
 
@@ -93,15 +97,17 @@ async function main(): Promise<void> {
     await admin.query(`INSERT INTO ${prefix}accounts SELECT i, 0 FROM generate_series(1, $1::int) i`, [ACCOUNTS]);
     await postgresStore(admin, { table: `${prefix}barrier` }).ensureSchema();
     const figures = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+    const cpu = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
     for (let round = 0; round < Number(values.rounds); round++) {
       // Rotate the order each round, so no variant always runs first (or right after another).
       const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
       for (const variant of order) {
         const args = [...process.execArgv, process.argv[1]!, '--variant', variant, '--prefix', prefix, '--seconds', String(seconds), '--clients', String(clients)];
         const line = execFileSync(process.execPath, args, { encoding: 'utf8' }).trim().split('\n').at(-1)!;
-        const { perSecond } = JSON.parse(line) as { perSecond: number };
+        const { perSecond, cpuMicros } = JSON.parse(line) as { perSecond: number; cpuMicros: number };
         figures.get(variant)!.push(perSecond);
-        process.stderr.write(`round ${round + 1}: ${variant} ${perSecond.toFixed(0)}/s\n`);
+        cpu.get(variant)!.push(cpuMicros);
+        process.stderr.write(`round ${round + 1}: ${variant} ${perSecond.toFixed(0)}/s, ${cpuMicros.toFixed(0)} µs CPU each\n`);
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -109,12 +115,13 @@ async function main(): Promise<void> {
     const base = figures.get('pg store')!;
     const after = loadavg().map((n) => n.toFixed(2));
     console.log(`PostgreSQL ${version}; ${clients} clients; ${values.rounds} rounds of ${seconds} s per variant; load average before: ${load.join(', ')}; after: ${after.join(', ')}\n`);
-    console.log('| variant | transactions/s (median) | each round | vs pg store (median of per-round ratios) |');
-    console.log('|---|---|---|---|');
+    console.log('| variant | transactions/s (median) | each round | vs pg store (median of per-round ratios) | client CPU per transaction (median) |');
+    console.log('|---|---|---|---|---|');
     for (const [variant, xs] of figures) {
       // Within a round the variants ran minutes apart at most, so their ratio drifts less than their rates.
       const ratio = median(xs.map((x, round) => x / base[round]!));
-      console.log(`| ${variant} | ${median(xs).toFixed(0)} | ${xs.map((x) => x.toFixed(0)).join(', ')} | ${ratio.toFixed(2)} |`);
+      const micros = median(cpu.get(variant)!);
+      console.log(`| ${variant} | ${median(xs).toFixed(0)} | ${xs.map((x) => x.toFixed(0)).join(', ')} | ${ratio.toFixed(2)} | ${micros.toFixed(0)} µs |`);
     }
   } finally {
     await admin.query(`DROP TABLE IF EXISTS ${prefix}accounts, ${prefix}barrier`);

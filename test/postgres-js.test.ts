@@ -251,6 +251,7 @@ describe.skipIf(!hasServer('postgres'))('postgres.js', () => {
           kept = tx;
         });
         expect(() => kept`SELECT 1`).toThrow(expect.objectContaining({ code: 'ERR_TXBARRIER_TRANSACTION_ENDED' }));
+        expect(() => kept.release()).toThrow(expect.objectContaining({ code: 'ERR_TXBARRIER_STORE_CONNECTION' }));
         expect((await nextSession(db)).inTransaction).toBe(false);
       } finally {
         await db.end();
