@@ -5,11 +5,15 @@ import { defineConfig } from 'tsup';
 const sources: Record<string, string> = {
   index: 'src/index.ts',
   testing: 'src/testing/index.ts',
-  cli: 'src/cli.ts',
+  cli: 'bin/txbarrier.ts',
+  url: 'adapters/url.ts',
   sqlite: 'adapters/sqlite.ts',
   mysql: 'adapters/mysql.ts',
   postgres: 'adapters/postgres.ts',
   express: 'adapters/express.ts',
+  fastify: 'adapters/fastify.ts',
+  hono: 'adapters/hono.ts',
+  koa: 'adapters/koa.ts',
   knex: 'adapters/knex.ts',
   kysely: 'adapters/kysely.ts',
   drizzle: 'adapters/drizzle.ts',
@@ -18,6 +22,11 @@ const sources: Record<string, string> = {
   'postgres-js': 'adapters/postgres-js.ts',
   prisma: 'adapters/prisma.ts',
   'mikro-orm': 'adapters/mikro-orm.ts',
+  idempotency: 'adapters/idempotency/index.ts',
+  'idempotency/express': 'adapters/idempotency/express.ts',
+  'idempotency/fastify': 'adapters/idempotency/fastify.ts',
+  'idempotency/hono': 'adapters/idempotency/hono.ts',
+  'idempotency/koa': 'adapters/idempotency/koa.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

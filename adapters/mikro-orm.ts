@@ -30,7 +30,7 @@ export function mikroOrmExecutor<Em extends MikroOrmEntityManager>(em: Em, optio
     options,
     { tx: em, query: run, affectedRows: (result: any) => result?.affectedRows, rows: (result) => result },
     // MikroORM binds `?` on every engine.
-    questionMark,
+    { placeholder: questionMark },
   );
 }
 

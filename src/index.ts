@@ -16,6 +16,7 @@ export {
   decideCompensation,
   decideForward,
   FORWARD_TABLE,
+  ORIGIN_OF,
 } from './decision.js';
 export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';
 export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe.js';
@@ -37,3 +38,24 @@ export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
 export { postgresDialect } from './dialects/postgres.js';
 export { sqliteDialect } from './dialects/sqlite.js';
+export {
+  barrierOf,
+  type BranchReply,
+  checkBackBarrierOf,
+  CONTENT_TYPE,
+  type DtmResult,
+  type FrontOptions,
+  type HttpAnswer,
+  httpAnswer,
+  HTTP_STATUS,
+  type HttpStatus,
+  readReply,
+  reportError,
+  type ReplyStatus,
+  type RequestParts,
+  runBranch,
+  runCheckBack,
+  type Verdict,
+  verdictOfError,
+  verdictOfResult,
+} from './protocol.js';
