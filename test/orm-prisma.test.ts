@@ -119,6 +119,47 @@ describe.each(enginesHere)('Prisma on %s', (engine) => {
       expect(retry.outcome).toBe('applied');
       expect(await notes(gid)).toEqual(['retry']);
     });
+
+    // SQLite has no row locks to wait on: Prisma's adapter runs one transaction at a time.
+    if (engine !== 'sqlite') {
+      it('a compensation waiting on a held action past the timeout commits nothing; the retry compensates', async () => {
+        const gid = randomUUID();
+        const compensate = () => Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'compensate' });
+        let holding!: () => void;
+        let release!: () => void;
+        const inside = new Promise<void>((resolve) => (holding = resolve));
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const holder = prisma.$transaction(
+          (tx) =>
+            action(gid).within(prismaExecutor(tx, { table: TABLE }), async (inner) => {
+              await h.record(inner, gid, 'action');
+              holding();
+              await held;
+              return 'action';
+            }),
+          { timeout: 10_000 },
+        );
+        await inside;
+        const started = Date.now();
+        // Its insert waits on the holder's row lock; the executor sets no lock timeout of its own.
+        const waiter = prisma
+          .$transaction((tx) => compensate().within(prismaExecutor(tx, { table: TABLE }), (inner) => h.record(inner, gid, 'compensate')), {
+            timeout: 400,
+          })
+          .catch((error: unknown) => error);
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        release();
+        expect(await holder).toEqual({ outcome: 'applied', value: 'action' });
+        // Prisma gave up on the waiter at its timeout; whatever its insert did once the lock came free was rolled back.
+        expect(await waiter).toMatchObject({ code: 'P2028' });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+        expect(await notes(gid)).toEqual(['action']);
+        expect(await barrierRows(gid)).toEqual(['action']);
+        const retry = await prisma.$transaction((tx) => compensate().within(prismaExecutor(tx, { table: TABLE }), (inner) => h.record(inner, gid, 'compensate')));
+        expect(retry.outcome).toBe('applied');
+        expect(await notes(gid)).toEqual(['action', 'compensate']);
+      });
+    }
   });
 });
 
