@@ -259,6 +259,24 @@ describe.skipIf(!hasServer('postgres'))('postgres.js', () => {
     });
   });
 
+  it('prunes rows past the retention in batches, and only those', async () => {
+    const table = `pgjs.prune_${randomUUID().slice(0, 8)}`;
+    const store = postgresJsStore(sql, { table });
+    await store.ensureSchema();
+    try {
+      const [old, fresh] = [randomUUID(), randomUUID()];
+      for (const gid of [old, fresh]) await action(gid).call(store, () => 'done');
+      await Barrier.from({ transType: 'saga', gid: old, branchId: '02', op: 'compensate' }).call(store, () => 'done');
+      await sql.unsafe(`UPDATE ${table} SET create_time = now() - interval '8 days' WHERE gid = $1`, [old]);
+      const progress: number[] = [];
+      expect(await store.prune({ olderThan: '7d', batchSize: 2, onProgress: (n) => progress.push(n) })).toBe(3);
+      expect(progress).toEqual([2, 3]);
+      expect((await sql.unsafe(`SELECT gid FROM ${table}`)).map((r) => r.gid)).toEqual([fresh]);
+    } finally {
+      await sql.unsafe(`DROP TABLE ${table}`);
+    }
+  });
+
   it('postgresJsExecutor refuses the pool and a reserved connection', async () => {
     const reserved = await sql.reserve();
     try {
