@@ -219,8 +219,15 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   const committed = new Map<string, 'normal' | 'refused' | 'dead'>();
   const rolledBack = new Set<string>();
   const drops = new Set([Math.floor(n * 0.35), Math.floor(n * 0.7)]);
+  // A drop is due at each of those points, and waits for the next transaction when no broker
+  // connection is open at that moment (a relay restarting after its kill).
+  let dropsDue = 0;
   for (let i = 0; i < n; i++) {
-    if (drops.has(i)) counts.connectionDrops += proxy.dropAll() > 0 ? 1 : 0;
+    if (drops.has(i)) dropsDue++;
+    if (dropsDue > 0 && proxy.dropAll() > 0) {
+      dropsDue--;
+      counts.connectionDrops++;
+    }
     const kind = i === Math.floor(n / 2) ? 'refused' : i === Math.floor(n / 3) ? 'dead' : 'normal';
     const rollback = i % 6 === 5;
     let id: string | undefined;

@@ -14,7 +14,7 @@ const sources = readFileSync('tsup.config.ts', 'utf8');
 
 /** `txbarrier/<name>` → the file tsup builds it from (the `sources` table of tsup.config.ts). */
 function sourceOf(name: string): string | undefined {
-  const match = new RegExp(`\\b'?${name.replace('-', '\\-')}'?: '([^']+)'`).exec(sources);
+  const match = new RegExp(`^\\s*'?${name.replace(/[-/]/g, (c) => `\\${c}`)}'?: '([^']+)'`, 'm').exec(sources);
   return match?.[1];
 }
 
