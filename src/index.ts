@@ -37,3 +37,21 @@ export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
 export { postgresDialect } from './dialects/postgres.js';
 export { sqliteDialect } from './dialects/sqlite.js';
+export {
+  barrierOf,
+  type BranchReply,
+  checkBackBarrierOf,
+  type DtmResult,
+  type FrontOptions,
+  type HttpAnswer,
+  httpAnswer,
+  readReply,
+  reportError,
+  type ReplyStatus,
+  type RequestParts,
+  runBranch,
+  runCheckBack,
+  type Verdict,
+  verdictOfError,
+  verdictOfResult,
+} from './protocol.js';

@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openBank, randomTransfer } from '../bench/chaos-bank.js';
-import { chaosOverHttp } from '../bench/chaos-run.js';
+import { openBank, randomTransfer } from '../chaos/bank.js';
+import { FRONTS } from '../chaos/fronts.js';
+import { chaosOverHttp } from '../chaos/run.js';
 import { Barrier } from '../src/index.js';
 import {
   checkLedger,
@@ -102,6 +103,18 @@ describe.each(['sqlite', 'mysql', 'postgres'] as const)('chaos over HTTP with pr
     },
     60_000,
   );
+});
+
+// Express runs the full schedule above; each other front gets a short one, process crashes included.
+describe.each(FRONTS.filter((front) => front !== 'express'))('chaos through %s', (front) => {
+  it('keeps every invariant, and every anomaly reaches the service', async () => {
+    const report = await chaosOverHttp({ engine: 'sqlite', front, sagas: 120, seed: SEED, faults: { 'crash-between': 0.02, 'crash-during': 0.01 } });
+    expect(report.violations, formatViolations(report)).toEqual([]);
+    expect(report.faults['crash-between']).toBeGreaterThan(0);
+    for (const outcome of ['applied', 'duplicate', 'null-compensation', 'dangling', 'failure']) {
+      expect(report.replies[outcome], outcome).toBeGreaterThan(0);
+    }
+  }, 30_000);
 });
 
 describe('the checker against a handler without the barrier', () => {

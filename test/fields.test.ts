@@ -82,4 +82,80 @@ describe('reading a barrier from a request', () => {
   it('makes the 2-phase message barrier DTM uses', () => {
     expect({ ...Barrier.forMessage('m1') }).toEqual({ transType: 'msg', gid: 'm1', branchId: '00', op: 'msg' });
   });
+
+  describe('from a raw query string, decoded strictly', () => {
+    const query = (gid: string) => `gid=${gid}&trans_type=saga&branch_id=01&op=action`;
+
+    it.each([
+      ['%FF', 'is not valid UTF-8'],
+      ['%FE', 'is not valid UTF-8'],
+      ['%C0%AF', 'is not valid UTF-8'], // overlong '/'
+      ['%ED%A0%80', 'is not valid UTF-8'], // an encoded surrogate
+      ['%E2%82', 'is not valid UTF-8'], // cut short
+      ['%zz', 'is not valid percent-encoding'],
+      ['50%', 'is not valid percent-encoding'],
+      ['\u00e9', 'is not percent-encoded'], // raw bytes, as Node hands a request line over (latin1)
+    ])('refuses gid=x%s, never decoding it to U+FFFD or leaving it literal', (encoded, problem) => {
+      expect(problemsOf(() => Barrier.fromQuery(query(`x${encoded}`)))).toEqual({ gid: problem });
+    });
+
+    it('decodes what is well-formed: escapes, + for space, four-byte characters, names escaped too', () => {
+      expect(Barrier.fromQuery(query('a%2Fb+c%F0%9F%98%80')).gid).toBe('a/b c😀');
+      expect(Barrier.fromQuery('g%69d=g1&trans_type=saga&branch_id=01&op=action').gid).toBe('g1');
+      // Other parameters are not ours to judge.
+      expect(Barrier.fromQuery(`${query('g1')}&note=%FF&%FF=1`).gid).toBe('g1');
+    });
+
+    it('never lets two spellings become one key, nor one spelling two', () => {
+      const keys = ['x%FF', 'x%FE', 'x%EF%BF%BD', 'x%25zz', 'x%zz'].map((gid) => {
+        try {
+          return Barrier.fromQuery(query(gid)).gid;
+        } catch {
+          return undefined;
+        }
+      });
+      expect(keys).toEqual([undefined, undefined, 'x\uFFFD', 'x%zz', undefined]);
+    });
+
+    it('finds a field repeated under an escaped name', () => {
+      expect(problemsOf(() => Barrier.fromQuery(`${query('a')}&g%69d=b`))).toEqual({ gid: 'is repeated' });
+    });
+  });
+
+  describe('prototype names', () => {
+    it.each(['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'])('refuses %s as trans_type and op', (name) => {
+      const type = problemsOf(() => Barrier.fromQuery({ ...valid, trans_type: name }));
+      expect(type.trans_type).toMatch(/is not one of saga/);
+      expect(problemsOf(() => Barrier.fromQuery(`gid=g&trans_type=${name}&branch_id=01&op=${name}`)).trans_type).toMatch(/is not one of/);
+      expect(problemsOf(() => Barrier.from({ transType: name, gid: 'g', branchId: '01', op: 'action' })).trans_type).toMatch(/is not one of/);
+      expect(problemsOf(() => Barrier.fromHeaders({ 'dtm-gid': 'g', 'dtm-trans_type': name, 'dtm-branch_id': '01', 'dtm-op': 'action' })).trans_type).toMatch(/is not one of/);
+      expect(problemsOf(() => Barrier.fromQuery({ ...valid, op: name })).op).toMatch(/is not an op of saga/);
+      expect(problemsOf(() => Barrier.from({ transType: 'tcc', gid: 'g', branchId: '01', op: name })).op).toMatch(/is not an op of tcc/);
+    });
+  });
+
+  describe('headers', () => {
+    const node = { 'dtm-gid': 'g1', 'dtm-trans_type': 'saga', 'dtm-branch_id': '01', 'dtm-op': 'action' };
+
+    it('refuses a repeated header, however it arrives joined', () => {
+      // Node joins a repeated unknown header with ", "; fetch Headers with ", " too.
+      expect(problemsOf(() => Barrier.fromHeaders({ ...node, 'dtm-gid': 'h1, h2' }))).toEqual({ gid: 'is repeated' });
+      const joined = new Headers(node);
+      joined.append('dtm-gid', 'h2');
+      expect(joined.get('dtm-gid')).toBe('g1, h2');
+      expect(problemsOf(() => Barrier.fromHeaders(joined))).toEqual({ gid: 'is repeated' });
+      expect(problemsOf(() => Barrier.fromHeaders({ ...node, 'dtm-op': ['action', 'action'] }))).toEqual({ op: 'is repeated' });
+    });
+
+    it('refuses one name spelt in two cases, instead of silently taking the last', () => {
+      expect(problemsOf(() => Barrier.fromHeaders({ ...node, 'DTM-GID': 'g2' }))).toEqual({ gid: 'is repeated' });
+    });
+
+    it('refuses a non-ASCII value (HTTP carries it as latin1) and says to use the query', () => {
+      const latin1 = Buffer.from('gé', 'utf8').toString('latin1');
+      expect(problemsOf(() => Barrier.fromHeaders({ ...node, 'dtm-gid': latin1 })).gid).toMatch(/not ASCII.*query/);
+      // The same gid by query is one key: 'gé'.
+      expect(Barrier.fromQuery(`gid=g%C3%A9&trans_type=saga&branch_id=01&op=action`).gid).toBe('gé');
+    });
+  });
 });

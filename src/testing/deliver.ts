@@ -1,5 +1,5 @@
 import { BarrierFailure, BarrierOngoing } from '../errors.js';
-import type { Outcome } from '../observe.js';
+import { type BranchReply, outcomeIn, readReply, type ReplyStatus } from '../protocol.js';
 import type { BranchOp } from './schedule.js';
 
 /** One request from the coordinator to a branch handler. `Barrier.from(delivery)` reads its fields. */
@@ -25,19 +25,13 @@ export interface Delivery {
  */
 export type Handler = string | URL | ((delivery: Delivery) => unknown);
 
-/** How the coordinator reads a reply. */
-export type ReplyStatus = 'success' | 'failure' | 'ongoing' | 'error';
+export type { ReplyStatus };
 
-export interface Reply {
-  status: ReplyStatus;
-  /** The barrier's outcome when the handler told it: a returned `BarrierResult`, or `outcome` in a JSON body. */
-  outcome?: Outcome;
+/** A reply as the protocol reads it (`outcome`: a returned `BarrierResult`'s, or the JSON body's). */
+export interface Reply extends Pick<BranchReply, 'status' | 'outcome'> {
   /** The error or HTTP status, for the event log. */
   detail?: string;
 }
-
-const STATUS_BY_HTTP: Record<number, ReplyStatus> = { 200: 'success', 409: 'failure', 425: 'ongoing' };
-const OUTCOMES: readonly string[] = ['applied', 'duplicate', 'null-compensation', 'dangling'];
 
 /** Sends one delivery and reads the answer; never throws. */
 export async function deliver(handler: Handler, delivery: Delivery, timeoutMs: number): Promise<Reply> {
@@ -61,23 +55,10 @@ export async function deliver(handler: Handler, delivery: Delivery, timeoutMs: n
       body: JSON.stringify(payload ?? null),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const body = await response.text();
-    return { status: STATUS_BY_HTTP[response.status] ?? 'error', ...outcomeIn(parseJson(body)), detail: `HTTP ${response.status}` };
+    const { status, outcome } = readReply(response.status, await response.text());
+    return { status, ...(outcome ? { outcome } : {}), detail: `HTTP ${response.status}` };
   } catch (error) {
     return { status: 'error', detail: describe(error) };
-  }
-}
-
-function outcomeIn(value: unknown): { outcome?: Outcome } {
-  const outcome = (value as { outcome?: unknown } | null | undefined)?.outcome;
-  return typeof outcome === 'string' && OUTCOMES.includes(outcome) ? { outcome: outcome as Outcome } : {};
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

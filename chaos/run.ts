@@ -1,6 +1,6 @@
 /**
- * One engine's chaos run over HTTP: this run's own tables, the handler service as a child
- * process the harness may SIGKILL, the transfer saga, and the bank's invariants.
+ * One engine's chaos run over HTTP through one front: this run's own tables, the handler service
+ * as a child process the harness may SIGKILL, the transfer saga, and the bank's invariants.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,11 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ChaosReport, type FaultKind, runChaos, startService } from '../src/testing/index.js';
-import { type BankConfig, openBank, randomTransfer } from './chaos-bank.js';
-import type { EngineName } from './engine.js';
+import type { EngineName } from '../bench/engine.js';
+import { type BankConfig, openBank, randomTransfer } from './bank.js';
+import type { FrontName } from './fronts.js';
 
 export interface EngineChaosOptions {
   engine: EngineName;
+  /** The HTTP front the service answers through (default express). */
+  front?: FrontName;
   sagas: number;
   seed?: number;
   concurrency?: number;
@@ -25,9 +28,9 @@ export interface EngineChaosOptions {
 /** Crashes cost a restart (about a second) each, so a long run needs far fewer per saga than the default. */
 const SUITE_FAULTS = { 'crash-between': 0.001, 'crash-during': 0.001 };
 
-const SERVICE = fileURLToPath(new URL('./chaos-service.ts', import.meta.url));
+const SERVICE = fileURLToPath(new URL('./service.ts', import.meta.url));
 
-export async function chaosOverHttp({ engine, sagas, seed, concurrency = 16, faults, keep = false }: EngineChaosOptions): Promise<ChaosReport> {
+export async function chaosOverHttp({ engine, front = 'express', sagas, seed, concurrency = 16, faults, keep = false }: EngineChaosOptions): Promise<ChaosReport> {
   const dir = engine === 'sqlite' ? mkdtempSync(join(tmpdir(), 'txbarrier-chaos-')) : undefined;
   const config: BankConfig = {
     engine,
@@ -40,7 +43,7 @@ export async function chaosOverHttp({ engine, sagas, seed, concurrency = 16, fau
     const service = await startService({
       command: process.execPath,
       args: ['--import', 'tsx', SERVICE],
-      env: { CHAOS_BANK: JSON.stringify(config) },
+      env: { CHAOS_BANK: JSON.stringify(config), CHAOS_FRONT: front },
     });
     try {
       const url = (branch: string, op: string) => `${service.url}/transfer/${branch}/${op}`;
