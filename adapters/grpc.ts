@@ -40,6 +40,9 @@ export const OUTCOME_TRAILER = 'txbarrier-outcome';
 /** Any grpc-js unary call, whatever its message types. */
 export type UnaryCall<Req = unknown> = ServerUnaryCall<Req, unknown>;
 
+/** What a `barrierHandler` handler receives: grpc-js's call, with the barrier it runs under. */
+export type BarrierCall<Req, Res> = ServerUnaryCall<Req, Res> & { barrier: Barrier };
+
 /**
  * `extract` and `onError`, as on every front (see `FrontOptions`), given the call. `onError`
  * defaults to the store's logger (`error` level), else a process warning (`TxbarrierWarning`).
@@ -59,12 +62,15 @@ export const dtmExtractor = (call: UnaryCall): Barrier => barrierOf(partsOf(call
  */
 export function barrierHandler<Tx, Req, Res>(
   store: BarrierStore<Tx>,
-  handler: (tx: Tx, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  handler: (tx: Tx, call: BarrierCall<Req, Res>) => Promise<Res> | Res,
   options: BarrierOptions = {},
 ): handleUnaryCall<Req, Res> {
   const extract = options.extract ?? dtmExtractor;
   return (call, callback) => {
-    void runBranch(store, () => extract(call), (tx) => handler(tx, call)).then((verdict) => answer(call, callback, verdict, options, store));
+    const withBarrier = call as BarrierCall<Req, Res>;
+    void runBranch(store, () => (withBarrier.barrier = extract(call)), (tx) => handler(tx, withBarrier)).then((verdict) =>
+      answer(call, callback, verdict, options, store),
+    );
   };
 }
 

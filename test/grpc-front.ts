@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import Database from 'better-sqlite3';
 import { OUTCOME_TRAILER } from '../adapters/grpc.js';
+import { BarrierFailure, BarrierOngoing } from '../src/index.js';
 import type { Harness } from './conformance.js';
 import { mysqlHarness, postgresHarness } from './server-harness.js';
 import { hasServer } from './servers.js';
@@ -28,11 +29,11 @@ export function protoService(): grpc.ServiceDefinition {
 }
 
 /** The same rpcs without a `.proto`: a service definition object whose messages travel as JSON. */
-export function jsonService(): grpc.ServiceDefinition {
+export function jsonService(methods: readonly string[] = METHODS): grpc.ServiceDefinition {
   const serialize = (value: unknown) => Buffer.from(JSON.stringify(value ?? {}));
   const deserialize = (bytes: Buffer) => (bytes.length === 0 ? {} : JSON.parse(bytes.toString()));
   return Object.fromEntries(
-    METHODS.map((name) => [
+    methods.map((name) => [
       name,
       {
         path: `/txbarrier.test.JsonNotes/${name}`,
@@ -89,7 +90,7 @@ export function dtmMetadata(fields: Partial<Record<'gid' | 'trans_type' | 'branc
 }
 
 /** One unary call; resolves once the status (and its trailer) arrived. Never rejects. */
-export function callGrpc(client: grpc.Client, method: Method, request: unknown, metadata: grpc.Metadata): Promise<Answer> {
+export function callGrpc(client: grpc.Client, method: string, request: unknown, metadata: grpc.Metadata): Promise<Answer> {
   const rpc = (client as unknown as Record<string, Function>)[method]!.bind(client);
   return new Promise((resolve) => {
     let reply: unknown;
@@ -98,6 +99,18 @@ export function callGrpc(client: grpc.Client, method: Method, request: unknown, 
       resolve({ code: status.code, details: status.details, reply, outcome: status.metadata.get(OUTCOME_TRAILER)[0]?.toString() });
     });
   });
+}
+
+/**
+ * An answer as DTM's gRPC client reads it (`GrpcError2DtmError`), in the form a `runChaos`
+ * function handler gives it: the outcome on OK, `BarrierFailure` for ABORTED, `BarrierOngoing`
+ * for FAILED_PRECONDITION, any other status an error.
+ */
+export function asHandlerResult({ code, details, outcome }: Answer): { outcome: string | undefined } {
+  if (code === grpc.status.OK) return { outcome };
+  if (code === grpc.status.ABORTED) throw new BarrierFailure(details);
+  if (code === grpc.status.FAILED_PRECONDITION) throw new BarrierOngoing(details);
+  throw new Error(`gRPC status ${code}: ${details}`);
 }
 
 /** A store and business table on one engine, and a real retryable error its server raises on demand. */

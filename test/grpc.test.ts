@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { barrierHandler, queryPreparedHandler } from '../adapters/grpc.js';
+import { type BarrierCall, barrierHandler, queryPreparedHandler } from '../adapters/grpc.js';
 import { Barrier, BarrierDuplicateMessage, BarrierFailure, BarrierOngoing } from '../src/index.js';
 import { type Answer, callGrpc, dtmMetadata, ENGINES, type GrpcEngine, type GrpcServing, jsonService, type Method, protoService, serveGrpc } from './grpc-front.js';
 import { holdOpen } from './server-harness.js';
@@ -39,28 +39,26 @@ describe.each(ENGINES)('grpc on %s', (_, available, open) => {
 
     beforeAll(async () => {
       h = await open();
-      const op = (call: { metadata: { get(key: string): unknown[] } }) => String(call.metadata.get('dtm-op')[0]);
-      const gid = (call: { metadata: { get(key: string): unknown[] } }) => String(call.metadata.get('dtm-gid')[0]);
       serving = await serveGrpc(definition(), {
-        Note: barrierHandler(h.store, async (tx, call: any) => {
-          await h.record(tx, gid(call), op(call));
-          return { reply: (call.request as NoteRequest).reply };
+        Note: barrierHandler(h.store, async (tx, call: BarrierCall<NoteRequest, unknown>) => {
+          await h.record(tx, call.barrier.gid, call.barrier.op);
+          return { reply: call.request.reply };
         }),
-        Fail: barrierHandler(h.store, async (tx, call: any) => {
-          await h.record(tx, gid(call), 'half-done');
-          throw new BarrierFailure((call.request as NoteRequest).message ?? '');
+        Fail: barrierHandler(h.store, async (tx, call: BarrierCall<NoteRequest, unknown>) => {
+          await h.record(tx, call.barrier.gid, 'half-done');
+          throw new BarrierFailure(call.request.message ?? '');
         }),
         Ongoing: barrierHandler(h.store, () => {
           throw new BarrierOngoing('inventory not ready');
         }),
-        Conflict: barrierHandler(h.store, async (tx, call: any) => {
-          await h.record(tx, gid(call), 'before the conflict');
+        Conflict: barrierHandler(h.store, async (tx, call: BarrierCall<NoteRequest, unknown>) => {
+          await h.record(tx, call.barrier.gid, 'before the conflict');
           await h.conflict(tx);
         }),
         Broken: barrierHandler(
           h.store,
-          async (tx, call: any) => {
-            await h.record(tx, gid(call), 'half-done');
+          async (tx, call: BarrierCall<NoteRequest, unknown>) => {
+            await h.record(tx, call.barrier.gid, 'half-done');
             throw new Error('relation "secret_table" does not exist: SELECT secret_column FROM secret_table');
           },
           { onError: (error) => reported.push(error) },
