@@ -52,7 +52,8 @@ export function barrierMiddleware(options: BarrierOptions = {}): MiddlewareHandl
  * 409 `FAILURE` for `BarrierFailure`, 425 `ONGOING` for `BarrierOngoing` and for a database conflict
  * from the handler's own SQL, 400 for a bad barrier, 500 for anything else (reported, never sent).
  * Works with or without `barrierMiddleware`. Hono reads the body lazily: put a validator in front
- * (`validator('json', …)`) for a malformed body to get its 400 before any barrier work.
+ * (`validator('json', …)`) for a malformed body to get its 400 before any barrier work. With an env
+ * of your own, annotate the context: `barrierRoute(store, (tx, c: Context<MyEnv>) => …)`.
  */
 export function barrierRoute<Tx, T, E extends BarrierEnv = BarrierEnv>(
   store: BarrierStore<Tx>,

@@ -191,7 +191,7 @@ export function headerReader(headers: Headers | Record<string, unknown>): FieldR
     const byName = new Map<string, unknown[]>();
     for (const [key, value] of Object.entries(headers)) {
       const name = key.toLowerCase();
-      if (!name.startsWith('dtm-')) continue;
+      if (!name.startsWith('dtm-') || value === undefined) continue;
       byName.set(name, [...(byName.get(name) ?? []), value]);
     }
     get = (name) => {

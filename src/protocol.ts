@@ -35,22 +35,16 @@ const CHECK_BACK_DEFAULTS: Record<string, string> = { trans_type: 'msg', branch_
 
 /**
  * The message a check-back asks about: named by `gid` alone (query, else `dtm-gid`), or by DTM's
- * four fields, then read like any barrier. Throws `BarrierInputError` for anything but a `msg` barrier.
+ * four fields, then read like any barrier (`runCheckBack` refuses one that is not a `msg` barrier).
+ * Throws `BarrierInputError` naming every bad field.
  */
 export function checkBackBarrierOf(parts: RequestParts): Barrier {
   const query = queryReader(parts.query);
   const headers = headerReader(parts.headers);
   const named = (read: FieldReader) => WIRE_NAMES.some((name) => name !== 'gid' && read(name) !== undefined);
-  let barrier: Barrier;
-  if (named(query) || named(headers)) barrier = barrierOf(parts);
-  else {
-    const gid = query('gid') ?? headers('gid');
-    barrier = Barrier.from(parseFields((name) => (name === 'gid' ? gid : CHECK_BACK_DEFAULTS[name])));
-  }
-  if (barrier.transType !== 'msg') {
-    throw new BarrierInputError([{ field: 'trans_type', problem: 'must be msg for a check-back' }]);
-  }
-  return barrier;
+  if (named(query) || named(headers)) return barrierOf(parts);
+  const gid = query('gid') ?? headers('gid');
+  return Barrier.from(parseFields((name) => (name === 'gid' ? gid : CHECK_BACK_DEFAULTS[name])));
 }
 
 function names(read: FieldReader): boolean {
@@ -111,12 +105,15 @@ export async function runBranch<Tx>(
 
 /**
  * The 2-phase message check-back: `SUCCESS` if the local transaction committed, `FAILURE` if it
- * rolled back (or never ran, and now never will), `ONGOING` if the database could not tell in time.
- * Never rejects.
+ * rolled back (or never ran, and now never will), `ONGOING` if the database could not tell in time,
+ * `INVALID` for a barrier that is not a `msg` one (a middleware may have read a branch's). Never rejects.
  */
 export async function runCheckBack(store: BarrierStore<unknown>, barrier: () => Barrier): Promise<Verdict> {
   try {
     const message = barrier();
+    if (message.transType !== 'msg') {
+      throw new BarrierInputError([{ field: 'trans_type', problem: 'must be msg for a check-back' }]);
+    }
     const state = await message.queryPrepared(store);
     return state === 'committed'
       ? { result: 'SUCCESS', fields: { state } }

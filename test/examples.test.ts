@@ -10,18 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { Coordinator, type Delivery, type Fault } from '../examples/coordinator.js';
 import * as saga from '../examples/saga/bank.js';
 import { type DatabaseConfig, type Engine, openDatabase } from '../examples/saga/database.js';
 import * as tcc from '../examples/tcc/bank.js';
-import type { OutcomeEvent } from '../src/index.js';
+import { Barrier, type OutcomeEvent } from '../src/index.js';
+import { type Attempt, Coordinator, type Delivery, type NetworkFault } from '../src/testing/index.js';
 import { type Listening, listen } from './express-http.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { sqliteHarness } from './sqlite-harness.js';
 
 const OPENING_BALANCE = 100;
 
 /** What the network does to each transaction's requests. */
-const PLANS: Record<string, (delivery: Delivery) => Fault | undefined> = {
+const PLANS: Record<string, (attempt: Attempt) => NetworkFault | undefined> = {
   clean: () => undefined,
   'every request twice': () => 'duplicate',
   'first replies lost': ({ attempt }) => (attempt === 1 ? 'lose-reply' : undefined),
@@ -176,5 +177,29 @@ describe('example scripts', () => {
     const { stdout } = await promisify(execFile)(tsx, [join(process.cwd(), `examples/${name}/main.ts`)], { env });
     expect(stdout).toContain('on sqlite');
     expect(stdout).toMatch(/in full; (no money was created or lost|nothing is left frozen)\.$/m);
+  });
+});
+
+describe('the Coordinator with function handlers', () => {
+  it('runs TCC through functions under the same network faults, and the barrier absorbs them', async () => {
+    const h = await sqliteHarness();
+    try {
+      const handler = (delivery: Delivery) =>
+        Barrier.from(delivery).call(h.store, (tx) => h.record(tx, delivery.gid, `${delivery.branchId}:${delivery.op}`));
+      const coordinator = new Coordinator({
+        // Every first attempt is duplicated, branch 02's try is held until after the transaction.
+        faults: ({ attempt, branchId, op }) => (branchId === '02' && op === 'try' ? 'delay' : attempt === 1 ? 'duplicate' : undefined),
+        retryDelayMs: 1,
+      });
+      const gid = `coordinator-${randomBytes(4).toString('hex')}`;
+      const branch = { try: handler, confirm: handler, cancel: handler, payload: null };
+      expect(await coordinator.tcc(gid, [branch, branch])).toBe('cancelled');
+      // 01 tried and cancelled once each; 02's cancel came first (null), its held try arrived late and never applied.
+      expect(await h.notes(gid)).toEqual(['01:try', '01:cancel']);
+      expect(coordinator.injected.duplicate).toBeGreaterThan(0);
+      expect(coordinator.injected.delay).toBe(3);
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 /** Express 5 and Express 4 side by side, listening on loopback for real requests. */
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import express from 'express';
@@ -17,12 +17,16 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Starts `app` on a free loopback port. */
-export function listen(app: { listen(port: number, host: string): Server }): Promise<Listening> {
+/** Starts `app` (any Node request listener: an Express app, Koa's `callback()`) on a free loopback port. */
+export function listen(app: RequestListener): Promise<Listening> {
+  return listenOn(createServer(app));
+}
+
+/** Starts a Node server on a free loopback port. */
+export function listenOn(server: Server): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(0, '127.0.0.1');
     server.once('error', reject);
-    server.once('listening', () => {
+    server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://127.0.0.1:${port}`,

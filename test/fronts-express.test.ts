@@ -14,6 +14,7 @@ for (const [name, express] of EXPRESS_VERSIONS) {
       app.post(path, barrierRoute(store, (tx, req) => run(tx, req.barrier, req.body), onError ? { onError } : {}));
     }
     app.get('/query-prepared', queryPreparedRoute(store));
+    app.get('/mw/query-prepared', queryPreparedRoute(store));
     return listen(app);
   });
 }

@@ -18,5 +18,6 @@ describeFront('hono', async ({ store, branches, middlewareNote }) => {
     app.post(path, ...json, barrierRoute(store, async (tx, c) => run(tx, c.get('barrier'), await body(c)), onError ? { onError } : {}));
   }
   app.get('/query-prepared', queryPreparedRoute(store));
+  app.get('/mw/query-prepared', queryPreparedRoute(store));
   return listenOn(createAdaptorServer({ fetch: app.fetch }) as import('node:http').Server);
 });

@@ -31,6 +31,7 @@ describeFront('koa', async ({ store, branches, middlewareNote }) => {
     ['GET /mw/whoami', (ctx) => void (ctx.body = { gid: ctx.state.barrier?.gid, op: ctx.state.barrier?.op })],
     ['POST /mw/note', barrierRoute(store, (tx, ctx) => middlewareNote(tx, ctx.state.barrier, bodyOf(ctx)))],
     ['GET /query-prepared', queryPreparedRoute(store)],
+    ['GET /mw/query-prepared', queryPreparedRoute(store)],
   ]);
   for (const [path, { run, onError }] of Object.entries(branches)) {
     routes.set(`POST ${path}`, barrierRoute(store, (tx, ctx) => run(tx, ctx.state.barrier, bodyOf(ctx)), onError ? { onError } : {}));

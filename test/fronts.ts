@@ -5,19 +5,20 @@
  * supplies `start`: its app serving the routes below, as a user of that framework would write them.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sqliteStore } from '../adapters/sqlite.js';
 import { Barrier, BarrierDuplicateMessage, BarrierFailure, BarrierOngoing, type BarrierStore } from '../src/index.js';
 import type { Harness } from './conformance.js';
-import { dtmQuery, request } from './express-http.js';
+import { dtmQuery, type Listening, request } from './express-http.js';
+
+export { listenOn } from './express-http.js';
 import { holdOpen, mysqlHarness, postgresHarness } from './server-harness.js';
 import { hasServer } from './servers.js';
-import { type Db, openTempDb } from './sqlite-harness.js';
+import { type Db, sqliteHarness } from './sqlite-harness.js';
 
 /** What a branch route does inside the barrier's transaction, given the barrier and the parsed JSON body. */
 export type BranchWork<Tx> = (tx: Tx, barrier: Barrier, body: any) => unknown;
@@ -35,17 +36,12 @@ export interface BranchRoute<Tx> {
  * - the middleware mounted on `/mw`, `POST /mw/note` a `barrierRoute` running `middlewareNote`
  *   behind it, and `GET /mw/whoami` a plain handler of the framework answering `{ gid, op }` of
  *   the middleware's barrier;
- * - `GET /query-prepared`: `queryPreparedRoute(store)`.
+ * - `GET /query-prepared`: `queryPreparedRoute(store)`, and `GET /mw/query-prepared` behind the middleware.
  */
 export interface FrontRoutes<Tx> {
   store: BarrierStore<Tx>;
   branches: Record<string, BranchRoute<Tx>>;
   middlewareNote: BranchWork<Tx>;
-}
-
-export interface Listening {
-  url: string;
-  close(): Promise<void>;
 }
 
 export interface FrontServer extends Listening {
@@ -54,24 +50,6 @@ export interface FrontServer extends Listening {
 }
 
 export type StartFront = <Tx>(routes: FrontRoutes<Tx>) => Promise<FrontServer>;
-
-/** Starts a Node server on a free loopback port. */
-export function listenOn(server: Server): Promise<Listening> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
-}
 
 /** A store and business table on one engine, and a real retryable error its server raises on demand. */
 interface FrontEngine<Tx> extends Harness<Tx> {
@@ -86,26 +64,21 @@ const ENGINES: [string, () => boolean, () => Promise<FrontEngine<any>>][] = [
 ];
 
 async function sqliteEngine(): Promise<FrontEngine<Db>> {
-  const { db, dir } = openTempDb();
-  db.exec('CREATE TABLE notes (seq INTEGER PRIMARY KEY AUTOINCREMENT, gid TEXT NOT NULL, note TEXT NOT NULL)');
+  const harness = await sqliteHarness();
   // Another file whose write lock the suite holds, so a statement on it gets a real SQLITE_BUSY.
+  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-fronts-'));
   const side = new Database(join(dir, 'side.db'), { timeout: 0 });
   side.exec('CREATE TABLE side (x)');
   const holder = new Database(join(dir, 'side.db'));
   holder.exec('BEGIN IMMEDIATE');
-  const store = sqliteStore(db);
-  await store.ensureSchema();
   return {
-    store,
-    makeStore: (options) => sqliteStore(db, options),
-    record: async (tx, gid, note) => void tx.prepare('INSERT INTO notes (gid, note) VALUES (?, ?)').run(gid, note),
-    notes: async (gid) => (db.prepare('SELECT note FROM notes WHERE gid = ? ORDER BY seq').all(gid) as { note: string }[]).map((r) => r.note),
-    barrierRows: async (gid) => db.prepare('SELECT * FROM barrier WHERE gid = ?').all(gid) as never,
+    ...harness,
     conflict: async () => void side.prepare('INSERT INTO side VALUES (1)').run(),
     close: async () => {
       holder.exec('ROLLBACK');
-      for (const connection of [holder, side, db]) connection.close();
+      for (const connection of [holder, side]) connection.close();
       rmSync(dir, { recursive: true, force: true });
+      await harness.close();
     },
   };
 }
@@ -389,7 +362,7 @@ export function describeFront(front: string, start: StartFront): void {
         expect(await h.notes(gid)).toEqual([]);
       });
 
-      it('400 without a gid, for another transaction type, or for a gid that is not UTF-8', async () => {
+      it('400 without a gid, for another transaction type, for a gid that is not UTF-8 or repeated', async () => {
         expect((await check('')).status).toBe(400);
         const wrongType = await check(dtmQuery(gidOf(), 'action'));
         expect(wrongType.status).toBe(400);
@@ -397,6 +370,15 @@ export function describeFront(front: string, start: StartFront): void {
         const gid = gidOf();
         expect((await check(`gid=${gid}%FF`)).json?.problems).toEqual([{ field: 'gid', problem: 'is not valid UTF-8' }]);
         await nothingWritten(`${gid}\uFFFD`);
+        // Behind the middleware, which read a saga branch's barrier: still only a msg barrier is checked back.
+        const behind = await request(`${server.url}/mw/query-prepared?${dtmQuery(gid, 'action')}`, { method: 'GET' });
+        expect([behind.status, behind.json?.problems]).toEqual([400, [{ field: 'trans_type', problem: 'must be msg for a check-back' }]]);
+        const message = await request(`${server.url}/mw/query-prepared?${dtmQuery(gid, 'msg', 'msg', '00')}`, { method: 'GET' });
+        expect(message.json).toMatchObject({ dtm_result: 'FAILURE', state: 'rolledback' });
+        // A repeated dtm-gid, which Node joins into one value: refused, never a rollback row for "a, b".
+        const repeated = await check('', { 'dtm-gid': `${gid}, ${gid}-b` });
+        expect([repeated.status, repeated.json?.problems]).toEqual([400, [{ field: 'gid', problem: 'is repeated' }]]);
+        await nothingWritten(`${gid}, ${gid}-b`);
       });
 
       it.each(['commit', 'rollback'] as const)('waits for a local transaction still open, then answers what it did: %s', async (end) => {

@@ -184,11 +184,16 @@ describe.each(ENGINES)('grpc on %s', (_, available, open) => {
         expect(await h.notes(gid)).toEqual([]);
       });
 
-      it('INVALID_ARGUMENT without a gid or for another transaction type', async () => {
+      it('INVALID_ARGUMENT without a gid, for another transaction type, or for a repeated dtm-gid', async () => {
         expect((await check(dtmMetadata({}))).code).toBe(status.INVALID_ARGUMENT);
         const gid = gidOf();
         expect(await check(branch(gid, 'action'))).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining('trans_type') });
+        expect(await check(dtmMetadata({ gid: [gid, `${gid}-b`] }))).toMatchObject({
+          code: status.INVALID_ARGUMENT,
+          details: 'invalid barrier request: gid is repeated',
+        });
         await nothingWritten(gid);
+        await nothingWritten(`${gid}-b`);
       });
 
       it.each(['commit', 'rollback'] as const)('waits for a local transaction still open, then answers what it did: %s', async (end) => {

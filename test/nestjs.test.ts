@@ -16,7 +16,8 @@ import * as txbarrier from '../adapters/nestjs.js';
 import { type BranchWork, openBank, randomTransfer } from '../chaos/bank.js';
 import type { BarrierStore } from '../src/index.js';
 import { formatViolations, runChaos } from '../src/testing/index.js';
-import { describeFront, type FrontRoutes, type FrontServer, type Listening } from './fronts.js';
+import { type Listening } from './express-http.js';
+import { describeFront, type FrontRoutes, type FrontServer } from './fronts.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/nest-app/', import.meta.url));
 const OUT = join(FIXTURE, 'dist', randomUUID());

@@ -4,7 +4,7 @@
  * TXBARRIER_MYSQL_URL or TXBARRIER_POSTGRES_URL to run each bank in its own database on that server.
  * Exits non-zero if money was created or lost.
  */
-import { Coordinator, randomFaults } from '../coordinator.js';
+import { Coordinator, randomFaults } from '../../src/testing/index.js';
 import { startTwoBanks } from '../two-banks.js';
 import * as bank from './bank.js';
 

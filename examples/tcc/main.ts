@@ -4,7 +4,7 @@
  * held tries arrive after their cancels. SQLite by default; TXBARRIER_MYSQL_URL or
  * TXBARRIER_POSTGRES_URL for a server. Exits non-zero if money was lost or left frozen.
  */
-import { Coordinator, randomFaults } from '../coordinator.js';
+import { Coordinator, randomFaults } from '../../src/testing/index.js';
 import { startTwoBanks } from '../two-banks.js';
 import * as bank from './bank.js';
 

@@ -1,14 +1,13 @@
 import { BarrierFailure, BarrierOngoing } from '../errors.js';
 import { type BranchReply, outcomeIn, readReply, type ReplyStatus } from '../protocol.js';
-import type { BranchOp } from './schedule.js';
-
 /** One request from the coordinator to a branch handler. `Barrier.from(delivery)` reads its fields. */
 export interface Delivery {
-  transType: 'saga';
+  transType: 'saga' | 'tcc';
   gid: string;
   branchId: string;
-  op: BranchOp;
-  /** The saga's business payload (sent as the JSON body to a URL). */
+  /** A saga's `action`/`compensate` (all `runChaos` sends), or a TCC's `try`/`confirm`/`cancel`. */
+  op: 'action' | 'compensate' | 'try' | 'confirm' | 'cancel';
+  /** The transaction's business payload (sent as the JSON body to a URL). */
   payload: unknown;
   /**
    * `'kill-transaction'`: destroy your database connection inside the barrier's transaction, after

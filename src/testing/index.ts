@@ -3,8 +3,18 @@
  * against your handlers (functions or HTTP URLs), delivers duplicates, compensations before
  * actions, late actions, concurrent action and compensation, killed transactions and process
  * crashes on a seeded schedule, then checks your invariants against what your database committed.
+ * `Coordinator` runs the saga and TCC transactions you script, with network faults per delivery.
  * Imports no database driver and no web framework.
  */
+export {
+  type Attempt,
+  Coordinator,
+  type CoordinatorOptions,
+  type NetworkFault,
+  randomFaults,
+  type SagaStep,
+  type TccBranch,
+} from './coordinator.js';
 export { type Delivery, type Handler, type Reply, type ReplyStatus } from './deliver.js';
 export {
   type AbortCause,
