@@ -1,11 +1,12 @@
 /**
  * The NestJS front on Nest's Express and Fastify platforms: the front conformance suite on every
  * engine, and a short fault-injection run through each. The apps (fixtures/nest-app) are compiled
- * the standard Nest way, by tsc with decorator metadata, since vitest's transform emits none.
+ * the standard Nest way, by tsc with decorator metadata, since vitest's transform emits none; the
+ * README's Nest example is compiled with them.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,14 +33,37 @@ interface NestApps {
 
 let compiled: Promise<NestApps> | undefined;
 
-/** Compiles the apps once for the whole file, and loads them with Node's own `require`, as `node dist/main.js` would. */
+/**
+ * Compiles the apps once for the whole file, with the README's Nest example beside them (the
+ * project's tsconfig has no decorator settings, so test/readme.test.ts leaves that block to this
+ * file), and loads the apps with Node's own `require`, as `node dist/main.js` would.
+ */
 function nestApps(): Promise<NestApps> {
-  compiled ??= promisify(execFile)(join(process.cwd(), 'node_modules/.bin/tsc'), ['-p', join(FIXTURE, 'tsconfig.json'), '--outDir', OUT], {
-    timeout: 120_000,
-  }).then(() => {
+  compiled ??= (async () => {
+    const examples = [...readFileSync('README.md', 'utf8').matchAll(/```typescript\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(examples.some((code) => code.includes("from 'txbarrier/nestjs'"))).toBe(true);
+    mkdirSync(join(OUT, 'readme'), { recursive: true });
+    // The README's example as an ES module of its own, `txbarrier` resolved to the sources.
+    writeFileSync(join(OUT, 'readme', 'package.json'), '{ "type": "module" }');
+    const files = examples.map((code, i) => {
+      const file = join(OUT, 'readme', `example-${i + 1}.ts`);
+      writeFileSync(file, `${code}\nexport {};\n`);
+      return file;
+    });
+    const root = process.cwd();
+    const config = {
+      extends: join(FIXTURE, 'tsconfig.json'),
+      compilerOptions: { outDir: join(OUT, 'build'), paths: { txbarrier: [join(root, 'src/index.ts')], 'txbarrier/*': [join(root, 'adapters/*.ts')] } },
+      files: [join(FIXTURE, 'app.ts'), join(FIXTURE, 'transfer.ts'), ...files],
+    };
+    writeFileSync(join(OUT, 'tsconfig.json'), JSON.stringify(config));
+    await promisify(execFile)(join(root, 'node_modules/.bin/tsc'), ['-p', join(OUT, 'tsconfig.json')], { timeout: 120_000 }).catch((error) => {
+      throw new Error(`tsc failed:\n${error.stdout}`);
+    });
     const load = createRequire(import.meta.url);
-    return { ...load(join(OUT, 'test/fixtures/nest-app/app.js')), ...load(join(OUT, 'test/fixtures/nest-app/transfer.js')) } as NestApps;
-  });
+    const built = join(OUT, 'build/test/fixtures/nest-app');
+    return { ...load(join(built, 'app.js')), ...load(join(built, 'transfer.js')) } as NestApps;
+  })();
   return compiled;
 }
 
