@@ -5,20 +5,20 @@
  * README's Nest example is compiled with them.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as txbarrier from '../adapters/nestjs.js';
-import { type BranchWork, openBank, randomTransfer } from '../chaos/bank.js';
+import type { BranchWork } from '../chaos/bank.js';
 import type { BarrierStore } from '../src/index.js';
-import { formatViolations, runChaos } from '../src/testing/index.js';
-import { type Listening } from './express-http.js';
 import { describeFront, type FrontRoutes, type FrontServer } from './fronts.js';
+import { shortChaosRun } from './nestjs-grpc-chaos.js';
+import { sqliteHarness } from './sqlite-harness.js';
+import { dtmQuery, type Listening, request } from './express-http.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/nest-app/', import.meta.url));
 const OUT = join(FIXTURE, 'dist', randomUUID());
@@ -73,32 +73,33 @@ for (const platform of PLATFORMS) {
   describeFront(`nestjs (${platform})`, async (routes) => (await nestApps()).startNestApp(txbarrier, routes as FrontRoutes<unknown>, platform));
 }
 
+describe.each(PLATFORMS)('nestjs (%s) specifics, on sqlite', (platform) => {
+  it("an HttpException from the method rolls back and gets Nest's answer; @BarrierTx() without @UseBarrier() is a clear 500", async () => {
+    const h = await sqliteHarness();
+    const routes: FrontRoutes<unknown> = { store: h.store, branches: { '/note': { run: (tx, barrier) => h.record(tx as never, barrier.gid, barrier.op) } }, middlewareNote: () => undefined };
+    const server = await (await nestApps()).startNestApp(txbarrier, routes, platform);
+    try {
+      const gid = `nest-${randomUUID()}`;
+      const refused = await request(`${server.url}/refused?${dtmQuery(gid, 'action')}`);
+      expect([refused.status, refused.json]).toEqual([400, { statusCode: 400, message: 'amount must be positive', error: 'Bad Request' }]);
+      expect(await h.notes(gid)).toEqual([]);
+      expect(await h.barrierRows(gid)).toEqual([]);
+      const misused = await request(`${server.url}/misused?${dtmQuery(gid, 'action')}`);
+      expect(misused.status).toBe(500);
+      expect(server.reported!.map(String)).toEqual([expect.stringContaining('@BarrierTx() is only given in a method decorated with @UseBarrier()')]);
+    } finally {
+      await server.close();
+      await h.close();
+    }
+  });
+});
+
 describe.each(PLATFORMS)('chaos through nestjs (%s)', (platform) => {
   it('keeps every invariant, and every anomaly reaches the service', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'txbarrier-chaos-'));
-    const bank = await openBank({ engine: 'sqlite', prefix: `chaos_${randomBytes(4).toString('hex')}`, sqliteFile: join(dir, 'bank.db') });
-    try {
-      await bank.create();
+    await shortChaosRun(async (bank) => {
       const server = await (await nestApps()).startTransferApp(txbarrier, bank.store, (tx, work) => bank.apply(tx, work), platform);
-      try {
-        const url = (branch: string, op: string) => `${server.url}/transfer/${branch}/${op}`;
-        const report = await runChaos({
-          branches: ['01', '02'].map((branch) => ({ action: url(branch, 'action'), compensate: url(branch, 'compensate') })),
-          check: (sagas) => bank.check(sagas),
-          sagas: 120,
-          seed: 9,
-          payload: randomTransfer,
-        });
-        expect(report.violations, formatViolations(report)).toEqual([]);
-        for (const outcome of ['applied', 'duplicate', 'null-compensation', 'dangling', 'failure']) {
-          expect(report.replies[outcome], outcome).toBeGreaterThan(0);
-        }
-      } finally {
-        await server.close();
-      }
-    } finally {
-      await bank.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+      const url = (branch: string, op: string) => `${server.url}/transfer/${branch}/${op}`;
+      return { handlers: (branch) => ({ action: url(branch, 'action'), compensate: url(branch, 'compensate') }), close: () => server.close() };
+    });
   }, 60_000);
 });
