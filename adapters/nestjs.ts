@@ -7,7 +7,8 @@
  * An interceptor, because that is where Nest runs code around a handler: it opens the barrier's
  * transaction around `next.handle()`, so your pipes, the method and any Observable it returns all
  * run inside it, and your guards run before it. Every dependency is injected by an explicit token,
- * so nothing here relies on decorator metadata; your own classes may, as usual.
+ * so nothing here relies on decorator metadata; your own classes may, as usual. Nest and rxjs are
+ * loaded by the first decorator, not at import.
  */
 import { createRequire } from 'node:module';
 import type { CallHandler, DynamicModule, ExceptionFilter, ExecutionContext, InjectionToken, ModuleMetadata, NestInterceptor } from '@nestjs/common';
@@ -44,7 +45,11 @@ export interface NestRequest {
   url?: string;
 }
 
-/** `extract` and `onError`, as on every front (see `FrontOptions`), given the platform's request. */
+/**
+ * `extract` and `onError`, as on every front (see `FrontOptions`), given the platform's request.
+ * `onError` defaults to the store's logger, else Nest's `Logger` (context `TxBarrier`), where Nest
+ * logs its own unhandled errors.
+ */
 export type BarrierOptions = FrontOptions<NestRequest>;
 
 export interface TxBarrierModuleOptions extends BarrierOptions {
