@@ -15,38 +15,17 @@ import { BarrierFailure, BarrierOngoing } from '../src/index.js';
 import type { Harness } from './conformance.js';
 import { mysqlHarness, postgresHarness } from './server-harness.js';
 import { hasServer } from './servers.js';
+import { jsonService } from './grpc-json.js';
 import { sqliteHarness } from './sqlite-harness.js';
 
 export const NOTES_PROTO = fileURLToPath(new URL('./fixtures/notes.proto', import.meta.url));
 
-export const METHODS = ['Note', 'Fail', 'Ongoing', 'Conflict', 'Broken', 'Unreported', 'QueryPrepared'] as const;
-export type Method = (typeof METHODS)[number];
+export { jsonService, METHODS, type Method } from './grpc-json.js';
 
 /** The `Notes` service from the `.proto` file, as `@grpc/proto-loader` loads it. */
 export function protoService(): grpc.ServiceDefinition {
   const loaded = grpc.loadPackageDefinition(loadSync(NOTES_PROTO, { defaults: true })) as any;
   return loaded.txbarrier.test.Notes.service;
-}
-
-/** The same rpcs without a `.proto`: a service definition object whose messages travel as JSON. */
-export function jsonService(methods: readonly string[] = METHODS): grpc.ServiceDefinition {
-  const serialize = (value: unknown) => Buffer.from(JSON.stringify(value ?? {}));
-  const deserialize = (bytes: Buffer) => (bytes.length === 0 ? {} : JSON.parse(bytes.toString()));
-  return Object.fromEntries(
-    methods.map((name) => [
-      name,
-      {
-        path: `/txbarrier.test.JsonNotes/${name}`,
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: serialize,
-        requestDeserialize: deserialize,
-        responseSerialize: serialize,
-        responseDeserialize: deserialize,
-        originalName: name[0]!.toLowerCase() + name.slice(1),
-      },
-    ]),
-  );
 }
 
 export interface GrpcServing {
