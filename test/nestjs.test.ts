@@ -1,6 +1,6 @@
 /**
  * The NestJS front on Nest's Express and Fastify platforms: the front conformance suite on every
- * engine, and a short fault-injection run through each. The apps (fixtures/nest-app) are compiled
+ * engine, and a short fault-injection run through each, process crashes included. The apps (fixtures/nest-app) are compiled
  * the standard Nest way, by tsc with decorator metadata, since vitest's transform emits none; the
  * README's Nest example is compiled with them.
  */
@@ -13,22 +13,24 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as txbarrier from '../adapters/nestjs.js';
-import type { BranchWork } from '../chaos/bank.js';
-import type { BarrierStore } from '../src/index.js';
+import { startService } from '../src/testing/index.js';
+import { dtmQuery, request } from './express-http.js';
 import { describeFront, type FrontRoutes, type FrontServer } from './fronts.js';
 import { shortChaosRun } from './nestjs-grpc-chaos.js';
 import { sqliteHarness } from './sqlite-harness.js';
-import { dtmQuery, type Listening, request } from './express-http.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/nest-app/', import.meta.url));
 const OUT = join(FIXTURE, 'dist', randomUUID());
+const BUILT = join(OUT, 'build/test/fixtures/nest-app');
 const PLATFORMS = ['express', 'fastify'] as const;
 type Platform = (typeof PLATFORMS)[number];
 
-/** The fixture's exports; the root tsconfig leaves the fixture out, as it needs decorator settings of its own. */
+/**
+ * The fixture's app (its transfer app runs in the chaos service's process). The root tsconfig
+ * leaves the fixture out: it needs decorator settings of its own.
+ */
 interface NestApps {
   startNestApp(txb: typeof txbarrier, routes: FrontRoutes<unknown>, platform: Platform): Promise<FrontServer>;
-  startTransferApp(txb: typeof txbarrier, store: BarrierStore<unknown>, work: (tx: unknown, work: BranchWork) => unknown, platform: Platform): Promise<Listening>;
 }
 
 let compiled: Promise<NestApps> | undefined;
@@ -36,7 +38,7 @@ let compiled: Promise<NestApps> | undefined;
 /**
  * Compiles the apps once for the whole file, with the README's Nest example beside them (the
  * project's tsconfig has no decorator settings, so test/readme.test.ts leaves that block to this
- * file), and loads the apps with Node's own `require`, as `node dist/main.js` would.
+ * file), and loads the app with Node's own `require`, as `node dist/main.js` would.
  */
 function nestApps(): Promise<NestApps> {
   compiled ??= (async () => {
@@ -61,8 +63,7 @@ function nestApps(): Promise<NestApps> {
       throw new Error(`tsc failed:\n${error.stdout}`);
     });
     const load = createRequire(import.meta.url);
-    const built = join(OUT, 'build/test/fixtures/nest-app');
-    return { ...load(join(built, 'app.js')), ...load(join(built, 'transfer.js')) } as NestApps;
+    return load(join(BUILT, 'app.js')) as NestApps;
   })();
   return compiled;
 }
@@ -94,12 +95,19 @@ describe.each(PLATFORMS)('nestjs (%s) specifics, on sqlite', (platform) => {
   });
 });
 
+const SERVICE = fileURLToPath(new URL('./nestjs-chaos-service.ts', import.meta.url));
+
 describe.each(PLATFORMS)('chaos through nestjs (%s)', (platform) => {
-  it('keeps every invariant, and every anomaly reaches the service', async () => {
-    await shortChaosRun(async (bank) => {
-      const server = await (await nestApps()).startTransferApp(txbarrier, bank.store, (tx, work) => bank.apply(tx, work), platform);
-      const url = (branch: string, op: string) => `${server.url}/transfer/${branch}/${op}`;
-      return { handlers: (branch) => ({ action: url(branch, 'action'), compensate: url(branch, 'compensate') }), close: () => server.close() };
+  it('keeps every invariant through the app and its crashes, and every anomaly reaches the service', async () => {
+    await nestApps();
+    await shortChaosRun(async (_bank, config) => {
+      const service = await startService({
+        command: process.execPath,
+        args: ['--import', 'tsx', SERVICE],
+        env: { CHAOS_BANK: JSON.stringify(config), NEST_TRANSFER_APP: join(BUILT, 'transfer.js'), NEST_PLATFORM: platform },
+      });
+      const url = (branch: string, op: string) => `${service.url}/transfer/${branch}/${op}`;
+      return { handlers: (branch) => ({ action: url(branch, 'action'), compensate: url(branch, 'compensate') }), service, close: () => service.stop() };
     });
-  }, 60_000);
+  }, 90_000);
 });
