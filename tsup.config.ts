@@ -21,6 +21,15 @@ const sources: Record<string, string> = {
   drizzle: 'adapters/drizzle.ts',
   typeorm: 'adapters/typeorm.ts',
   sequelize: 'adapters/sequelize.ts',
+  idempotency: 'adapters/idempotency/index.ts',
+  'idempotency/express': 'adapters/idempotency/express.ts',
+  'idempotency/fastify': 'adapters/idempotency/fastify.ts',
+  'idempotency/hono': 'adapters/idempotency/hono.ts',
+  'idempotency/koa': 'adapters/idempotency/koa.ts',
+  outbox: 'src/outbox.ts',
+  'outbox/amqp': 'adapters/outbox/amqp.ts',
+  'outbox/nats': 'adapters/outbox/nats.ts',
+  'outbox/postgres': 'adapters/outbox/postgres.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

@@ -127,3 +127,6 @@ function partsOf(req: BarrierRequest): RequestParts {
   const start = url.indexOf('?');
   return { query: start < 0 ? '' : url.slice(start + 1), headers: req.headers };
 }
+
+// Idempotency keys for plain HTTP routes, beside the barrier's routes (also `txbarrier/idempotency/express`).
+export { idempotentRoute, keepRawBody } from './idempotency/express.js';

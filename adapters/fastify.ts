@@ -108,3 +108,6 @@ function partsOf(request: FastifyRequest): RequestParts {
   const start = url.indexOf('?');
   return { query: start < 0 ? '' : url.slice(start + 1), headers: request.headers };
 }
+
+// Idempotency keys for plain HTTP routes, beside the barrier's routes (also `txbarrier/idempotency/fastify`).
+export { idempotentRoute } from './idempotency/fastify.js';

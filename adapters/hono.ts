@@ -96,3 +96,6 @@ function partsOf(c: Context): RequestParts {
   const end = url.indexOf('#', start);
   return { query: start < 0 ? '' : url.slice(start + 1, end < 0 ? undefined : end), headers };
 }
+
+// Idempotency keys for plain HTTP routes, beside the barrier's routes (also `txbarrier/idempotency/hono`).
+export { idempotentRoute } from './idempotency/hono.js';

@@ -107,3 +107,6 @@ function appErrorEvent(ctx: KoaContext): Logger | undefined {
 function partsOf(ctx: KoaContext): RequestParts {
   return { query: ctx.querystring, headers: ctx.headers };
 }
+
+// Idempotency keys for plain HTTP routes, beside the barrier's routes (also `txbarrier/idempotency/koa`).
+export { idempotentRoute } from './idempotency/koa.js';

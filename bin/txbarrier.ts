@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
  * `txbarrier schema <url> [--apply]` and `txbarrier prune <url> --older-than 7d`: the barrier
- * table's DDL and its upkeep, for any engine the URL names. Drivers are the user's own
- * dependencies, loaded only when a command needs a connection.
+ * table's DDL and its upkeep, for any engine the URL names, and the same for the idempotency-key
+ * table (`txbarrier idempotency schema|prune <url>`). Drivers are the user's own dependencies,
+ * loaded only when a command needs a connection.
  */
 import { parseArgs } from 'node:util';
 import { type DatabaseTarget, parseDatabaseUrl, storeFromUrl } from '../adapters/url.js';
 import { errorChain } from '../src/dialects/dialect.js';
-import { BarrierConfigError, dialects } from '../src/index.js';
+import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency.js';
+import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
 
 const HELP = `Usage:
   txbarrier schema <url> [--table T] [--apply]
       Print the DDL of the barrier table, or with --apply create whatever is missing.
   txbarrier prune <url> --older-than <duration> [--batch-size N] [--force] [--table T]
       Delete barrier rows older than <duration> (7d, 36h, ...) in batches of N (default 1000).
+  txbarrier idempotency schema <url> [--table T] [--apply]
+  txbarrier idempotency prune <url> [--batch-size N] [--table T]
+      The same for the idempotency-key table (default idempotency_key); prune deletes expired keys.
 
   <url> picks the engine:
       mysql://user:password@host:3306/database
@@ -28,6 +33,40 @@ Exit status: 0 done, 1 the database failed (unreachable, missing table, ...), 2 
 
 /** A problem with what the user typed: exit status 2. */
 class UsageError extends Error {}
+
+interface PruneRequest {
+  olderThan?: string;
+  batchSize?: number;
+  force: boolean;
+  onProgress?: (deleted: number) => void;
+}
+
+/** A table the CLI looks after: its DDL, its creation and its upkeep. */
+interface TableKind {
+  defaultTable(engine: DialectName): string;
+  ddl(engine: DialectName, table: string): string[];
+  ensure(store: BarrierStore<unknown>, table: string): Promise<void>;
+  /** Whether prune takes --older-than (a retention) or deletes by the rows' own expiry. */
+  retention: boolean;
+  prune(store: BarrierStore<unknown>, table: string, request: PruneRequest): Promise<number>;
+}
+
+const TABLES: Record<'barrier' | 'idempotency', TableKind> = {
+  barrier: {
+    defaultTable: (engine) => dialects[engine].defaultTable,
+    ddl: (engine, table) => dialects[engine].createSchema(table),
+    ensure: (store) => store.ensureSchema(),
+    retention: true,
+    prune: (store, _table, { olderThan, ...rest }) => store.prune({ olderThan: olderThan!, ...rest }),
+  },
+  idempotency: {
+    defaultTable: () => DEFAULT_IDEMPOTENCY_TABLE,
+    ddl: (engine, table) => idempotencySchemaSql(engine, table),
+    ensure: (store, table) => ensureIdempotencySchema(store, { table }),
+    retention: false,
+    prune: (store, table, { batchSize, onProgress }) => pruneIdempotencyKeys(store, { table, batchSize, onProgress }),
+  },
+};
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET',
@@ -76,7 +115,9 @@ async function main(argv: string[]): Promise<number> {
         'batch-size': { type: 'string' },
       },
     });
-    const [command, url, ...extra] = positionals;
+    const kindName = positionals[0] === 'idempotency' ? 'idempotency' : 'barrier';
+    const [command, url, ...extra] = kindName === 'barrier' ? positionals : positionals.slice(1);
+    const kind = TABLES[kindName];
     if (values.help || command === 'help' || command === undefined) {
       process.stdout.write(`${HELP}\n`);
       return command === undefined && !values.help ? 2 : 0;
@@ -85,21 +126,20 @@ async function main(argv: string[]): Promise<number> {
     if (url === undefined) throw new UsageError(`${command} needs a database URL; run txbarrier --help`);
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
     target = parseUsageUrl(url);
-    const dialect = dialects[target.engine];
-    table = values.table ?? dialect.defaultTable;
-    dialect.quoteTable(table);
+    table = values.table ?? kind.defaultTable(target.engine);
+    dialects[target.engine].quoteTable(table);
 
     if (command === 'schema') {
       if (values['older-than'] !== undefined || values['batch-size'] !== undefined || values.force) {
         throw new UsageError('--older-than, --batch-size and --force belong to prune');
       }
       if (!values.apply) {
-        process.stdout.write(dialect.createSchema(table).map((statement) => `${statement};\n`).join('\n'));
+        process.stdout.write(kind.ddl(target.engine, table).map((statement) => `${statement};\n`).join('\n'));
         return 0;
       }
-      const { store, close } = await storeFromUrl(target, { table, poolSize: 1 });
+      const { store, close } = await storeFromUrl(target, { table: kindName === 'barrier' ? table : undefined, poolSize: 1 });
       try {
-        await store.ensureSchema();
+        await kind.ensure(store, table);
       } finally {
         await close();
       }
@@ -109,19 +149,23 @@ async function main(argv: string[]): Promise<number> {
 
     if (values.apply) throw new UsageError('--apply belongs to schema');
     const olderThan = values['older-than'];
-    if (olderThan === undefined) throw new UsageError('prune needs --older-than, e.g. --older-than 7d');
+    if (kind.retention && olderThan === undefined) throw new UsageError('prune needs --older-than, e.g. --older-than 7d');
+    if (!kind.retention && (olderThan !== undefined || values.force)) {
+      throw new UsageError(`${kindName} prune deletes what has expired: --older-than and --force do not apply`);
+    }
     const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
     // Prune must not create an empty file where a typo put the path; schema --apply may.
-    const { store, close } = await storeFromUrl(target, { table, poolSize: 1, create: false });
+    const { store, close } = await storeFromUrl(target, { table: kindName === 'barrier' ? table : undefined, poolSize: 1, create: false });
     const progress = process.stderr.isTTY ? (deleted: number) => process.stderr.write(`\rpruned ${deleted} rows...`) : undefined;
     let deleted: number;
     try {
-      deleted = await store.prune({ olderThan, batchSize, force: values.force ?? false, onProgress: progress });
+      deleted = await kind.prune(store, table, { olderThan, batchSize, force: values.force ?? false, onProgress: progress });
     } finally {
       if (progress) process.stderr.write('\r\x1b[K');
       await close();
     }
-    process.stdout.write(`pruned ${deleted} rows older than ${olderThan} from ${table} in ${target.shown}\n`);
+    const which = olderThan === undefined ? 'expired rows' : `rows older than ${olderThan}`;
+    process.stdout.write(`pruned ${deleted} ${which} from ${table} in ${target.shown}\n`);
     return 0;
   } catch (error) {
     const { message, status } = describeFailure(error, target, table);

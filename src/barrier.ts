@@ -1,4 +1,4 @@
-import { decideCompensation, decideForward } from './decision.js';
+import { decideCompensation, decideForward, ORIGIN_OF } from './decision.js';
 import type { Dialect } from './dialects/dialect.js';
 import { BarrierConfigError, BarrierDuplicateMessage, BarrierError, BarrierOngoing, BarrierTransactionAborted } from './errors.js';
 import {
@@ -17,8 +17,6 @@ export type BarrierResult<T> =
   | { outcome: 'applied'; value: T }
   | { outcome: Exclude<Outcome, 'applied'> };
 
-/** A compensation also writes the row of the op it undoes, so that op can never apply later. */
-const ORIGIN_OF: Partial<Record<Op, Op>> = { cancel: 'try', compensate: 'action', rollback: 'action' };
 
 /** DTM's key for a 2-phase message's local transaction, which the check-back also writes. */
 const MESSAGE_KEY = { branchId: '00', op: 'msg', barrierId: '01' } as const;

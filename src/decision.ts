@@ -1,3 +1,4 @@
+import type { Op } from './fields.js';
 import type { Outcome } from './observe.js';
 
 /**
@@ -10,6 +11,9 @@ import type { Outcome } from './observe.js';
  * not enough: another writer (DTM's Python client, a prune) can leave a compensation's row without
  * its origin's, and a repeated compensation would then count one and run again.
  */
+
+/** A compensation also writes the row of the op it undoes, so that op can never apply later. */
+export const ORIGIN_OF: Readonly<Partial<Record<Op, Op>>> = { cancel: 'try', compensate: 'action', rollback: 'action' };
 
 /** A compensation's two inserts. */
 export interface CompensationRows {

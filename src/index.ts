@@ -16,6 +16,7 @@ export {
   decideCompensation,
   decideForward,
   FORWARD_TABLE,
+  ORIGIN_OF,
 } from './decision.js';
 export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';
 export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe.js';

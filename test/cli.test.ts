@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/sqlite.js';
+import { idempotencySchemaSql } from '../src/idempotency.js';
 import { Barrier, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
@@ -255,3 +256,27 @@ for (const server of servers) {
     });
   });
 }
+
+describe('txbarrier idempotency', () => {
+  it('prints, applies and prunes the idempotency-key table', async () => {
+    const file = join(dir, `keys-${randomUUID()}.db`);
+    const printed = await txbarrier(['idempotency', 'schema', `sqlite:${file}`, '--table', 'keys']);
+    expect(printed).toEqual({ status: 0, stdout: idempotencySchemaSql('sqlite', 'keys').map((s) => `${s};\n`).join('\n'), stderr: '' });
+    expect(existsSync(file)).toBe(false);
+    expect(await txbarrier(['idempotency', 'schema', `sqlite:${file}`, '--table', 'keys', '--apply'])).toMatchObject({ status: 0 });
+    const db = new Database(file);
+    try {
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'keys'").all()).toHaveLength(1);
+    } finally {
+      db.close();
+    }
+    expect(await txbarrier(['idempotency', 'prune', `sqlite:${file}`, '--table', 'keys'])).toEqual({
+      status: 0,
+      stdout: `pruned 0 expired rows from keys in sqlite:${file}\n`,
+      stderr: '',
+    });
+    const refused = await txbarrier(['idempotency', 'prune', `sqlite:${file}`, '--older-than', '7d']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/deletes what has expired/);
+  });
+});

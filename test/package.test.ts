@@ -3,7 +3,7 @@
  * resolved through package.json from both `import` and `require`, with its type declarations.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,7 @@ describe('the published package', () => {
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'txbarrier-pkg-'));
     await run(join(process.cwd(), 'node_modules/.bin/tsup'), ['--out-dir', join(root, 'dist'), '--silent'], { timeout: 120_000 });
+    await run(join(process.cwd(), 'node_modules/.bin/tsx'), ['tsup.types.ts', join(root, 'dist')], { timeout: 60_000 });
     copyFileSync('package.json', join(root, 'package.json'));
   }, 150_000);
   afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -80,6 +81,28 @@ describe('the published package', () => {
       }
     }
   });
+
+  it('type-checks for a project importing it from both an .mts and a .cts file (one declaration of each type)', async () => {
+    const project = join(root, 'consumer');
+    mkdirSync(join(project, 'node_modules'), { recursive: true });
+    symlinkSync(root, join(project, 'node_modules', 'txbarrier'));
+    for (const types of ['@types', 'express']) symlinkSync(join(process.cwd(), 'node_modules', types), join(project, 'node_modules', types));
+    const uses = (name: string) =>
+      `import { Barrier } from 'txbarrier';\nimport { barrierRoute } from 'txbarrier/express';\n` +
+      `export const ${name}: Barrier = Barrier.from({ transType: 'saga', gid: 'g', branchId: '01', op: 'action' });\n` +
+      `export const ${name}Route = barrierRoute;\n`;
+    writeFileSync(join(project, 'a.mts'), uses('a'));
+    writeFileSync(join(project, 'b.cts'), uses('b'));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+        files: ['a.mts', 'b.cts'],
+      }),
+    );
+    const result = await run(join(process.cwd(), 'node_modules/.bin/tsc'), ['-p', project], { timeout: 120_000 }).catch((error: { stdout: string }) => error);
+    expect(result.stdout).toBe('');
+  }, 150_000);
 
   it('makes every driver and framework an optional peer dependency, and runs on Node 20', () => {
     for (const driver of ['better-sqlite3', 'mysql2', 'pg', 'express']) {

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+
+/** Why an `Idempotency-Key` header was refused: missing, or not a valid key. */
+export type KeyProblem = { kind: 'missing' } | { kind: 'invalid'; detail: string };
+
+/**
+ * The key inside an `Idempotency-Key` header: an RFC 8941 sf-string (`"…"`, printable ASCII, with
+ * `\"` and `\\` the only escapes), surrounded by nothing but spaces. Node joins repeated headers
+ * with `, `, which then fails here as a list: a request must carry one key.
+ */
+export function parseIdempotencyKey(header: string | readonly string[] | undefined, maxLength: number): string | KeyProblem {
+  if (header === undefined) return { kind: 'missing' };
+  if (typeof header !== 'string') {
+    return header.length === 0 ? { kind: 'missing' } : { kind: 'invalid', detail: 'send exactly one Idempotency-Key header' };
+  }
+  const text = header.replace(/^ +| +$/g, '');
+  if (text.length === 0) return { kind: 'missing' };
+  if (text[0] !== '"') return invalid('must be a quoted string (an RFC 8941 sf-string), e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"');
+  let key = '';
+  for (let i = 1; i < text.length; i++) {
+    const char = text[i]!;
+    const code = char.charCodeAt(0);
+    if (char === '\\') {
+      const next = text[++i];
+      if (next !== '"' && next !== '\\') return invalid('may escape only " and \\');
+      key += next;
+    } else if (char === '"') {
+      if (i !== text.length - 1) return invalid('must be one quoted string with nothing after it (send exactly one key)');
+      if (key.length === 0) return invalid('must not be empty');
+      if (key.length > maxLength) return invalid(`must be at most ${maxLength} characters`);
+      return key;
+    } else if (code < 0x20 || code > 0x7e) {
+      return invalid('may hold only printable ASCII characters');
+    } else {
+      key += char;
+    }
+  }
+  return invalid('is missing its closing quote');
+}
+
+function invalid(detail: string): KeyProblem {
+  return { kind: 'invalid', detail: `the Idempotency-Key header ${detail}` };
+}
+
+/**
+ * What a repeat must match: the method, the request target (path and query, as received) and a
+ * SHA-256 of the body bytes. Hex, 64 characters.
+ */
+export function requestFingerprint(method: string, target: string, body: Uint8Array | string | undefined): string {
+  const bodyDigest = createHash('sha256')
+    .update(body ?? '')
+    .digest('hex');
+  return createHash('sha256').update(`${method.toUpperCase()} ${target}\n${bodyDigest}`).digest('hex');
+}
+
+/**
+ * JSON with object keys sorted at every level: the canonical form a front hashes when the body
+ * was parsed before the raw bytes could be kept. Equal for `{"a":1,"b":2}` and `{"b":2,"a":1}`.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === 'object' && !Array.isArray(inner) && !(inner instanceof Uint8Array)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  ) ?? '';
+}

@@ -1,0 +1,307 @@
+/**
+ * The relay's claiming, leases, shutdown, pruning and wake-ups, on each engine against the real
+ * RabbitMQ; enqueue inside an ORM executor's transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import knex from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { knexExecutor } from '../adapters/knex.js';
+import { mysqlStore } from '../adapters/mysql.js';
+import { postgresListener } from '../adapters/outbox/postgres.js';
+import { Barrier } from '../src/index.js';
+import { createRelay, type OutboxPublisher } from '../src/outbox.js';
+import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
+import { deferred, type MysqlPool, waitUntil } from './server-harness.js';
+import { POSTGRES_URL } from './servers.js';
+
+const amqp = BROKERS.find((b) => b.name === 'amqp')!;
+
+for (const engine of ENGINES) {
+  describe.skipIf(engine.skip || amqp.skip)(`outbox relay on ${engine.name}`, () => {
+    let db: EngineHarness;
+    let mq: BrokerHarness;
+    let topic: string;
+    beforeAll(async () => {
+      db = await openEngine(engine.name);
+      mq = await amqp.open();
+      topic = mq.topic('relay');
+      await mq.accept(topic);
+    });
+    afterAll(async () => {
+      await mq?.close();
+      await db?.close();
+    });
+
+    const enqueueMany = async (count: number, key?: (i: number) => string | undefined) => {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const k = key?.(i);
+        ids.push(await db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, { topic, payload: `m${i}`, ...(k ? { key: k } : {}) })));
+      }
+      return ids;
+    };
+    const clear = () => db.query(`DELETE FROM ${db.outbox.table}`);
+    const receivedIds = async (ids: string[]) => {
+      const wanted = new Set(ids);
+      return (await mq.received()).filter((m) => wanted.has(m.id)).map((m) => m.id);
+    };
+
+    it('two relays racing publish every message once', async () => {
+      const ids = await enqueueMany(60);
+      const relays = [0, 1].map(() => createRelay(db.outbox, { publisher: mq.publisher(), batchSize: 7, pollInterval: 20 }));
+      for (const relay of relays) relay.start();
+      await waitUntil('everything sent', async () => (await db.outbox.counts()).sent === 60);
+      await Promise.all(relays.map((relay) => relay.stop()));
+      await waitUntil('everything arrived', async () => (await receivedIds(ids)).length >= 60);
+      const got = await receivedIds(ids);
+      expect(got.length).toBe(60);
+      expect(new Set(got).size).toBe(60);
+      await clear();
+    });
+
+    it.skipIf(engine.name === 'sqlite')('claims past rows another relay holds, without waiting for it', async () => {
+      const ids = await enqueueMany(10);
+      const held = deferred();
+      const holding = deferred<unknown[]>();
+      // Another relay's claim, stuck after locking the first five rows.
+      const other = db.outbox.store.transaction(async (connection) => {
+        holding.resolve(await connection.select(db.outbox.sql.claim(5), []));
+        await held.promise;
+      });
+      const lockedRows = await holding.promise;
+      expect(lockedRows.map((r) => (r as { id: string }).id)).toEqual(ids.slice(0, 5));
+      const relay = createRelay(db.outbox, { publisher: mq.publisher(), batchSize: 10 });
+      const started = Date.now();
+      expect(await relay.runOnce()).toBe(5);
+      expect(Date.now() - started).toBeLessThan(3000);
+      held.resolve();
+      await other;
+      expect(await relay.runOnce()).toBe(5);
+      await relay.stop();
+      expect(new Set(await receivedIds(ids)).size).toBe(10);
+      await clear();
+    });
+
+    it.skipIf(engine.name !== 'mysql')('with a read-committed relay store, an enqueue does not wait for a claim in flight', async () => {
+      await enqueueMany(3);
+      const readCommitted = mysqlStore(db.pool as MysqlPool, { table: db.store.table, isolationLevel: 'read committed' });
+      const held = deferred();
+      const holding = deferred();
+      const claim = readCommitted.transaction(async (connection) => {
+        await connection.select(db.outbox.sql.claim(10), []);
+        holding.resolve();
+        await held.promise;
+      });
+      await holding.promise;
+      // Under REPEATABLE READ this insert would wait for the claim's gap lock (innodb_lock_wait_timeout, 50 s).
+      const started = Date.now();
+      await enqueueMany(1);
+      expect(Date.now() - started).toBeLessThan(2000);
+      held.resolve();
+      await claim;
+      const relay = createRelay(db.outbox, { publisher: mq.publisher(), store: readCommitted });
+      expect(await relay.runOnce()).toBe(4);
+      await relay.stop();
+      await clear();
+    });
+
+    it('publishes again what a relay claimed and never recorded, after its lease; parks what keeps getting lost', async () => {
+      const [id] = await enqueueMany(1);
+      // A relay that claims with a short lease and dies before publishing or recording anything.
+      const claimAndDie = () =>
+        db.outbox.store.transaction(async (connection) => {
+          const rows = await connection.select(db.outbox.sql.claim(10), []);
+          if (rows.length) await connection.execute(db.outbox.sql.lease(rows.length), [150, ...rows.map((r) => r.seq)]);
+          return rows.length;
+        });
+      expect(await claimAndDie()).toBe(1);
+      const relay = createRelay(db.outbox, { publisher: mq.publisher(), retry: { maxAttempts: 3 } });
+      expect(await relay.runOnce()).toBe(0); // hidden by the dead relay's lease
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await relay.runOnce()).toBe(1);
+      await waitUntil('it arrived', async () => (await receivedIds([id!])).length === 1);
+
+      // Lost by every relay that takes it: after maxAttempts claims it is parked instead of published again.
+      const [lost] = await enqueueMany(1);
+      const parked: string[] = [];
+      const careful = createRelay(db.outbox, { publisher: mq.publisher(), retry: { maxAttempts: 2 }, onParked: (e) => parked.push(e.id) });
+      for (let i = 0; i < 2; i++) {
+        expect(await claimAndDie()).toBe(1);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(await careful.runOnce()).toBe(1);
+      expect(parked).toEqual([lost]);
+      expect((await db.outbox.parked())[0]).toMatchObject({ id: lost, attempts: 3 });
+      expect(await receivedIds([lost!])).toEqual([]);
+      await relay.stop();
+      await careful.stop();
+      await clear();
+    });
+
+    it('stops gracefully: the round in flight is published and recorded, then nothing more is claimed', async () => {
+      const [first] = await enqueueMany(1);
+      const gate = deferred();
+      const entered = deferred();
+      const real = mq.publisher();
+      const slow: OutboxPublisher = {
+        publish: async (message) => {
+          entered.resolve();
+          await gate.promise;
+          await real.publish(message);
+        },
+        close: () => real.close!(),
+      };
+      const relay = createRelay(db.outbox, { publisher: slow, pollInterval: 10 });
+      relay.start();
+      await entered.promise;
+      let stopped = false;
+      const stopping = relay.stop().then(() => (stopped = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stopped).toBe(false);
+      gate.resolve();
+      await stopping;
+      expect((await db.outbox.counts()).sent).toBe(1);
+      expect(await receivedIds([first!])).toEqual([first]);
+      await enqueueMany(1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await db.outbox.counts()).pending).toBe(1);
+      await clear();
+    });
+
+    it.skipIf(engine.name !== 'sqlite')('logs each outcome at its level; a hook that throws is reported and the relay goes on', async () => {
+      const lines: [string, string, Record<string, unknown>][] = [];
+      const at = (level: string) => (object: unknown, message?: string) => void lines.push([level, message ?? '', object as Record<string, unknown>]);
+      const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+      const [good] = await enqueueMany(1);
+      const poison = await db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, { topic: mq.deadTopic(), payload: 'x' }));
+      const relay = createRelay(db.outbox, {
+        publisher: mq.publisher(),
+        logger,
+        pollInterval: 10,
+        retry: { immediate: 1, maxAttempts: 2 },
+        onParked: () => {
+          throw new Error('hook broke');
+        },
+      });
+      relay.start();
+      await waitUntil('the hook failure was logged', async () => lines.some(([, message]) => message.includes('onParked hook threw')));
+      const [next] = await enqueueMany(1);
+      await waitUntil('the relay went on', async () => (await db.outbox.counts()).sent === 2);
+      await relay.stop();
+      const find = (message: string) => lines.find(([, m]) => m.includes(message))!;
+      expect(find('published')).toEqual(['debug', 'txbarrier outbox published', expect.objectContaining({ id: good, attempt: 1 })]);
+      expect(find('will retry')).toEqual(['warn', 'txbarrier outbox publish failed; will retry', expect.objectContaining({ id: poison, retryInMs: 0 })]);
+      expect(find('parked a message')[0]).toBe('error');
+      expect(find('parked a message')[2]).toMatchObject({ id: poison, attempt: 2, err: expect.any(Error) });
+      expect(find('onParked hook threw')[2].err).toEqual(new Error('hook broke'));
+      expect(await receivedIds([good!, next!])).toEqual([good, next]);
+      await clear();
+    });
+
+    it('prunes sent messages only: by hand and from the relay', async () => {
+      await enqueueMany(3);
+      const relay = createRelay(db.outbox, { publisher: mq.publisher() });
+      await relay.runOnce();
+      await relay.stop();
+      await enqueueMany(2);
+      expect(await db.outbox.prune({ olderThan: '1h' })).toBe(0);
+      expect(await db.outbox.prune({ olderThan: 0, batchSize: 2 })).toBe(3);
+      expect(await db.outbox.counts()).toEqual({ pending: 2, sent: 0, parked: 0 });
+      const pruning = createRelay(db.outbox, { publisher: mq.publisher(), retainSent: 0, pruneInterval: 0, pollInterval: 20 });
+      pruning.start();
+      await waitUntil('sent and pruned', async () => {
+        const counts = await db.outbox.counts();
+        return counts.pending === 0 && counts.sent === 0;
+      });
+      await pruning.stop();
+      await clear();
+    });
+  });
+}
+
+const postgres = ENGINES.find((e) => e.name === 'postgres')!;
+
+describe.skipIf(postgres.skip || amqp.skip)('outbox on postgres: LISTEN/NOTIFY and executors', () => {
+  let db: EngineHarness;
+  let mq: BrokerHarness;
+  beforeAll(async () => {
+    db = await openEngine('postgres');
+    mq = await amqp.open();
+  });
+  afterAll(async () => {
+    await mq?.close();
+    await db?.close();
+  });
+
+  it('wakes a relay at commit, long before its next poll', async () => {
+    const topic = mq.topic('notify');
+    await mq.accept(topic);
+    const relay = createRelay(db.outbox, {
+      publisher: mq.publisher(),
+      pollInterval: '1h',
+      listen: postgresListener(db.pool as never),
+    });
+    relay.start();
+    // The first poll runs at start; wait for it to find nothing, then enqueue.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = Date.now();
+    const id = await db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, { topic, payload: 'wake up' }));
+    await waitUntil('it arrived', async () => (await mq.received()).some((m) => m.id === id), { timeoutMs: 5000 });
+    expect(Date.now() - started).toBeLessThan(3000);
+    await relay.stop();
+  });
+
+  it('listens again after its connection was killed', async () => {
+    const topic = mq.topic('relisten');
+    await mq.accept(topic);
+    const lost: unknown[] = [];
+    const relay = createRelay(db.outbox, {
+      publisher: mq.publisher(),
+      pollInterval: '1h',
+      listen: postgresListener(db.pool as never, { reconnectDelay: 50, onError: (error) => lost.push(error) }),
+    });
+    relay.start();
+    const listening = async () =>
+      (await db.query('SELECT pid FROM pg_stat_activity WHERE query = $1 AND datname = current_database()', [`LISTEN "${db.outbox.table}"`])).map(
+        (row) => Number(row.pid),
+      );
+    await waitUntil('the relay listens', async () => (await listening()).length === 1);
+    const [first] = await listening();
+    await db.query('SELECT pg_terminate_backend($1)', [first]);
+    await waitUntil('it listens on a new connection', async () => {
+      const pids = await listening();
+      return pids.length === 1 && pids[0] !== first;
+    });
+    expect(lost.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const id = await db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, { topic, payload: 'again' }));
+    await waitUntil('it arrived without a poll', async () => (await mq.received()).some((m) => m.id === id), { timeoutMs: 3000 });
+    await relay.stop();
+  });
+
+  it('enqueues inside barrier.within on a knex transaction, and rolls back with it', async () => {
+    const k = knex({ client: 'pg', connection: POSTGRES_URL, pool: { min: 0, max: 2 } });
+    try {
+      const topic = mq.topic('knex');
+      const committed = await k.transaction(async (trx) => {
+        const executor = knexExecutor(trx, { table: db.store.table });
+        const result = await Barrier.from({ transType: 'saga', gid: randomUUID(), branchId: '01', op: 'action' }).within(executor, async () =>
+          db.outbox.enqueue(executor, { topic, payload: 'from knex' }),
+        );
+        return result.outcome === 'applied' ? result.value : undefined;
+      });
+      await expect(
+        k.transaction(async (trx) => {
+          await db.outbox.enqueue(knexExecutor(trx), { topic, payload: 'rolled back' });
+          throw new Error('business failure');
+        }),
+      ).rejects.toThrow('business failure');
+      expect((await db.outbox.pending()).map((m) => m.id)).toEqual([committed]);
+      await expect(
+        k.transaction((trx) => db.outbox.enqueue(knexExecutor(trx, { dialect: 'sqlite' }), { topic, payload: 'x' })),
+      ).rejects.toMatchObject({ code: 'ERR_TXBARRIER_OUTBOX_NOT_IN_TRANSACTION' });
+    } finally {
+      await k.destroy();
+    }
+  });
+});
