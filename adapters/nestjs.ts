@@ -209,20 +209,22 @@ function nest(): Nest {
       const { kind, options: own } = this.reflector.get<RouteKind>(ROUTE, context.getHandler());
       const options = { ...this.module, ...own };
       const request = context.switchToHttp().getRequest<NestRequest>();
-      const slot = slotOf(request);
       const { store } = this.module;
-      const verdict =
-        kind === 'check-back'
-          ? runCheckBack(store, () => checkBackBarrierOf(partsOf(request)))
-          : runBranch(
-              store,
-              () => (slot.barrier ??= (options.extract ?? dtmExtractor)(request)),
-              (tx) => {
-                slot.tx = tx;
-                return rxjs.lastValueFrom(next.handle(), { defaultValue: undefined });
-              },
-            );
+      const verdict = kind === 'check-back' ? runCheckBack(store, () => checkBackBarrierOf(partsOf(request))) : this.branch(request, options, next);
       return rxjs.from(verdict.then((v) => answer(v, request, options, store)));
+    }
+
+    /** The method under the request's barrier, `@BarrierTx()` and `@CurrentBarrier()` reading this call's slot. */
+    private branch(request: NestRequest, options: BarrierOptions, next: CallHandler): Promise<Verdict> {
+      const slot = slotOf(request);
+      return runBranch(
+        this.module.store,
+        () => (slot.barrier ??= (options.extract ?? dtmExtractor)(request)),
+        (tx) => {
+          slot.tx = tx;
+          return rxjs.lastValueFrom(next.handle(), { defaultValue: undefined });
+        },
+      );
     }
   }
   common.Inject(TXBARRIER_OPTIONS)(BarrierInterceptor, undefined, 0);
