@@ -14,6 +14,8 @@ const sources: Record<string, string> = {
   fastify: 'adapters/fastify.ts',
   hono: 'adapters/hono.ts',
   koa: 'adapters/koa.ts',
+  nestjs: 'adapters/nestjs.ts',
+  grpc: 'adapters/grpc.ts',
   knex: 'adapters/knex.ts',
   kysely: 'adapters/kysely.ts',
   drizzle: 'adapters/drizzle.ts',
@@ -46,4 +48,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // `import.meta.url` in the CommonJS build (txbarrier/nestjs loads Nest with createRequire on first use).
+  shims: true,
 });
