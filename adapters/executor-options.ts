@@ -46,6 +46,12 @@ export function ormExecutor<Tx>(
   return { ...defineExecutor(dialects[engine], targetOptions, runner), ...extras };
 }
 
+/** Whether a statement produces rows (a query, or a statement with RETURNING), for libraries with one call for each. */
+export function returnsRows(sql: string): boolean {
+  return ROWS.test(sql);
+}
+const ROWS = /^\s*SELECT\b|\bRETURNING\b/i;
+
 /** The error for an executor given something that is not an open transaction. */
 export function notATransaction(library: string, expected: string): BarrierConfigError {
   return new BarrierConfigError(

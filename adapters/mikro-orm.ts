@@ -1,6 +1,6 @@
 import { questionMark } from '../src/dialects/dialect.js';
 import type { BarrierExecutor, DialectName } from '../src/index.js';
-import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor, returnsRows } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -24,7 +24,7 @@ export function mikroOrmExecutor<Em extends MikroOrmEntityManager>(em: Em, optio
   const engine = engineOf('MikroORM', em?.getDriver?.().constructor.name, ENGINES, options);
   if (!em.isInTransaction()) throw notATransaction('MikroORM', 'the em of em.transactional(async (em) => ...), not the global or a forked EntityManager');
   // `run` reports affectedRows and, on MariaDB, no rows even for INSERT … RETURNING: rows come from `all`.
-  const run = (sql: string, params: readonly unknown[]) => em.execute(sql, [...params], ROWS.test(sql) ? 'all' : 'run');
+  const run = (sql: string, params: readonly unknown[]) => em.execute(sql, [...params], returnsRows(sql) ? 'all' : 'run');
   return ormExecutor(
     engine,
     options,
@@ -34,4 +34,3 @@ export function mikroOrmExecutor<Em extends MikroOrmEntityManager>(em: Em, optio
   );
 }
 
-const ROWS = /^\s*SELECT\b|\bRETURNING\b/i;

@@ -1,5 +1,5 @@
 import type { BarrierExecutor, DialectName } from '../src/index.js';
-import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor, returnsRows } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -42,11 +42,9 @@ export function prismaExecutor<Tx extends PrismaTransactionClient>(tx: Tx, optio
   const run = (sql: string, params: readonly unknown[]) =>
     // Only $queryRawUnsafe gives rows and only $executeRawUnsafe the count; the barrier's statements
     // that return rows are its selects and its INSERT … RETURNING.
-    Promise.resolve(ROWS.test(sql) ? tx.$queryRawUnsafe(sql, ...params) : tx.$executeRawUnsafe(sql, ...params)).catch(withDriverCause);
+    Promise.resolve(returnsRows(sql) ? tx.$queryRawUnsafe(sql, ...params) : tx.$executeRawUnsafe(sql, ...params)).catch(withDriverCause);
   return ormExecutor(engine, options, { tx, query: run, affectedRows: (count) => count, rows: (rows) => rows });
 }
-
-const ROWS = /^\s*SELECT\b|\bRETURNING\b/i;
 
 /**
  * Prisma keeps the database's own error code in `meta.driverAdapterError.cause.originalCode`,

@@ -1,6 +1,6 @@
 import { dollarNumber } from '../src/dialects/dialect.js';
 import type { BarrierExecutor, DialectName } from '../src/index.js';
-import { engineOf, type ExecutorOptions, notATransaction, ormExecutor } from './executor-options.js';
+import { engineOf, type ExecutorOptions, notATransaction, ormExecutor, returnsRows } from './executor-options.js';
 
 export type { ExecutorOptions };
 
@@ -47,7 +47,7 @@ export function sequelizeExecutor<Tx extends SequelizeTransaction>(transaction: 
       tx: transaction,
       // Typed INSERT for statements (the count is the second element), SELECT for rows (RETURNING too).
       query: (sql, params) =>
-        sequelize.query(sql, { bind: [...params], transaction, type: /^\s*SELECT\b|\bRETURNING\b/i.test(sql) ? 'SELECT' : 'INSERT' }),
+        sequelize.query(sql, { bind: [...params], transaction, type: returnsRows(sql) ? 'SELECT' : 'INSERT' }),
       affectedRows: (result) => (Array.isArray(result) ? result[1] : undefined),
       rows: (result) => result,
     },

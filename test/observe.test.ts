@@ -6,6 +6,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sqliteStore } from '../adapters/sqlite.js';
 import { Barrier, BarrierFailure, type Logger, type OutcomeEvent, type StoreOptions } from '../src/index.js';
+import { AsyncLocalContextManager } from './otel-harness.js';
 import { type Db, openTempDb } from './sqlite-harness.js';
 
 const saga = (gid: string, op: 'action' | 'compensate') => Barrier.from({ transType: 'saga', gid, branchId: '01', op });
@@ -153,23 +154,6 @@ describe('hooks and logger', () => {
     }
   });
 });
-
-/** The async-hooks context manager, in a few lines (the SDK's own lives in a package not installed here). */
-class AsyncLocalContextManager implements ContextManager {
-  #storage = new AsyncLocalStorage<Context>();
-  active = () => this.#storage.getStore() ?? ROOT_CONTEXT;
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A) {
-    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable = () => this;
-  disable = () => {
-    this.#storage.disable();
-    return this;
-  };
-}
 
 describe('OpenTelemetry spans', () => {
   const exporter = new InMemorySpanExporter();
