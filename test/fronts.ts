@@ -5,20 +5,14 @@
  * supplies `start`: its app serving the routes below, as a user of that framework would write them.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Barrier, BarrierDuplicateMessage, BarrierFailure, BarrierOngoing, type BarrierStore } from '../src/index.js';
-import type { Harness } from './conformance.js';
 import { dtmQuery, type Listening, request } from './express-http.js';
 
 export { listenOn } from './express-http.js';
-import { holdOpen, mysqlHarness, postgresHarness } from './server-harness.js';
-import { hasServer } from './servers.js';
-import { type Db, sqliteHarness } from './sqlite-harness.js';
+import { type ConflictEngine, conflictEngines } from './conflict-engines.js';
+import { holdOpen } from './server-harness.js';
 
 /** What a branch route does inside the barrier's transaction, given the barrier and the parsed JSON body. */
 export type BranchWork<Tx> = (tx: Tx, barrier: Barrier, body: any) => unknown;
@@ -51,52 +45,7 @@ export interface FrontServer extends Listening {
 
 export type StartFront = <Tx>(routes: FrontRoutes<Tx>) => Promise<FrontServer>;
 
-/** A store and business table on one engine, and a real retryable error its server raises on demand. */
-interface FrontEngine<Tx> extends Harness<Tx> {
-  /** Makes the server itself raise a deadlock / serialization failure / busy error inside `tx`. */
-  conflict(tx: Tx): Promise<void>;
-}
-
-const ENGINES: [string, () => boolean, () => Promise<FrontEngine<any>>][] = [
-  ['sqlite', () => true, sqliteEngine],
-  ['mysql', () => hasServer('mysql'), serverEngine('mysql')],
-  ['postgres', () => hasServer('postgres'), serverEngine('postgres')],
-];
-
-async function sqliteEngine(): Promise<FrontEngine<Db>> {
-  const harness = await sqliteHarness();
-  // Another file whose write lock the suite holds, so a statement on it gets a real SQLITE_BUSY.
-  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-fronts-'));
-  const side = new Database(join(dir, 'side.db'), { timeout: 0 });
-  side.exec('CREATE TABLE side (x)');
-  const holder = new Database(join(dir, 'side.db'));
-  holder.exec('BEGIN IMMEDIATE');
-  return {
-    ...harness,
-    conflict: async () => void side.prepare('INSERT INTO side VALUES (1)').run(),
-    close: async () => {
-      holder.exec('ROLLBACK');
-      for (const connection of [holder, side]) connection.close();
-      rmSync(dir, { recursive: true, force: true });
-      await harness.close();
-    },
-  };
-}
-
-function serverEngine(engine: 'mysql' | 'postgres') {
-  return async (): Promise<FrontEngine<any>> => {
-    const tables = { table: `fronts_${engine}_barrier`, notes: `fronts_${engine}_notes` };
-    if (engine === 'mysql') {
-      const harness = await mysqlHarness(tables);
-      return { ...harness, conflict: (tx) => tx.query("SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'forced deadlock'") };
-    }
-    const harness = await postgresHarness(tables);
-    return {
-      ...harness,
-      conflict: (tx) => tx.query("DO $$ BEGIN RAISE EXCEPTION 'forced' USING ERRCODE = 'serialization_failure'; END $$"),
-    };
-  };
-}
+const ENGINES = conflictEngines('fronts');
 
 /** A request through node:http, for what fetch cannot send: a header line twice, latin1 bytes. */
 function rawRequest(url: string, headers: Record<string, string | string[]>): Promise<{ status: number; json: any }> {
@@ -114,7 +63,7 @@ function rawRequest(url: string, headers: Record<string, string | string[]>): Pr
 /** The barrier's own routes, run unchanged through every front on every engine. */
 export function describeFront(front: string, start: StartFront): void {
   describe.each(ENGINES)(`${front} on %s`, (_, available, open) => {
-    let h: FrontEngine<any>;
+    let h: ConflictEngine<any>;
     let server: FrontServer;
     const errors: unknown[] = [];
     const gidOf = () => `${front}-${randomUUID()}`;

@@ -3,20 +3,13 @@
  * by `@grpc/proto-loader`, and as a hand-written service definition with JSON serializers), a
  * client call that reads the status, the reply and the outcome trailer, and the engines.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import Database from 'better-sqlite3';
 import { OUTCOME_TRAILER } from '../adapters/grpc.js';
 import { BarrierFailure, BarrierOngoing } from '../src/index.js';
-import type { Harness } from './conformance.js';
-import { mysqlHarness, postgresHarness } from './server-harness.js';
-import { hasServer } from './servers.js';
+import { type ConflictEngine, conflictEngines } from './conflict-engines.js';
 import { jsonService } from './grpc-json.js';
-import { sqliteHarness } from './sqlite-harness.js';
 
 export const NOTES_PROTO = fileURLToPath(new URL('./fixtures/notes.proto', import.meta.url));
 
@@ -92,48 +85,5 @@ export function asHandlerResult({ code, details, outcome }: Answer): { outcome: 
   throw new Error(`gRPC status ${code}: ${details}`);
 }
 
-/** A store and business table on one engine, and a real retryable error its server raises on demand. */
-export interface GrpcEngine<Tx> extends Harness<Tx> {
-  /** Makes the server itself raise a deadlock / serialization failure / busy error inside `tx`. */
-  conflict(tx: Tx): Promise<void>;
-}
-
-export const ENGINES: [string, () => boolean, () => Promise<GrpcEngine<any>>][] = [
-  ['sqlite', () => true, sqliteEngine],
-  ['mysql', () => hasServer('mysql'), serverEngine('mysql')],
-  ['postgres', () => hasServer('postgres'), serverEngine('postgres')],
-];
-
-async function sqliteEngine(): Promise<GrpcEngine<unknown>> {
-  const harness = await sqliteHarness();
-  // A file of its own whose write lock is held, so a statement on it gets a real SQLITE_BUSY.
-  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-grpc-'));
-  const writer = new Database(join(dir, 'side.db'), { timeout: 0 });
-  writer.exec('CREATE TABLE side (x)');
-  const holder = new Database(join(dir, 'side.db'));
-  holder.exec('BEGIN IMMEDIATE');
-  return {
-    ...harness,
-    conflict: async () => void writer.prepare('INSERT INTO side VALUES (1)').run(),
-    close: async () => {
-      holder.exec('ROLLBACK');
-      holder.close();
-      writer.close();
-      rmSync(dir, { recursive: true, force: true });
-      await harness.close();
-    },
-  };
-}
-
-function serverEngine(engine: 'mysql' | 'postgres') {
-  return async (): Promise<GrpcEngine<any>> => {
-    const tables = { table: `grpc_${engine}_barrier`, notes: `grpc_${engine}_notes` };
-    if (engine === 'mysql') {
-      return { ...(await mysqlHarness(tables)), conflict: (tx) => tx.query("SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'forced deadlock'") };
-    }
-    return {
-      ...(await postgresHarness(tables)),
-      conflict: (tx) => tx.query("DO $$ BEGIN RAISE EXCEPTION 'forced' USING ERRCODE = 'serialization_failure'; END $$"),
-    };
-  };
-}
+export type GrpcEngine<Tx> = ConflictEngine<Tx>;
+export const ENGINES = conflictEngines('grpc');
