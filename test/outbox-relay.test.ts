@@ -59,7 +59,8 @@ for (const engine of ENGINES) {
       await clear();
     });
 
-    it.skipIf(engine.name === 'sqlite')('claims past rows another relay holds, without waiting for it', async () => {
+    // Engine-specific cases are defined only on their engine (not skipped elsewhere).
+    if (engine.name !== 'sqlite') it('claims past rows another relay holds, without waiting for it', async () => {
       const ids = await enqueueMany(10);
       const held = deferred();
       const holding = deferred<unknown[]>();
@@ -82,7 +83,7 @@ for (const engine of ENGINES) {
       await clear();
     });
 
-    it.skipIf(engine.name !== 'mysql')('with a read-committed relay store, an enqueue does not wait for a claim in flight', async () => {
+    if (engine.name === 'mysql') it('with a read-committed relay store, an enqueue does not wait for a claim in flight', async () => {
       await enqueueMany(3);
       const readCommitted = mysqlStore(db.pool as MysqlPool, { table: db.store.table, isolationLevel: 'read committed' });
       const held = deferred();
@@ -168,7 +169,7 @@ for (const engine of ENGINES) {
       await clear();
     });
 
-    it.skipIf(engine.name !== 'sqlite')('logs each outcome at its level; a hook that throws is reported and the relay goes on', async () => {
+    if (engine.name === 'sqlite') it('logs each outcome at its level; a hook that throws is reported and the relay goes on', async () => {
       const lines: [string, string, Record<string, unknown>][] = [];
       const at = (level: string) => (object: unknown, message?: string) => void lines.push([level, message ?? '', object as Record<string, unknown>]);
       const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
