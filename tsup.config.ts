@@ -7,6 +7,7 @@ const sources: Record<string, string> = {
   testing: 'src/testing/index.ts',
   cli: 'src/cli.ts',
   sqlite: 'adapters/sqlite.ts',
+  'node-sqlite': 'adapters/node-sqlite.ts',
   mysql: 'adapters/mysql.ts',
   postgres: 'adapters/postgres.ts',
   express: 'adapters/express.ts',
