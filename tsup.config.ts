@@ -5,7 +5,8 @@ import { defineConfig } from 'tsup';
 const sources: Record<string, string> = {
   index: 'src/index.ts',
   testing: 'src/testing/index.ts',
-  cli: 'src/cli.ts',
+  cli: 'bin/txbarrier.ts',
+  url: 'adapters/url.ts',
   sqlite: 'adapters/sqlite.ts',
   'node-sqlite': 'adapters/node-sqlite.ts',
   mysql: 'adapters/mysql.ts',

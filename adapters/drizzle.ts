@@ -42,7 +42,7 @@ export function drizzleExecutor<Tx extends DrizzleTransaction>(tx: Tx, options: 
     options,
     { tx, query: run, affectedRows: read.count, rows: read.rows },
     // Split back into text and values around these; Drizzle renders each engine's own placeholders.
-    questionMark,
+    { placeholder: questionMark },
   );
 }
 

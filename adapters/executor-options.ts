@@ -1,4 +1,4 @@
-import { BarrierConfigError, type BarrierExecutor, type DialectName, defineExecutor, dialects, type Placeholder, type StatementRunner, type TargetOptions } from '../src/index.js';
+import { BarrierConfigError, type BarrierExecutor, type DialectName, defineExecutor, dialects, type StatementRunner, type TargetOptions } from '../src/index.js';
 
 /** What every ORM executor accepts. */
 export interface ExecutorOptions extends TargetOptions {
@@ -40,11 +40,10 @@ export function ormExecutor<Tx>(
   engine: DialectName,
   options: ExecutorOptions,
   runner: StatementRunner<Tx>,
-  placeholder?: Placeholder,
+  extras: Pick<BarrierExecutor<Tx>, 'placeholder' | 'onTransactionEnd'> = {},
 ): BarrierExecutor<Tx> {
   const { dialect: _engine, ...targetOptions } = options;
-  const executor = defineExecutor(dialects[engine], targetOptions, runner);
-  return placeholder ? { ...executor, placeholder } : executor;
+  return { ...defineExecutor(dialects[engine], targetOptions, runner), ...extras };
 }
 
 /** The error for an executor given something that is not an open transaction. */

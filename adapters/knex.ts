@@ -9,6 +9,7 @@ export interface KnexTransaction {
   readonly isTransaction?: boolean;
   readonly client: { readonly driverName?: string };
   raw(sql: string, bindings: readonly unknown[]): PromiseLike<unknown>;
+  readonly executionPromise: Promise<unknown>;
 }
 
 /** knex's driver names whose raw results we read; the driver decides the result's shape. */
@@ -27,8 +28,12 @@ export function knexExecutor<Trx extends KnexTransaction>(trx: Trx, options: Exe
     engine,
     options,
     { tx: trx, query: (sql, params) => trx.raw(sql, params), affectedRows: read.count, rows: read.rows },
-    // knex rewrites `?` into each driver's own placeholders.
-    questionMark,
+    {
+      // knex rewrites `?` into each driver's own placeholders.
+      placeholder: questionMark,
+      // Settles when knex has committed (or rolled back) the transaction this trx belongs to.
+      onTransactionEnd: (listener) => trx.executionPromise.then(() => listener(true), () => listener(false)),
+    },
   );
 }
 

@@ -13,6 +13,7 @@ export interface SequelizeInstance {
 /** The part of a Sequelize `Transaction` the barrier uses. */
 export interface SequelizeTransaction {
   commit(): Promise<void>;
+  afterCommit(fn: () => void): void;
 }
 
 /**
@@ -50,6 +51,10 @@ export function sequelizeExecutor<Tx extends SequelizeTransaction>(transaction: 
       affectedRows: (result) => (Array.isArray(result) ? result[1] : undefined),
       rows: (result) => result,
     },
-    dollarNumber,
+    {
+      placeholder: dollarNumber,
+      // Sequelize tells of a commit only: a rolled-back transaction reports nothing (see the README).
+      onTransactionEnd: (listener) => transaction.afterCommit(() => listener(true)),
+    },
   );
 }

@@ -10,7 +10,7 @@ import {
   queryReader,
   type TransType,
 } from './fields.js';
-import { observe, type Outcome } from './observe.js';
+import { observe, type Outcome, type Settled } from './observe.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore, BarrierTarget } from './store.js';
 
 export type BarrierResult<T> =
@@ -86,11 +86,15 @@ export class Barrier implements BarrierFields {
    * If it throws, the caller rolls back.
    */
   async within<Tx, T>(executor: BarrierExecutor<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
-    return this.#observed(executor, async (barrierId) => {
-      const result = await this.#guard(executor, executor, barrierId, fn);
-      if (result.outcome === 'applied') await assertNotAborted(executor);
-      return result;
-    });
+    return this.#observed(
+      executor,
+      async (barrierId) => {
+        const result = await this.#guard(executor, executor, barrierId, fn);
+        if (result.outcome === 'applied') await assertNotAborted(executor);
+        return result;
+      },
+      executor.onTransactionEnd ?? 'unknown',
+    );
   }
 
   /**
@@ -141,7 +145,11 @@ export class Barrier implements BarrierFields {
   }
 
   /** Takes the next barrier id, maps database conflicts to `BarrierOngoing`, reports the outcome, and gives the id back on failure. */
-  async #observed<T>(target: BarrierTarget, run: (barrierId: string) => Promise<BarrierResult<T>>): Promise<BarrierResult<T>> {
+  async #observed<T>(
+    target: BarrierTarget,
+    run: (barrierId: string) => Promise<BarrierResult<T>>,
+    settled?: Settled,
+  ): Promise<BarrierResult<T>> {
     if (this.#running) {
       throw new BarrierConfigError(
         `a call on the barrier of ${this.gid}/${this.branchId}/${this.op} is still running: calls on one Barrier are sequential (await each)`,
@@ -152,13 +160,18 @@ export class Barrier implements BarrierFields {
     const barrierId = this.#next < 10 ? `0${this.#next}` : String(this.#next);
     const call = { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId };
     try {
-      const result = await observe(target, call, async () => {
-        try {
-          return await ongoingOnConflict(target, () => run(barrierId));
-        } catch (thrown) {
-          throw thrown instanceof BusinessError ? thrown.error : thrown;
-        }
-      });
+      const result = await observe(
+        target,
+        call,
+        async () => {
+          try {
+            return await ongoingOnConflict(target, () => run(barrierId));
+          } catch (thrown) {
+            throw thrown instanceof BusinessError ? thrown.error : thrown;
+          }
+        },
+        settled,
+      );
       this.#next++;
       return result;
     } finally {

@@ -15,6 +15,13 @@ export interface OutcomeEvent extends BarrierFields {
    * `ongoing` a `BarrierOngoing` (thrown or mapped from a database conflict), `error` anything else.
    */
   outcome: Outcome | 'failure' | 'ongoing' | 'error';
+  /**
+   * Whether the transaction holding this decision committed. `call` reports after its own COMMIT
+   * (true; false when it failed). Under `within` the transaction is the caller's: executors that
+   * can see its end (knex, Sequelize) report after it, with the truth; the others report the
+   * decision before the caller's COMMIT, with `committed: false`.
+   */
+  committed: boolean;
   durationMs: number;
   error?: unknown;
 }
@@ -65,12 +72,17 @@ export interface ObservedTarget {
  * through. With `@opentelemetry/api` installed, `run` also runs inside a span of its own, so the
  * driver's spans for the transaction's statements nest under it.
  */
-export function observe<T extends { outcome: Outcome }>(target: ObservedTarget, call: CallFields, run: () => Promise<T>): Promise<T> {
+export function observe<T extends { outcome: Outcome }>(
+  target: ObservedTarget,
+  call: CallFields,
+  run: () => Promise<T>,
+  settled: Settled = COMMITTED_BY_RUN,
+): Promise<T> {
   const tracer = otelTracer();
-  if (!tracer) return timed(target.hooks, call, run);
+  if (!tracer) return timed(target.hooks, call, run, settled);
   return tracer.startActiveSpan(`txbarrier ${call.transType} ${call.op}`, { kind: SPAN_KIND_INTERNAL }, (span) => {
     // No SDK registered: the API hands out a no-op span; skip the attributes and the clock.
-    if (!span.isRecording()) return timed(target.hooks, call, run);
+    if (!span.isRecording()) return timed(target.hooks, call, run, settled);
     span.setAttributes({
       'db.system.name': DB_SYSTEM[target.dialect.name],
       'db.system': DB_SYSTEM[target.dialect.name],
@@ -81,31 +93,47 @@ export function observe<T extends { outcome: Outcome }>(target: ObservedTarget, 
       'txbarrier.op': call.op,
       'txbarrier.barrier_id': call.barrierId,
     });
-    return timed(target.hooks, call, run, span);
+    return timed(target.hooks, call, run, settled, span);
   });
 }
 
-async function timed<T extends { outcome: Outcome }>(hooks: BarrierHooks, call: CallFields, run: () => Promise<T>, span?: OtelSpan): Promise<T> {
+/**
+ * When a successful run's transaction is known to have committed: `'by-run'` when `run` itself
+ * committed (`call`); a function that registers a listener for the end of the caller's transaction
+ * (knex, Sequelize under `within`); `'unknown'` when nothing tells (reported at once, `committed: false`).
+ */
+export type Settled = 'by-run' | 'unknown' | ((listener: (committed: boolean) => void) => void);
+const COMMITTED_BY_RUN: Settled = 'by-run';
+
+async function timed<T extends { outcome: Outcome }>(
+  hooks: BarrierHooks,
+  call: CallFields,
+  run: () => Promise<T>,
+  settled: Settled,
+  span?: OtelSpan,
+): Promise<T> {
   // Nobody listening: no clock reads, no event objects on the hot path.
   if (!span && !hooks.onOutcome && !hooks.onDangling && !hooks.logger) return run();
   const started = performance.now();
-  const finish = (outcome: OutcomeEvent['outcome'], error?: unknown) => {
-    if (span) endSpan(span, outcome, error);
-    report(hooks, { ...call, outcome, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) });
+  const finish = (outcome: OutcomeEvent['outcome'], committed: boolean, error?: unknown) => {
+    if (span) endSpan(span, outcome, committed, error);
+    report(hooks, { ...call, outcome, committed, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) });
   };
   let result: T;
   try {
     result = await run();
   } catch (error) {
-    finish(error instanceof BarrierFailure ? 'failure' : error instanceof BarrierOngoing ? 'ongoing' : 'error', error);
+    finish(error instanceof BarrierFailure ? 'failure' : error instanceof BarrierOngoing ? 'ongoing' : 'error', false, error);
     throw error;
   }
-  finish(result.outcome);
+  if (typeof settled === 'function') settled((committed) => finish(result.outcome, committed));
+  else finish(result.outcome, settled === 'by-run');
   return result;
 }
 
-function endSpan(span: OtelSpan, outcome: OutcomeEvent['outcome'], error: unknown): void {
+function endSpan(span: OtelSpan, outcome: OutcomeEvent['outcome'], committed: boolean, error: unknown): void {
   span.setAttribute('txbarrier.outcome', outcome);
+  span.setAttribute('txbarrier.committed', String(committed));
   if (error !== undefined) {
     span.setAttribute('error.type', error instanceof Error ? error.name : typeof error);
     span.recordException(error instanceof Error ? error : String(error));

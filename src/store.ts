@@ -49,7 +49,13 @@ export interface BarrierTarget {
  * A connection the caller has already put in a transaction and will commit or roll back itself
  * (an ORM's transaction, a pg client after BEGIN). Made by the executors; used by `Barrier.within`.
  */
-export interface BarrierExecutor<Tx> extends BarrierTarget, BarrierConnection<Tx> {}
+export interface BarrierExecutor<Tx> extends BarrierTarget, BarrierConnection<Tx> {
+  /**
+   * Calls `listener` once the caller's transaction has ended (true: committed), where the library
+   * tells (knex's transaction promise, Sequelize's `afterCommit`), so hooks report the truth.
+   */
+  readonly onTransactionEnd?: (listener: (committed: boolean) => void) => void;
+}
 
 /** What every store offers: transactions on connections of its own. */
 export interface BarrierStore<Tx> extends BarrierTarget {

@@ -12,7 +12,7 @@ import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
 
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
-const CLI = join(process.cwd(), 'src/cli.ts');
+const CLI = join(process.cwd(), 'bin/txbarrier.ts');
 
 interface Run {
   status: number | null;
@@ -139,7 +139,7 @@ describe('txbarrier: sqlite', () => {
     expect(noFile.stderr).toMatch(new RegExp(`cannot connect to sqlite:${missing}`));
     expect(existsSync(missing)).toBe(false);
     expect(noTable.status).toBe(1);
-    expect(noTable.stderr).toMatch(/table barrier does not exist in .*txbarrier schema <url> --apply/);
+    expect(noTable.stderr).toMatch(/table barrier does not exist in .*txbarrier schema <url> --apply --table barrier\n/);
   });
 
   const hasScript = spawnSync('script', ['--version']).status === 0;
@@ -248,7 +248,7 @@ for (const server of servers) {
         txbarrier(['prune', unreachable.toString(), '--older-than', '7d']),
       ]);
       expect(noTable.status).toBe(1);
-      expect(noTable.stderr).toMatch(/table cli_missing_\w+ does not exist in .*txbarrier schema <url> --apply/);
+      expect(noTable.stderr).toMatch(/table (cli_missing_\w+) does not exist in .*txbarrier schema <url> --apply --table \1\n/);
       expect(noServer.status).toBe(1);
       expect(noServer.stderr).toMatch(/cannot connect to .*someone:\*\*\*@127\.0\.0\.1:1\/.*ECONNREFUSED/);
       expect(noServer.stderr).not.toContain('secret');

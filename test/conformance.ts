@@ -315,10 +315,10 @@ export function describeConformance<Tx>(engine: string, setup: () => Promise<Har
       await barrier(gid, 'saga', 'compensate').call(store, () => 'unused');
       await barrier(gid, 'saga', 'action').call(store, () => 'unused');
       await expect(barrier(gid, 'saga', 'action', '02').call(store, () => Promise.reject(failure))).rejects.toBe(failure);
-      expect(events.map((e) => [e.op, e.branchId, e.barrierId, e.outcome])).toEqual([
-        ['compensate', '01', '01', 'null-compensation'],
-        ['action', '01', '01', 'dangling'],
-        ['action', '02', '01', 'failure'],
+      expect(events.map((e) => [e.op, e.branchId, e.barrierId, e.outcome, e.committed])).toEqual([
+        ['compensate', '01', '01', 'null-compensation', true],
+        ['action', '01', '01', 'dangling', true],
+        ['action', '02', '01', 'failure', false],
       ]);
       expect(events[2]!.error).toBe(failure);
       expect(events.every((e) => e.gid === gid && e.transType === 'saga' && e.durationMs >= 0)).toBe(true);

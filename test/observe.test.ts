@@ -209,6 +209,7 @@ describe('OpenTelemetry spans', () => {
       'txbarrier.op': 'action',
       'txbarrier.barrier_id': '01',
       'txbarrier.outcome': 'applied',
+      'txbarrier.committed': 'true',
     });
     expect(barrierSpan.status.code).toBe(SpanStatusCode.UNSET);
     expect(activeInside).toBe(barrierSpan.spanContext().spanId);

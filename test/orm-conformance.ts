@@ -218,6 +218,37 @@ export function describeExecutor<Tx>(name: string, engine: DialectName, setup: (
       expect(events.map((e) => [e.gid, e.op, e.outcome])).toEqual([[gid, 'compensate', 'null-compensation']]);
     });
 
+    it('never reports an outcome as committed before the caller committed, nor when it rolled back', async () => {
+      const events: OutcomeEvent[] = [];
+      const onOutcome = (e: OutcomeEvent) => events.push({ ...e });
+      const gid = gidOf();
+      let seenBeforeCommit: boolean[] = [];
+      let ends = false;
+      await h.transaction(async (tx) => {
+        const executor = h.executor(tx, { table: h.table, onOutcome });
+        ends = executor.onTransactionEnd !== undefined;
+        await barrier(gid, 'saga', 'action').within(executor, () => 'done');
+        seenBeforeCommit = events.map((e) => e.committed);
+      });
+      // Reported before the COMMIT only as an uncommitted decision; after it, if the library tells, as committed.
+      expect(seenBeforeCommit.every((committed) => committed === false)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(events.map((e) => e.outcome)).toEqual(['applied']);
+      expect(events[0]!.committed).toBe(ends);
+
+      events.length = 0;
+      const rolledBack = gidOf();
+      await expect(
+        h.transaction(async (tx) => {
+          await barrier(rolledBack, 'saga', 'action').within(h.executor(tx, { table: h.table, onOutcome }), () => 'done');
+          throw new Error('the caller rolls back after the barrier decided');
+        }),
+      ).rejects.toThrow('rolls back');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Never "committed": either reported as the decision before the commit, or (knex) as rolled back, or (Sequelize) not at all.
+      expect(events.every((e) => e.committed === false)).toBe(true);
+    });
+
     it('refuses a handle outside a transaction, a bad table name and an unknown dialect', async () => {
       expect(() => h.executor(h.outsideTransaction as Tx)).toThrow(BarrierConfigError);
       expect(() => h.executor(h.outsideTransaction as Tx)).toThrow(/transaction/);

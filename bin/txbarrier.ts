@@ -4,15 +4,10 @@
  * table's DDL and its upkeep, for any engine the URL names. Drivers are the user's own
  * dependencies, loaded only when a command needs a connection.
  */
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
-import { errorChain } from './dialects/dialect.js';
-import { dialects } from './dialects/index.js';
-import { BarrierConfigError } from './errors.js';
-import type { BarrierStore } from './store.js';
+import { type DatabaseTarget, parseDatabaseUrl, storeFromUrl } from '../adapters/url.js';
+import { errorChain } from '../src/dialects/dialect.js';
+import { BarrierConfigError, dialects } from '../src/index.js';
 
 const HELP = `Usage:
   txbarrier schema <url> [--table T] [--apply]
@@ -34,85 +29,18 @@ Exit status: 0 done, 1 the database failed (unreachable, missing table, ...), 2 
 /** A problem with what the user typed: exit status 2. */
 class UsageError extends Error {}
 
-/** The database could not be reached or opened: exit status 1. */
-class ConnectError extends Error {}
-
-type Target = { engine: 'mysql'; url: string } | { engine: 'postgres'; url: string } | { engine: 'sqlite'; path: string };
-
-
-const DRIVER = { mysql: 'mysql2', postgres: 'pg', sqlite: 'better-sqlite3' };
-
-
-function parseTarget(text: string): Target {
-  if (text.startsWith('sqlite:')) {
-    const path = text.slice('sqlite:'.length).replace(/^\/\//, '');
-    if (!path) throw new UsageError('a sqlite URL needs a file path: sqlite:path/to/file.db');
-    return { engine: 'sqlite', path: resolve(path) };
-  }
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new UsageError(`not a database URL: ${JSON.stringify(text)} (try mysql://..., postgres://... or sqlite:path)`);
-  }
-  if (url.protocol === 'mysql:') return { engine: 'mysql', url: text };
-  if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') return { engine: 'postgres', url: text };
-  throw new UsageError(`unsupported URL scheme ${url.protocol} (use mysql:, postgres:, postgresql: or sqlite:)`);
-}
-
-/** The URL for messages, password hidden. */
-function shown(target: Target): string {
-  if (target.engine === 'sqlite') return `sqlite:${target.path}`;
-  const url = new URL(target.url);
-  if (url.password) url.password = '***';
-  return url.toString();
-}
-
-/** Loads a driver the user installed, or says how to install it. */
-async function importDriver<T>(engine: Target['engine'], load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    if ([...errorChain(error)].some((e) => e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND')) {
-      throw new UsageError(`the ${DRIVER[engine]} driver is not installed; install it next to txbarrier: npm install ${DRIVER[engine]}`);
-    }
-    throw error;
-  }
-}
-
-/** A store on a connection of its own, and how to close it. */
-async function connect(target: Target, table: string, create: boolean): Promise<{ store: BarrierStore<unknown>; close(): Promise<void> }> {
-  if (target.engine === 'mysql') {
-    const { createPool } = await importDriver('mysql', () => import('mysql2/promise'));
-    const pool = createPool({ uri: target.url, connectionLimit: 1 });
-    return { store: mysqlStore(pool, { table }) as BarrierStore<unknown>, close: () => pool.end() };
-  }
-  if (target.engine === 'postgres') {
-    const { default: pg } = await importDriver('postgres', () => import('pg'));
-    const pool = new pg.Pool({ connectionString: target.url, max: 1 });
-    return { store: postgresStore(pool, { table }) as BarrierStore<unknown>, close: () => pool.end() };
-  }
-  const { default: Database } = await importDriver('sqlite', () => import('better-sqlite3'));
-  let db: InstanceType<typeof Database>;
-  try {
-    // Prune must not create an empty file where a typo put the path; schema --apply may.
-    db = new Database(target.path, { fileMustExist: !create });
-  } catch (error) {
-    throw new ConnectError(error instanceof Error ? error.message : String(error), { cause: error });
-  }
-  return { store: sqliteStore(db, { table }) as BarrierStore<unknown>, close: async () => void db.close() };
-}
-
 const CONNECT_CODES = new Set([
   'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET',
   'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_DBACCESS_DENIED_ERROR', // MySQL: credentials, database
+  'SQLITE_CANTOPEN', // SQLite: a file that is not there (prune never creates one)
   '28P01', '28000', '3D000', // PostgreSQL: password, authorization, database
 ]);
 const MISSING_TABLE_CODES = new Set(['ER_NO_SUCH_TABLE', '42P01', '3F000']);
 
 /** Says what went wrong in the user's terms: exit 1 for the database, 2 for the command line. */
-function describeFailure(error: unknown, target: Target | undefined, table: string | undefined): { message: string; status: number } {
+function describeFailure(error: unknown, target: DatabaseTarget | undefined, table: string | undefined): { message: string; status: number } {
   if (error instanceof UsageError) return { message: error.message, status: 2 };
+  if (error instanceof BarrierConfigError && error.code === 'ERR_TXBARRIER_NO_TABLE') return { message: error.message, status: 1 };
   // The store speaks to code (`force: true`); here the switch is --force.
   if (error instanceof BarrierConfigError) return { message: error.message.replace('force: true', '--force'), status: 2 };
   if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
@@ -121,18 +49,19 @@ function describeFailure(error: unknown, target: Target | undefined, table: stri
   const chain = [...errorChain(error)];
   const codes = chain.map((e) => String(e.code));
   const message = chain.map((e) => e.message).find((m) => typeof m === 'string' && m !== '') ?? String(error);
-  const where = target ? shown(target) : 'the database';
-  if (error instanceof ConnectError || codes.some((code) => CONNECT_CODES.has(code))) {
+  const where = target ? target.shown : 'the database';
+  // better-sqlite3 refusing to open a file (missing with fileMustExist, not a database) has no code of its own.
+  if (codes.some((code) => CONNECT_CODES.has(code)) || (target?.engine === 'sqlite' && /directory does not exist|unable to open/.test(String(message)))) {
     return { message: `cannot connect to ${where}: ${message}`, status: 1 };
   }
   if (codes.some((code) => MISSING_TABLE_CODES.has(code)) || /no such table/.test(String(message))) {
-    return { message: `table ${table} does not exist in ${where} (${message}); create it with: txbarrier schema <url> --apply`, status: 1 };
+    return { message: `table ${table} does not exist in ${where} (${message}); create it with: txbarrier schema <url> --apply --table ${table}`, status: 1 };
   }
   return { message: `failed on ${where}: ${message}`, status: 1 };
 }
 
 async function main(argv: string[]): Promise<number> {
-  let target: Target | undefined;
+  let target: DatabaseTarget | undefined;
   let table: string | undefined;
   try {
     const { values, positionals } = parseArgs({
@@ -155,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     if (command !== 'schema' && command !== 'prune') throw new UsageError(`unknown command ${JSON.stringify(command)}; run txbarrier --help`);
     if (url === undefined) throw new UsageError(`${command} needs a database URL; run txbarrier --help`);
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-    target = parseTarget(url);
+    target = parseUsageUrl(url);
     const dialect = dialects[target.engine];
     table = values.table ?? dialect.defaultTable;
     dialect.quoteTable(table);
@@ -168,13 +97,13 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(dialect.createSchema(table).map((statement) => `${statement};\n`).join('\n'));
         return 0;
       }
-      const { store, close } = await connect(target, table, true);
+      const { store, close } = await storeFromUrl(target, { table, poolSize: 1 });
       try {
         await store.ensureSchema();
       } finally {
         await close();
       }
-      process.stdout.write(`schema ready: table ${table} in ${shown(target)}\n`);
+      process.stdout.write(`schema ready: table ${table} in ${target.shown}\n`);
       return 0;
     }
 
@@ -182,7 +111,8 @@ async function main(argv: string[]): Promise<number> {
     const olderThan = values['older-than'];
     if (olderThan === undefined) throw new UsageError('prune needs --older-than, e.g. --older-than 7d');
     const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
-    const { store, close } = await connect(target, table, false);
+    // Prune must not create an empty file where a typo put the path; schema --apply may.
+    const { store, close } = await storeFromUrl(target, { table, poolSize: 1, create: false });
     const progress = process.stderr.isTTY ? (deleted: number) => process.stderr.write(`\rpruned ${deleted} rows...`) : undefined;
     let deleted: number;
     try {
@@ -191,12 +121,21 @@ async function main(argv: string[]): Promise<number> {
       if (progress) process.stderr.write('\r\x1b[K');
       await close();
     }
-    process.stdout.write(`pruned ${deleted} rows older than ${olderThan} from ${table} in ${shown(target)}\n`);
+    process.stdout.write(`pruned ${deleted} rows older than ${olderThan} from ${table} in ${target.shown}\n`);
     return 0;
   } catch (error) {
     const { message, status } = describeFailure(error, target, table);
     process.stderr.write(`txbarrier: ${message}\n`);
     return status;
+  }
+}
+
+/** The URL as the store reads it; its mistakes are the command line's (exit status 2). */
+function parseUsageUrl(url: string): DatabaseTarget {
+  try {
+    return parseDatabaseUrl(url);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
   }
 }
 

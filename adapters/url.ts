@@ -1,0 +1,94 @@
+/**
+ * `storeFromUrl`: a barrier store on the engine a URL names, with a connection pool of its own. For
+ * tools, scripts and tests (the CLI, the examples, the benchmarks); a service normally builds its
+ * store on the pool it already has. Drivers are the user's own dependencies, loaded only here.
+ */
+import { resolve } from 'node:path';
+import { errorChain } from '../src/dialects/dialect.js';
+import { BarrierConfigError, type BarrierStore, type DialectName, type StoreOptions } from '../src/index.js';
+import { mysqlStore } from './mysql.js';
+import { postgresStore } from './postgres.js';
+import { sqliteStore } from './sqlite.js';
+
+/** Which engine a URL names and where: the password is kept only in `url`, never in `shown`. */
+export type DatabaseTarget =
+  | { engine: 'mysql' | 'postgres'; url: string; shown: string }
+  | { engine: 'sqlite'; path: string; shown: string };
+
+export interface StoreFromUrlOptions extends StoreOptions {
+  /** Connections in the pool (MySQL, PostgreSQL). Defaults to 4. */
+  poolSize?: number;
+  /** Whether a missing SQLite file may be created (never a server's database). Defaults to true. */
+  create?: boolean;
+}
+
+export interface OpenedStore {
+  readonly target: DatabaseTarget;
+  readonly store: BarrierStore<unknown>;
+  /** Ends the pool (or closes the SQLite file). */
+  close(): Promise<void>;
+}
+
+const DRIVER: Record<DialectName, string> = { mysql: 'mysql2', postgres: 'pg', sqlite: 'better-sqlite3' };
+
+/**
+ * Reads `mysql://user:password@host:3306/database`, `postgres://…` (or `postgresql://`), and
+ * `sqlite:path/to/file.db` (or `sqlite:///absolute/path.db`). Throws `BarrierConfigError`
+ * (`ERR_TXBARRIER_URL`) for anything else.
+ */
+export function parseDatabaseUrl(text: string): DatabaseTarget {
+  if (typeof text === 'string' && text.startsWith('sqlite:')) {
+    const path = text.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (!path) throw urlError('a sqlite URL needs a file path: sqlite:path/to/file.db');
+    const absolute = resolve(path);
+    return { engine: 'sqlite', path: absolute, shown: `sqlite:${absolute}` };
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw urlError(`not a database URL: ${JSON.stringify(text)} (try mysql://..., postgres://... or sqlite:path)`);
+  }
+  const engine = url.protocol === 'mysql:' ? 'mysql' : url.protocol === 'postgres:' || url.protocol === 'postgresql:' ? 'postgres' : undefined;
+  if (!engine) throw urlError(`unsupported URL scheme ${url.protocol} (use mysql:, postgres:, postgresql: or sqlite:)`);
+  if (url.password) url.password = '***';
+  return { engine, url: text, shown: url.toString() };
+}
+
+/** A store on the database `url` names, on a pool of its own; `close()` when done. */
+export async function storeFromUrl(url: string | DatabaseTarget, options: StoreFromUrlOptions = {}): Promise<OpenedStore> {
+  const target = typeof url === 'string' ? parseDatabaseUrl(url) : url;
+  const { poolSize = 4, create = true, ...storeOptions } = options;
+  if (target.engine === 'sqlite') {
+    const { default: Database } = await importDriver('sqlite', () => import('better-sqlite3'));
+    const db = new Database(target.path, { fileMustExist: !create });
+    return { target, store: sqliteStore(db, storeOptions) as BarrierStore<unknown>, close: async () => void db.close() };
+  }
+  if (target.engine === 'mysql') {
+    const { createPool } = await importDriver('mysql', () => import('mysql2/promise'));
+    const pool = createPool({ uri: target.url, connectionLimit: poolSize });
+    return { target, store: mysqlStore(pool, storeOptions) as BarrierStore<unknown>, close: () => pool.end() };
+  }
+  const { default: pg } = await importDriver('postgres', () => import('pg'));
+  const pool = new pg.Pool({ connectionString: target.url, max: poolSize });
+  return { target, store: postgresStore(pool, storeOptions) as BarrierStore<unknown>, close: () => pool.end() };
+}
+
+/** Loads a driver the user installed, or says how to install it. */
+async function importDriver<T>(engine: DialectName, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ([...errorChain(error)].some((e) => e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND')) {
+      throw new BarrierConfigError(`the ${DRIVER[engine]} driver is not installed; install it next to txbarrier: npm install ${DRIVER[engine]}`, {
+        code: 'ERR_TXBARRIER_DRIVER_MISSING',
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+function urlError(message: string): BarrierConfigError {
+  return new BarrierConfigError(message, { code: 'ERR_TXBARRIER_URL' });
+}
