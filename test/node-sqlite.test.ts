@@ -4,11 +4,14 @@
  * node:sqlite the suite is skipped and says so; with TXBARRIER_REQUIRE_NODE_SQLITE=1 (as .ci/run
  * sets on Node 22 and 24) it fails instead.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
+import { build } from 'tsup';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type NodeSqliteDatabase, nodeSqliteStore } from '../adapters/node-sqlite.js';
 import { sqliteStore } from '../adapters/sqlite.js';
@@ -195,6 +198,28 @@ describe.skipIf(!usable)('node:sqlite store', () => {
     expect(await nested).toEqual({ outcome: 'applied', value: 'outer done' });
     expect((await action('after').call(store, () => 'ran')).outcome).toBe('applied');
     expect(sum(db)).toBe(1);
+  });
+
+  it("runs the README's node:sqlite quickstart against the built package, with no node_modules at all", async () => {
+    const quickstart = /### Without a native module[\s\S]*?```js\n([\s\S]*?)```/.exec(readFileSync('README.md', 'utf8'))?.[1];
+    expect(quickstart).toContain('nodeSqliteStore');
+    const root = mkdtempSync(join(realpathSync(tmpdir()), 'txbarrier-quickstart-'));
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+    await build({
+      config: false,
+      entry: { index: 'src/index.ts', 'node-sqlite': 'adapters/node-sqlite.ts' },
+      format: ['esm'],
+      splitting: true,
+      target: 'node20',
+      outDir: join(root, 'dist'),
+      silent: true,
+    });
+    copyFileSync('package.json', join(root, 'package.json'));
+    writeFileSync(join(root, 'app.mjs'), quickstart!);
+    // Nothing to resolve a driver from: the package and node:sqlite are all there is.
+    expect(() => createRequire(join(root, 'app.mjs')).resolve('better-sqlite3')).toThrow(/Cannot find module/);
+    const { stdout } = await promisify(execFile)(process.execPath, ['app.mjs'], { cwd: root });
+    expect(stdout).toMatch(/\{ outcome: 'applied', value: 70 \}\n\{ outcome: 'duplicate' \}/);
   });
 
   it('lets other work on the connection wait for open barrier transactions through exclusive()', async () => {
