@@ -8,6 +8,7 @@ const sources: Record<string, string> = {
   cli: 'bin/txbarrier.ts',
   url: 'adapters/url.ts',
   sqlite: 'adapters/sqlite.ts',
+  'node-sqlite': 'adapters/node-sqlite.ts',
   mysql: 'adapters/mysql.ts',
   postgres: 'adapters/postgres.ts',
   express: 'adapters/express.ts',

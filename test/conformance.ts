@@ -291,9 +291,12 @@ export function describeConformance<Tx>(engine: string, setup: () => Promise<Har
       const gid = gidOf();
       const b = barrier(gid, 'saga', 'action');
       let release!: () => void;
-      const first = b.call(h.store, () => new Promise<void>((resolve) => (release = resolve)));
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      const first = b.call(h.store, () => new Promise<void>((resolve) => ((release = resolve), started())));
       await expect(b.call(h.store, () => 'second')).rejects.toMatchObject({ code: 'ERR_TXBARRIER_CALL_IN_PROGRESS' });
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // On a loaded machine the first call may not have reached its function yet.
+      await running;
       release();
       expect((await first).outcome).toBe('applied');
     });

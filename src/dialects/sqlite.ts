@@ -61,7 +61,15 @@ export const sqliteDialect: Dialect = {
   SELECT gid, branch_id, op, barrier_id FROM ${quoteTable(table)}
   WHERE create_time < datetime('now', '-' || ${placeholder(1)} || ' seconds') LIMIT ${placeholder(2)})`,
 
-  isRetryable: (error) => someInChain(error, (e) => typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(e.code)),
+  // better-sqlite3 names the code (SQLITE_BUSY_SNAPSHOT); node:sqlite throws ERR_SQLITE_ERROR with the
+  // extended result code in `errcode`, whose low byte is the primary one (5 BUSY, 6 LOCKED).
+  isRetryable: (error) =>
+    someInChain(
+      error,
+      (e) =>
+        (typeof e.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(e.code)) ||
+        (e.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number' && [5, 6].includes(e.errcode & 0xff)),
+    ),
   endsTransaction: () => false,
   isMissingTable: (error) => someInChain(error, (e) => typeof e.message === 'string' && e.message.startsWith('no such table')),
 };
