@@ -3,11 +3,13 @@
  * tools, scripts and tests (the CLI, the examples, the benchmarks); a service normally builds its
  * store on the pool it already has. Drivers are the user's own dependencies, loaded only here.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { errorChain } from '../src/dialects/dialect.js';
 import { BarrierConfigError, type BarrierStore, type DialectName, type StoreOptions } from '../src/index.js';
 import { mysqlStore } from './mysql.js';
 import { postgresStore } from './postgres.js';
+import { type NodeSqliteDatabase, nodeSqliteStore } from './node-sqlite.js';
 import { sqliteStore } from './sqlite.js';
 
 /** Which engine a URL names and where: the password is kept only in `url`, never in `shown`. */
@@ -59,11 +61,7 @@ export function parseDatabaseUrl(text: string): DatabaseTarget {
 export async function storeFromUrl(url: string | DatabaseTarget, options: StoreFromUrlOptions = {}): Promise<OpenedStore> {
   const target = typeof url === 'string' ? parseDatabaseUrl(url) : url;
   const { poolSize = 4, create = true, ...storeOptions } = options;
-  if (target.engine === 'sqlite') {
-    const { default: Database } = await importDriver('sqlite', () => import('better-sqlite3'));
-    const db = new Database(target.path, { fileMustExist: !create });
-    return { target, store: sqliteStore(db, storeOptions) as BarrierStore<unknown>, close: async () => void db.close() };
-  }
+  if (target.engine === 'sqlite') return openSqlite(target, create, storeOptions);
   if (target.engine === 'mysql') {
     const { createPool } = await importDriver('mysql', () => import('mysql2/promise'));
     const pool = createPool({ uri: target.url, connectionLimit: poolSize });
@@ -74,19 +72,55 @@ export async function storeFromUrl(url: string | DatabaseTarget, options: StoreF
   return { target, store: postgresStore(pool, storeOptions) as BarrierStore<unknown>, close: () => pool.end() };
 }
 
+/**
+ * A SQLite file through better-sqlite3 when it is installed, else through the runtime's own
+ * `node:sqlite` (Node ≥ 22.16), so a tool needs no native module where the runtime has one.
+ */
+async function openSqlite(target: DatabaseTarget & { engine: 'sqlite' }, create: boolean, options: StoreOptions): Promise<OpenedStore> {
+  const betterSqlite = await import('better-sqlite3').catch((error: unknown) => {
+    if (!missingModule(error)) throw error;
+    if (!builtInSqlite()) throw driverMissing('sqlite', error);
+    return undefined;
+  });
+  if (betterSqlite) {
+    const db = new betterSqlite.default(target.path, { fileMustExist: !create });
+    return { target, store: sqliteStore(db, options) as BarrierStore<unknown>, close: async () => void db.close() };
+  }
+  if (!create && !existsSync(target.path)) {
+    throw Object.assign(new Error(`unable to open database file: ${target.path} does not exist`), { code: 'SQLITE_CANTOPEN' });
+  }
+  const { DatabaseSync } = builtInSqlite()!;
+  const db = new DatabaseSync(target.path, { timeout: 5000 });
+  return { target, store: nodeSqliteStore(db, options) as BarrierStore<unknown>, close: async () => db.close() };
+}
+
+/** `node:sqlite` where the runtime has the parts the store needs, else undefined (never imported statically). */
+function builtInSqlite(): { DatabaseSync: new (path: string, options: { timeout: number }) => NodeSqliteDatabase & { close(): void } } | undefined {
+  const module = (process as { getBuiltinModule?: (name: string) => unknown }).getBuiltinModule?.('node:sqlite') as
+    | { DatabaseSync?: { prototype: object } }
+    | undefined;
+  return module?.DatabaseSync && 'location' in module.DatabaseSync.prototype ? (module as never) : undefined;
+}
+
+function missingModule(error: unknown): boolean {
+  return [...errorChain(error)].some((e) => e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND');
+}
+
 /** Loads a driver the user installed, or says how to install it. */
 async function importDriver<T>(engine: DialectName, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (error) {
-    if ([...errorChain(error)].some((e) => e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND')) {
-      throw new BarrierConfigError(`the ${DRIVER[engine]} driver is not installed; install it next to txbarrier: npm install ${DRIVER[engine]}`, {
-        code: 'ERR_TXBARRIER_DRIVER_MISSING',
-        cause: error,
-      });
-    }
-    throw error;
+    throw missingModule(error) ? driverMissing(engine, error) : error;
   }
+}
+
+function driverMissing(engine: DialectName, cause: unknown): BarrierConfigError {
+  const install = engine === 'sqlite' ? 'npm install better-sqlite3@12 (or run on Node ≥ 22.16, whose node:sqlite needs nothing)' : `npm install ${DRIVER[engine]}`;
+  return new BarrierConfigError(`the ${DRIVER[engine]} driver is not installed; install it next to txbarrier: ${install}`, {
+    code: 'ERR_TXBARRIER_DRIVER_MISSING',
+    cause,
+  });
 }
 
 function urlError(message: string): BarrierConfigError {

@@ -105,6 +105,34 @@ describe('txbarrier: usage', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/the pg driver is not installed; .*npm install pg/);
   });
+
+  it('without better-sqlite3, opens a SQLite file through node:sqlite where the runtime has it, else says what to install', async () => {
+    const hook = join(dir, 'no-better-sqlite3-hook.mjs');
+    const register = join(dir, 'no-better-sqlite3.mjs');
+    writeFileSync(
+      hook,
+      `export async function resolve(specifier, context, next) {
+        if (specifier === 'better-sqlite3') throw Object.assign(new Error("Cannot find package 'better-sqlite3'"), { code: 'ERR_MODULE_NOT_FOUND' });
+        return next(specifier, context);
+      }`,
+    );
+    writeFileSync(register, `import { register } from 'node:module'; register(${JSON.stringify(`file://${hook}`)});`);
+    const file = join(dir, `native-free-${randomUUID()}.db`);
+    const run = await txbarrier(['schema', `sqlite:${file}`, '--apply'], ['--no-warnings', '--import', register]);
+    const builtIn = (process as { getBuiltinModule?: (name: string) => { DatabaseSync?: { prototype: object } } | undefined }).getBuiltinModule?.('node:sqlite');
+    if (builtIn?.DatabaseSync && 'location' in builtIn.DatabaseSync.prototype) {
+      expect(run).toMatchObject({ status: 0, stdout: `schema ready: table barrier in sqlite:${file}\n` });
+      const db = new Database(file);
+      try {
+        expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'barrier'").all()).toHaveLength(1);
+      } finally {
+        db.close();
+      }
+    } else {
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/the better-sqlite3 driver is not installed; .*npm install better-sqlite3@12 .*node:sqlite/);
+    }
+  });
 });
 
 describe('txbarrier: sqlite', () => {
