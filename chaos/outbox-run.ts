@@ -260,7 +260,16 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   };
   const produced = Date.now();
   const deadline = Date.now() + (options.settleTimeoutMs ?? 60_000);
-  while (!(await settled()).done && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  // Drops still due (no broker connection was open while producing: a fast run, relays restarting)
+  // happen while the run settles, as soon as a connection is open.
+  for (;;) {
+    if (dropsDue > 0 && proxy.dropAll() > 0) {
+      dropsDue--;
+      counts.connectionDrops++;
+    }
+    if ((dropsDue === 0 && (await settled()).done) || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   // A little longer, so a late duplicate delivery would show.
   await new Promise((resolve) => setTimeout(resolve, 300));
   const settledAt = Date.now();
