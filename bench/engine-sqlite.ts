@@ -28,7 +28,8 @@ ${indexed ? `CREATE INDEX "${table}_create_time" ON "${table}" (create_time); CR
  */
 export async function sqliteEngine(prefix: string, file?: string): Promise<BenchEngine<Db>> {
   const tempDir = file ? undefined : mkdtempSync(join(tmpdir(), 'txbarrier-bench-'));
-  const db = new Database(file ?? join(tempDir!, 'bench.db'));
+  const path = file ?? join(tempDir!, 'bench.db');
+  const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   const accounts = `${prefix}accounts`;
@@ -67,6 +68,7 @@ export async function sqliteEngine(prefix: string, file?: string): Promise<Bench
   return {
     name: 'sqlite',
     prefix,
+    file: path,
     version: `SQLite ${(db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v} (better-sqlite3, WAL, synchronous=FULL)`,
     layouts: ['default', 'dtm', 'dtm-indexed', 'key-only'],
 

@@ -34,6 +34,8 @@ export interface BenchEngine<Tx> {
   readonly name: EngineName;
   /** Starts the name of every table this engine's benchmarks create, its accounts table included. */
   readonly prefix: string;
+  /** SQLite: the database file, for other processes to open. */
+  readonly file?: string;
   /** The engine's version as it reports it. */
   readonly version: string;
   /** Layouts the schema comparison runs on this engine, `default` first. */

@@ -3,6 +3,7 @@ import type { EngineName } from './engine.js';
 import { routeRatio } from './express.js';
 import type { GrowthResult } from './growth.js';
 import { median, type Measured, type Ratio, ratio } from './rounds.js';
+import { cpuPerOp, medianOf, OPS, rateOf, roundRatio, VARIANTS } from './processes.js';
 import type { EngineReport, SuiteReport } from './suite.js';
 import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
 
@@ -28,49 +29,55 @@ function conflictNote(conflicts: Conflicts): string {
 function costSection(engines: EngineReport[]): string {
   const rows: string[][] = [];
   const compensation: string[][] = [];
-  let notes = '';
   for (const report of engines) {
-    for (const { clients, measured, conflicts } of report.cost ?? []) {
-      for (const op of ['action', 'compensate']) {
+    for (const result of report.cost ?? []) {
+      const { clients } = result;
+      const conflicts = VARIANTS.map((v) => [v, result.rounds[v].reduce((sum, r) => sum + r.conflicts, 0)] as const).filter(([, n]) => n > 0);
+      for (const op of OPS) {
+        const sdk = `sdk ${op}` as const;
+        const hand = `hand ${op}` as const;
+        const cpu = roundRatio(result, sdk, hand, cpuPerOp);
         rows.push([
           ENGINE_LABEL[report.engine],
           op,
           String(clients),
-          rate(measured, 'bare action'),
-          rate(measured, `hand ${op}`),
-          rate(measured, `sdk ${op}`),
-          atLeast(ratio(measured, `sdk ${op}`, `hand ${op}`), 0.95),
-          shown(ratio(measured, `hand ${op}`, 'bare action')),
-          shown(ratio(measured, `sdk ${op}`, 'bare action')),
+          fixed(medianOf(result, hand, rateOf), 0),
+          fixed(medianOf(result, sdk, rateOf), 0),
+          atLeast(roundRatio(result, sdk, hand, rateOf), 0.95),
+          fixed(medianOf(result, hand, cpuPerOp), 0),
+          fixed(medianOf(result, sdk, cpuPerOp), 0),
+          `${shown(cpu)} ${verdict(cpu.median <= 1.1)}`,
+          conflicts.length === 0 ? '' : conflicts.map(([v, n]) => `${v} ${n}`).join(', '),
         ]);
       }
       compensation.push([
         ENGINE_LABEL[report.engine],
         String(clients),
-        atLeast(ratio(measured, 'sdk compensate', 'sdk action'), 0.95),
-        shown(ratio(measured, 'hand compensate', 'hand action')),
+        atLeast(roundRatio(result, 'sdk compensate', 'sdk action', rateOf), 0.95),
+        shown(roundRatio(result, 'hand compensate', 'hand action', rateOf)),
       ]);
-      const note = conflictNote(conflicts);
-      if (note) notes += `\n${ENGINE_LABEL[report.engine]}, ${clients} clients${note}.`;
     }
   }
   if (rows.length === 0) return '';
-  return `### 1. Barrier cost: SDK vs hand-written vs bare (transactions/s)
+  return `### 1. Barrier cost: SDK vs hand-written, each in its own process
 
-Business transaction: one \`UPDATE\` of a random account row. Bare = that alone; hand-written = the raw driver with one
-insert-ignore (both rows in one statement for a compensation), affected-row check, the UPDATE, commit; SDK =
-\`Barrier.call\` on the store. Same barrier table (the default schema). A compensation undoes an action committed earlier.
-Ratios are medians of per-round ratios, with the interquartile range in brackets.
+Each round spawns one process per variant (hand-written / SDK × forward / compensation), in an order that rotates
+and reverses from round to round; each process warms up, then runs the same number of ops as the others, timed,
+with \`process.cpuUsage()\` around the measured ops. Hand-written = the raw driver alone (txbarrier never loaded)
+sending exactly the SDK's statements (bench/worker-hand.ts); SDK = \`Barrier.from(…).call(store, fn)\` on the
+adapter's store with default options (bench/worker-sdk.ts). Business work: one \`UPDATE\` of a random account row.
+A compensation undoes an action committed before the round (one of its two rows goes in). CPU is the client
+process's (user + system) per op; the database server's is not in it. Ratios are medians of per-round ratios, with
+the interquartile range in brackets.
 
 ${table(
-  ['engine', 'op', 'clients', 'bare tx/s', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand-written (≥ 0.95)', 'hand-written / bare', 'SDK / bare'],
+  ['engine', 'op', 'clients', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand tx/s (≥ 0.95)', 'hand-written CPU µs/op', 'SDK CPU µs/op', 'SDK / hand CPU (≤ 1.10)', 'conflicts retried'],
   rows,
 )}
 
-Compensation against forward op (one statement for both rows; DTM's two statements measured 0.73× on Postgres):
+Compensation against forward op, same processes:
 
-${table(['engine', 'clients', 'SDK compensate / action (≥ 0.95)', 'hand-written compensate / action'], compensation)}
-${notes}`;
+${table(['engine', 'clients', 'SDK compensate / action (≥ 0.95)', 'hand-written compensate / action'], compensation)}`;
 }
 
 const SCHEMA_TARGET: Partial<Record<EngineName, number>> = { postgres: 1.1, sqlite: 1.2 };

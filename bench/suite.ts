@@ -7,7 +7,8 @@ import { type ExpressResult, measureExpress } from './express.js';
 import { type GrowthResult, measureGrowth } from './growth.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { measurePrune, type PruneResult } from './prune.js';
-import { type CostResult, measureCost, measureSchema, measureStatements, type SchemaResult, type Settings } from './throughput.js';
+import { bundleWorkers, measureProcesses, type ProcessCostResult, type ProcessPlan, type Workers } from './processes.js';
+import { type CostResult, measureSchema, measureStatements, type SchemaResult, type Settings } from './throughput.js';
 
 export const SECTIONS = ['cost', 'schema', 'statements', 'express', 'growth', 'prune', 'overhead'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -18,6 +19,8 @@ export interface SuiteConfig {
   prefix: string;
   sections: Section[];
   throughput: Settings;
+  /** Section 1, each variant in its own process. */
+  processes: ProcessPlan;
   /** Table sizes for the growth section, per engine. */
   growthSizes: Record<EngineName, number[]>;
   /** Rebuild the cached growth tables. */
@@ -40,6 +43,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
     case 'full':
       return {
         throughput: { rounds: 20, roundSeconds: 0.3, clients: [1, 16] },
+        processes: { rounds: 8, roundSeconds: 0.6, clients: [1, 16], warmOps: 400 },
         // MariaDB's default 128 MB buffer pool makes a 10M-row load take far longer than the others; it is not a target.
         growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
         pruneRows: M,
@@ -52,6 +56,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
     case 'quick':
       return {
         throughput: { rounds: 6, roundSeconds: 0.2, clients: [1, 16] },
+        processes: { rounds: 2, roundSeconds: 0.2, clients: [1, 16], warmOps: 200 },
         growthSizes: { sqlite: [0, 10_000, 100_000], postgres: [0, 10_000, 100_000], mysql: [0, 10_000, 100_000] },
         pruneRows: 20_000,
         pruneBaselineSeconds: 1,
@@ -63,6 +68,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
     case 'smoke':
       return {
         throughput: { rounds: 1, roundSeconds: 0.01, clients: [1, 4] },
+        processes: { rounds: 1, roundSeconds: 0.01, clients: [1, 4], warmOps: 4, fixedOps: 8 },
         growthSizes: { sqlite: [0, 300], postgres: [0, 300], mysql: [0, 300] },
         pruneRows: 2_500,
         pruneBaselineSeconds: 0.1,
@@ -78,7 +84,7 @@ export interface EngineReport {
   version?: string;
   /** Why the engine did not run (a server out of reach). */
   skipped?: string;
-  cost?: CostResult[];
+  cost?: ProcessCostResult[];
   schema?: SchemaResult;
   statements?: CostResult;
   growth?: GrowthResult;
@@ -113,6 +119,8 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
   const has = (section: Section) => config.sections.includes(section);
   const largest = Math.max(...config.throughput.clients);
   const engines: EngineReport[] = [];
+  const workers: Workers | undefined = has('cost') ? await bundleWorkers() : undefined;
+  try {
 
   for (const name of config.engines) {
     let engine: BenchEngine<unknown>;
@@ -134,7 +142,7 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
       return result;
     };
     try {
-      report.cost = await step('cost', () => measureCost(engine, config.throughput));
+      report.cost = await step('cost', () => measureProcesses(engine, workers!, config.processes, engine.file));
       report.schema = await step('schema', () => measureSchema(engine, config.throughput));
       report.statements = await step('statements', () => measureStatements(engine, config.throughput));
       report.growth = await step('growth', () => growth(name, engine, config, progress));
@@ -144,6 +152,9 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
     }
     // Its own process and connections: run after this engine's connections are closed.
     report.express = await step('express', () => measureExpress(name, config.prefix, config.express));
+  }
+  } finally {
+    workers?.dispose();
   }
 
   const overhead = has('overhead') ? await measureOverhead(config.overheadCalls) : undefined;
