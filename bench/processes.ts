@@ -43,6 +43,8 @@ export interface ProcessCostResult {
 /** Bundled workers, ready to spawn; `dispose` removes them. */
 export interface Workers {
   script: Record<Mechanism, string>;
+  /** The fronts benchmark's server (bench/front-server.ts). */
+  front: string;
   dispose(): void;
 }
 
@@ -53,7 +55,7 @@ export async function bundleWorkers(): Promise<Workers> {
   // The bundles import the drivers by name: give their directory the project's node_modules.
   symlinkSync(realpathSync(here('../node_modules')), join(dir, 'node_modules'), 'dir');
   await build({
-    entryPoints: { hand: here('./worker-hand.ts'), sdk: here('./worker-sdk.ts') },
+    entryPoints: { hand: here('./worker-hand.ts'), sdk: here('./worker-sdk.ts'), front: here('./front-server.ts') },
     outdir: dir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -63,7 +65,7 @@ export async function bundleWorkers(): Promise<Workers> {
     packages: 'external',
     logLevel: 'error',
   });
-  return { script: { hand: join(dir, 'hand.mjs'), sdk: join(dir, 'sdk.mjs') }, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+  return { script: { hand: join(dir, 'hand.mjs'), sdk: join(dir, 'sdk.mjs') }, front: join(dir, 'front.mjs'), dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function runWorker(script: string, args: WorkerArgs): Promise<WorkerResult> {

@@ -3,14 +3,14 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { type BenchEngine, type EngineName, openEngine } from './engine.js';
-import { type ExpressResult, measureExpress } from './express.js';
+import { type FrontResult, type FrontsPlan, measureFronts } from './fronts.js';
 import { type GrowthResult, measureGrowth } from './growth.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { measurePrune, type PruneResult } from './prune.js';
 import { bundleWorkers, measureProcesses, type ProcessCostResult, type ProcessPlan, type Workers } from './processes.js';
 import { type CostResult, measureSchema, measureStatements, type SchemaResult, type Settings } from './throughput.js';
 
-export const SECTIONS = ['cost', 'schema', 'statements', 'express', 'growth', 'prune', 'overhead'] as const;
+export const SECTIONS = ['cost', 'schema', 'statements', 'fronts', 'growth', 'prune', 'overhead'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface SuiteConfig {
@@ -30,7 +30,7 @@ export interface SuiteConfig {
   sqliteGrowthFile?: string;
   pruneRows: number;
   pruneBaselineSeconds: number;
-  express: { rounds: number; roundSeconds: number; connections: number };
+  fronts: FrontsPlan;
   overheadCalls: number;
 }
 
@@ -48,7 +48,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
         pruneRows: M,
         pruneBaselineSeconds: 5,
-        express: { rounds: 6, roundSeconds: 2, connections: 16 },
+        fronts: { rounds: 4, roundSeconds: 2, connections: 16 },
         overheadCalls: 200_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
@@ -60,7 +60,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         growthSizes: { sqlite: [0, 10_000, 100_000], postgres: [0, 10_000, 100_000], mysql: [0, 10_000, 100_000] },
         pruneRows: 20_000,
         pruneBaselineSeconds: 1,
-        express: { rounds: 2, roundSeconds: 1, connections: 16 },
+        fronts: { rounds: 2, roundSeconds: 1, connections: 16 },
         overheadCalls: 20_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
@@ -72,7 +72,8 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         growthSizes: { sqlite: [0, 300], postgres: [0, 300], mysql: [0, 300] },
         pruneRows: 2_500,
         pruneBaselineSeconds: 0.1,
-        express: { rounds: 1, roundSeconds: 0.3, connections: 4 },
+        // One front: the JSON test in test/bench-smoke.test.ts starts and calls every front's two servers.
+        fronts: { rounds: 1, roundSeconds: 0.3, connections: 4, fronts: ['express'] },
         overheadCalls: 200,
         keepGrowthTables: false,
       };
@@ -89,7 +90,7 @@ export interface EngineReport {
   statements?: CostResult;
   growth?: GrowthResult;
   prune?: PruneResult;
-  express?: ExpressResult;
+  fronts?: FrontResult[];
 }
 
 export interface Machine {
@@ -119,7 +120,7 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
   const has = (section: Section) => config.sections.includes(section);
   const largest = Math.max(...config.throughput.clients);
   const engines: EngineReport[] = [];
-  const workers: Workers | undefined = has('cost') ? await bundleWorkers() : undefined;
+  const workers: Workers | undefined = has('cost') || has('fronts') ? await bundleWorkers() : undefined;
   try {
 
   for (const name of config.engines) {
@@ -147,11 +148,10 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
       report.statements = await step('statements', () => measureStatements(engine, config.throughput));
       report.growth = await step('growth', () => growth(name, engine, config, progress));
       report.prune = await step('prune', () => measurePrune(engine, config.pruneRows, largest, config.pruneBaselineSeconds));
+      report.fronts = await step('fronts', () => measureFronts(engine, workers!, config.fronts));
     } finally {
       await engine.close();
     }
-    // Its own process and connections: run after this engine's connections are closed.
-    report.express = await step('express', () => measureExpress(name, config.prefix, config.express));
   }
   } finally {
     workers?.dispose();
