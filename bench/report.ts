@@ -87,13 +87,13 @@ const LAYOUT_LABEL: Record<string, string> = {
   'dtm-indexed': "DTM's DDL + timestamp indexes",
   clustered: 'clustered key + create_time index',
   'key-only': 'default without its create_time index',
+  brin: 'default with a BRIN create_time index instead of the B-tree',
 };
 
 function schemaSection(engines: EngineReport[]): string {
   const rows: string[][] = [];
   for (const report of engines) {
-    if (!report.schema) continue;
-    const { clients, layouts, measured, conflicts } = report.schema;
+    for (const { clients, rows: tableRows, layouts, measured, conflicts } of report.schema ?? []) {
     const target = SCHEMA_TARGET[report.engine];
     for (const layout of layouts) {
       const againstDtm = ratio(measured, layout, 'dtm');
@@ -102,11 +102,13 @@ function schemaSection(engines: EngineReport[]): string {
       rows.push([
         ENGINE_LABEL[report.engine],
         String(clients),
+        tableRows === 0 ? 'empty' : sizeLabel(tableRows),
         LAYOUT_LABEL[layout]!,
         rate(measured, layout),
         layout === 'dtm' ? '1' : shown(againstDtm),
         verdictCell + (layout === 'default' ? conflictNote(conflicts) : ''),
       ]);
+    }
     }
   }
   if (rows.length === 0) return '';
@@ -117,7 +119,7 @@ create_time index for pruning; MariaDB's default *is* DTM's layout (clustering m
 DDL: surrogate \`id\` plus the unique key (its Postgres DDL has no timestamp indexes, its MySQL DDL indexes
 create_time and update_time; SQLite has no DTM DDL, so its MySQL one is translated).
 
-${table(['engine', 'clients', 'layout', 'tx/s', "÷ DTM's DDL", 'target (default)'], rows)}`;
+${table(['engine', 'clients', 'table rows', 'layout', 'tx/s', "÷ DTM's DDL", 'target (default)'], rows)}`;
 }
 
 function statementsSection(engines: EngineReport[]): string {

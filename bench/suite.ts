@@ -8,7 +8,7 @@ import { type GrowthResult, measureGrowth } from './growth.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { measurePrune, type PruneResult } from './prune.js';
 import { bundleWorkers, measureProcesses, type ProcessCostResult, type ProcessPlan, type Workers } from './processes.js';
-import { type CostResult, measureSchema, measureStatements, type SchemaResult, type Settings } from './throughput.js';
+import { measureSchema, measureStatements, type SchemaResult, type Settings, type StatementsResult } from './throughput.js';
 
 export const SECTIONS = ['cost', 'schema', 'statements', 'fronts', 'growth', 'prune', 'overhead'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -29,6 +29,8 @@ export interface SuiteConfig {
   keepGrowthTables: boolean;
   sqliteGrowthFile?: string;
   pruneRows: number;
+  /** Rows in each layout's table for the schema comparison on grown tables (0: empty tables only). */
+  schemaRows: Record<EngineName, number>;
   pruneBaselineSeconds: number;
   fronts: FrontsPlan;
   overheadCalls: number;
@@ -42,13 +44,15 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
   switch (mode) {
     case 'full':
       return {
-        throughput: { rounds: 20, roundSeconds: 0.3, clients: [1, 16] },
-        processes: { rounds: 8, roundSeconds: 0.6, clients: [1, 16], warmOps: 400 },
+        throughput: { rounds: 12, roundSeconds: 0.3, clients: [1, 16] },
+        processes: { rounds: 8, roundSeconds: 0.5, clients: [1, 16], warmOps: 400 },
         // MariaDB's default 128 MB buffer pool makes a 10M-row load take far longer than the others; it is not a target.
         growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
         pruneRows: M,
+        // MariaDB's schema figures are reported, not a target; its 1M-row loads are slow.
+        schemaRows: { sqlite: M, postgres: M, mysql: 0 },
         pruneBaselineSeconds: 5,
-        fronts: { rounds: 4, roundSeconds: 2, connections: 16 },
+        fronts: { rounds: 4, roundSeconds: 1.5, connections: 16 },
         overheadCalls: 200_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
@@ -59,6 +63,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         processes: { rounds: 2, roundSeconds: 0.2, clients: [1, 16], warmOps: 200 },
         growthSizes: { sqlite: [0, 10_000, 100_000], postgres: [0, 10_000, 100_000], mysql: [0, 10_000, 100_000] },
         pruneRows: 20_000,
+        schemaRows: { sqlite: 20_000, postgres: 20_000, mysql: 20_000 },
         pruneBaselineSeconds: 1,
         fronts: { rounds: 2, roundSeconds: 1, connections: 16 },
         overheadCalls: 20_000,
@@ -71,6 +76,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         processes: { rounds: 1, roundSeconds: 0.01, clients: [1, 4], warmOps: 4, fixedOps: 8 },
         growthSizes: { sqlite: [0, 300], postgres: [0, 300], mysql: [0, 300] },
         pruneRows: 2_500,
+        schemaRows: { sqlite: 300, postgres: 300, mysql: 300 },
         pruneBaselineSeconds: 0.1,
         // One front: the JSON test in test/bench-smoke.test.ts starts and calls every front's two servers.
         fronts: { rounds: 1, roundSeconds: 0.3, connections: 4, fronts: ['express'] },
@@ -86,8 +92,9 @@ export interface EngineReport {
   /** Why the engine did not run (a server out of reach). */
   skipped?: string;
   cost?: ProcessCostResult[];
-  schema?: SchemaResult;
-  statements?: CostResult;
+  /** On empty tables, then on tables of `schemaRows` rows. */
+  schema?: SchemaResult[];
+  statements?: StatementsResult;
   growth?: GrowthResult;
   prune?: PruneResult;
   fronts?: FrontResult[];
@@ -144,7 +151,11 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
     };
     try {
       report.cost = await step('cost', () => measureProcesses(engine, workers!, config.processes, engine.file));
-      report.schema = await step('schema', () => measureSchema(engine, config.throughput));
+      report.schema = await step('schema', async () => {
+        const results = [await measureSchema(engine, config.throughput, 0)];
+        if (config.schemaRows[name] > 0) results.push(await measureSchema(engine, config.throughput, config.schemaRows[name]));
+        return results;
+      });
       report.statements = await step('statements', () => measureStatements(engine, config.throughput));
       report.growth = await step('growth', () => growth(name, engine, config, progress));
       report.prune = await step('prune', () => measurePrune(engine, config.pruneRows, largest, config.pruneBaselineSeconds));

@@ -43,7 +43,8 @@ function expectDatabaseSections(result: EngineReport) {
       expect(rounds[0]!.userMicros + rounds[0]!.systemMicros).toBeGreaterThan(0);
     }
   }
-  expectEveryVariantMeasured(result.schema!.measured.rates, [...result.schema!.layouts]);
+  expect(result.schema?.map((s) => s.rows)).toEqual([0, 300]);
+  for (const schema of result.schema!) expectEveryVariantMeasured(schema.measured.rates, [...schema.layouts]);
   expectEveryVariantMeasured(result.statements!.measured.rates, ['bare x1', 'sdk x1', 'bare x5', 'sdk x5']);
   expectEveryVariantMeasured(result.growth!.measured.rates, ['0', '300']);
   // The prune deleted every old row while the inserts (which are new) went on.
