@@ -104,14 +104,12 @@ export class Barrier implements BarrierFields {
   async queryPrepared<Tx>(store: BarrierStore<Tx>): Promise<'committed' | 'rolledback'> {
     const key = [this.gid, MESSAGE_KEY.branchId, MESSAGE_KEY.op, MESSAGE_KEY.barrierId];
     const row = [this.transType, ...key, 'rollback'];
-    const reason = await store
-      .transaction(async (connection) => {
+    const reason = await withCallErrors(store, () =>
+      store.transaction(async (connection) => {
         await connection.execute(statementsOf(store).insertOne, row);
         return readReason(store, connection, key);
-      })
-      .catch((thrown: unknown) => {
-        throw callError(store, thrown);
-      });
+      }),
+    );
     return reason === 'rollback' ? 'rolledback' : 'committed';
   }
 
@@ -160,9 +158,7 @@ export class Barrier implements BarrierFields {
     const barrierId = this.#next < 10 ? `0${this.#next}` : String(this.#next);
     // One async frame between the caller and the transaction when nobody observes: each layer
     // costs a promise and a microtask turn on every call.
-    const attempt = () => run(barrierId).catch((thrown: unknown) => {
-      throw callError(target, thrown);
-    });
+    const attempt = () => withCallErrors(target, () => run(barrierId));
     try {
       const result = await (isObserved(target)
         ? observe(target, { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId }, attempt, settled)
@@ -267,10 +263,18 @@ function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statement
 }
 
 /**
- * What a failed call throws: the business function's own error unchanged, a database conflict
- * (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`, and a missing
- * barrier table as a `BarrierConfigError` that names it and the fix.
+ * Rethrows what `run` throws as a call throws it: the business function's own error unchanged, a
+ * database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`,
+ * and a missing barrier table as a `BarrierConfigError` that names it and the fix.
  */
+async function withCallErrors<T>(target: BarrierTarget, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (thrown) {
+    throw callError(target, thrown);
+  }
+}
+
 function callError(target: BarrierTarget, error: unknown): unknown {
   if (error instanceof BusinessError) return error.error;
   if (error instanceof BarrierError) return error;
