@@ -124,7 +124,9 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : address}\n`);
 });
 process.once('SIGTERM', () => {
-  server.close();
-  server.closeAllConnections();
-  void driver.close().finally(() => process.exit(0));
+  // Let requests still in flight (autocannon stops mid-request) finish before the pool closes under them.
+  const exit = () => void driver.close().finally(() => process.exit(0));
+  server.close(exit);
+  server.closeIdleConnections();
+  setTimeout(() => server.closeAllConnections(), 2000).unref();
 });

@@ -45,6 +45,8 @@ export interface Workers {
   script: Record<Mechanism, string>;
   /** The fronts benchmark's server (bench/front-server.ts). */
   front: string;
+  /** Section 6's measurement (bench/overhead-worker.ts). */
+  overhead: string;
   dispose(): void;
 }
 
@@ -55,7 +57,7 @@ export async function bundleWorkers(): Promise<Workers> {
   // The bundles import the drivers by name: give their directory the project's node_modules.
   symlinkSync(realpathSync(here('../node_modules')), join(dir, 'node_modules'), 'dir');
   await build({
-    entryPoints: { hand: here('./worker-hand.ts'), sdk: here('./worker-sdk.ts'), front: here('./front-server.ts') },
+    entryPoints: { hand: here('./worker-hand.ts'), sdk: here('./worker-sdk.ts'), front: here('./front-server.ts'), overhead: here('./overhead-worker.ts') },
     outdir: dir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -65,7 +67,7 @@ export async function bundleWorkers(): Promise<Workers> {
     packages: 'external',
     logLevel: 'error',
   });
-  return { script: { hand: join(dir, 'hand.mjs'), sdk: join(dir, 'sdk.mjs') }, front: join(dir, 'front.mjs'), dispose: () => rmSync(dir, { recursive: true, force: true }) };
+  return { script: { hand: join(dir, 'hand.mjs'), sdk: join(dir, 'sdk.mjs') }, front: join(dir, 'front.mjs'), overhead: join(dir, 'overhead.mjs'), dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function runWorker(script: string, args: WorkerArgs): Promise<WorkerResult> {
@@ -151,6 +153,9 @@ function rotate<T>(items: readonly T[], round: number): T[] {
 export const rateOf = (result: WorkerResult) => result.ops / result.seconds;
 /** CPU of the worker process (user + system) per measured op, µs. */
 export const cpuPerOp = (result: WorkerResult) => (result.userMicros + result.systemMicros) / result.ops;
+
+/** User-mode CPU only: leaves out the kernel's socket writes and fsyncs, which a loaded machine inflates. */
+export const userCpuPerOp = (result: WorkerResult) => result.userMicros / result.ops;
 
 /** `a`'s figure over `b`'s in the same round, over all rounds. */
 export function roundRatio(result: ProcessCostResult, a: VariantName, b: VariantName, figure: (r: WorkerResult) => number): Ratio {

@@ -3,7 +3,7 @@ import type { EngineName } from './engine.js';
 import { routeRatio } from './fronts.js';
 import type { GrowthResult } from './growth.js';
 import { median, type Measured, type Ratio, ratio } from './rounds.js';
-import { cpuPerOp, medianOf, OPS, rateOf, roundRatio, VARIANTS } from './processes.js';
+import { cpuPerOp, medianOf, OPS, rateOf, roundRatio, userCpuPerOp, VARIANTS } from './processes.js';
 import type { EngineReport, SuiteReport } from './suite.js';
 import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
 
@@ -47,6 +47,7 @@ function costSection(engines: EngineReport[]): string {
           fixed(medianOf(result, hand, cpuPerOp), 0),
           fixed(medianOf(result, sdk, cpuPerOp), 0),
           `${shown(cpu)} ${verdict(cpu.median <= 1.1)}`,
+          shown(roundRatio(result, sdk, hand, userCpuPerOp)),
           conflicts.length === 0 ? '' : conflicts.map(([v, n]) => `${v} ${n}`).join(', '),
         ]);
       }
@@ -64,14 +65,15 @@ function costSection(engines: EngineReport[]): string {
 Each round spawns one process per variant (hand-written / SDK × forward / compensation), in an order that rotates
 and reverses from round to round; each process warms up, then runs the same number of ops as the others, timed,
 with \`process.cpuUsage()\` around the measured ops. Hand-written = the raw driver alone (txbarrier never loaded)
-sending exactly the SDK's statements (bench/worker-hand.ts); SDK = \`Barrier.from(…).call(store, fn)\` on the
-adapter's store with default options (bench/worker-sdk.ts). Business work: one \`UPDATE\` of a random account row.
+sending exactly the SDK's statements (bench/hand-barrier.ts); SDK = \`Barrier.from(…).call(store, fn)\` on the
+adapter's store with default options (bench/sdk-barrier.ts). Business work: one \`UPDATE\` of a random account row.
 A compensation undoes an action committed before the round (one of its two rows goes in). CPU is the client
-process's (user + system) per op; the database server's is not in it. Ratios are medians of per-round ratios, with
+process's (user + system) per op; the database server's is not in it, but the kernel's work for the client's
+socket writes and (SQLite) its fsyncs is, which is why the user-only ratio is shown too. Ratios are medians of per-round ratios, with
 the interquartile range in brackets.
 
 ${table(
-  ['engine', 'op', 'clients', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand tx/s (≥ 0.95)', 'hand-written CPU µs/op', 'SDK CPU µs/op', 'SDK / hand CPU (≤ 1.10)', 'conflicts retried'],
+  ['engine', 'op', 'clients', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand tx/s (≥ 0.95)', 'hand-written CPU µs/op', 'SDK CPU µs/op', 'SDK / hand CPU (≤ 1.10)', 'SDK / hand user CPU only', 'conflicts retried'],
   rows,
 )}
 
@@ -244,15 +246,20 @@ ${table(['engine', 'rows pruned', 'rows/s', 'prune took', 'inserts during prune'
 
 function overheadSection(report: SuiteReport): string {
   if (!report.overhead) return '';
-  const rows = report.overhead.map((o) => [o.dialect, fixed(o.callMicros, 1), fixed(o.insertSqlMicros, 2)]);
+  const rows = report.overhead.map((o) => [
+    ENGINE_LABEL[o.engine],
+    fixed(o.sdkMicros, 2),
+    fixed(o.handMicros, 2),
+    fixed(o.sdkMicros - o.handMicros, 2),
+  ]);
   return `### 6. The SDK's own CPU per call (no I/O)
 
-\`Barrier.from\` + \`call\` (forward, applied) on a store whose connection answers at once, one call after another;
-the core builds the insert's SQL once per table, so the last column is a one-time cost it no longer pays per call.
-Compare with the time per transaction in section 1
-(1 / tx/s): where commits are fast, a few microseconds per call is already a visible share.
+The forward op through the SDK (the real adapters) and hand-written, on drivers that answer at once: pg and
+mysql2 stand-ins resolving every query as the server would for a first delivery, and a real better-sqlite3
+database in memory. Bundled, in a process of its own (bench/overhead-worker.ts); median of 5 alternating rounds.
+The last column is txbarrier's own work per call; compare it with section 1's CPU per op.
 
-${table(['dialect', 'µs per call', 'building the insert SQL once, µs'], rows)}`;
+${table(['engine', 'SDK µs per call', 'hand-written µs per call', "the SDK's own µs per call"], rows)}`;
 }
 
 function header(report: SuiteReport, command: string): string {

@@ -53,7 +53,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         schemaRows: { sqlite: M, postgres: M, mysql: 0 },
         pruneBaselineSeconds: 5,
         fronts: { rounds: 4, roundSeconds: 1.5, connections: 16 },
-        overheadCalls: 200_000,
+        overheadCalls: 50_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
       };
@@ -66,7 +66,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         schemaRows: { sqlite: 20_000, postgres: 20_000, mysql: 20_000 },
         pruneBaselineSeconds: 1,
         fronts: { rounds: 2, roundSeconds: 1, connections: 16 },
-        overheadCalls: 20_000,
+        overheadCalls: 10_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
       };
@@ -127,7 +127,8 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
   const has = (section: Section) => config.sections.includes(section);
   const largest = Math.max(...config.throughput.clients);
   const engines: EngineReport[] = [];
-  const workers: Workers | undefined = has('cost') || has('fronts') ? await bundleWorkers() : undefined;
+  let overhead: OverheadResult[] | undefined;
+  const workers: Workers | undefined = has('cost') || has('fronts') || has('overhead') ? await bundleWorkers() : undefined;
   try {
 
   for (const name of config.engines) {
@@ -164,11 +165,11 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
       await engine.close();
     }
   }
+  overhead = has('overhead') ? await measureOverhead(workers!, config.overheadCalls) : undefined;
   } finally {
     workers?.dispose();
   }
 
-  const overhead = has('overhead') ? await measureOverhead(config.overheadCalls) : undefined;
   const cpuList = cpus();
   return {
     date: new Date().toISOString(),

@@ -66,7 +66,8 @@ describe('benchmarks: sqlite', () => {
         expect(front.rounds[route][0]!.requestsPerSecond).toBeGreaterThan(0);
       }
     }
-    expect(report.overhead?.map((o) => o.dialect)).toEqual(['sqlite', 'mysql', 'postgres']);
+    expect(report.overhead?.map((o) => o.engine)).toEqual(['sqlite', 'mysql', 'postgres']);
+    for (const o of report.overhead!) expect(o.sdkMicros).toBeGreaterThan(0);
     for (const heading of ['### 1.', '### 2.', '### 3.', '### 4.', '### 5.', '### 6.']) expect(markdown).toContain(heading);
   });
 
