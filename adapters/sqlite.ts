@@ -69,14 +69,21 @@ export function synchronousStore<Db extends SynchronousDatabase>(
   };
   const run = (sql: string) => prepared(sql).statement.run();
   const waitMs = options.lockTimeout ?? 2000;
-  const exclusive = <T>(fn: () => Promise<T> | T) => queued(file, waitMs, fn);
+  const exclusive = async <T>(fn: () => Promise<T> | T): Promise<T> => {
+    const handOn = await turnOn(file, waitMs);
+    try {
+      return await fn();
+    } finally {
+      handOn();
+    }
+  };
 
   const store = defineStore(
     sqliteDialect,
     options,
     () => ({
       // The connection is the queue's turn: one transaction at a time on this file in this process.
-      acquire: () => new Promise<() => void>((turn, refuse) => void exclusive(() => new Promise<void>((done) => turn(done))).catch(refuse)),
+      acquire: () => turnOn(file, waitMs),
       begin: async () => void run('BEGIN IMMEDIATE'),
       commit: async () => {
         run('COMMIT');
@@ -111,35 +118,35 @@ const QUEUES = Symbol.for('txbarrier.sqlite.queues.v2');
 const queues: Map<object | string, Queue> = ((globalThis as { [QUEUES]?: Map<object | string, Queue> })[QUEUES] ??= new Map());
 
 /**
- * Runs `fn` when the file's earlier work has finished, or rejects with `BarrierOngoing` after
- * `waitMs`. The bound also ends what would otherwise hang for ever: a transaction started from
- * inside another one on the same file, which waits for itself.
+ * Resolves to the file's turn once its earlier work has finished: a function that hands the turn
+ * on (calling it again does nothing). Rejects with `BarrierOngoing` after `waitMs`. The bound also
+ * ends what would otherwise hang for ever: a transaction started from inside another one on the
+ * same file, which waits for itself.
  */
-function queued<T>(file: object | string, waitMs: number, fn: () => Promise<T> | T): Promise<T> {
+function turnOn(file: object | string, waitMs: number): Promise<() => void> {
   let queue = queues.get(file);
   if (!queue) queues.set(file, (queue = { busy: false, waiting: [] }));
   const line = queue;
-  const run = async () => {
-    try {
-      return await fn();
-    } finally {
-      const next = line.waiting.shift();
-      if (next) next();
-      else {
-        line.busy = false;
-        // Forget the queue once it drains, so closed databases are not kept alive.
-        queues.delete(file);
-      }
+  let handedOn = false;
+  const handOn = () => {
+    if (handedOn) return;
+    handedOn = true;
+    const next = line.waiting.shift();
+    if (next) next();
+    else {
+      line.busy = false;
+      // Forget the queue once it drains, so closed databases are not kept alive.
+      queues.delete(file);
     }
   };
   if (!line.busy) {
     line.busy = true;
-    return run();
+    return Promise.resolve(handOn);
   }
-  return new Promise<T>((resolvePromise, reject) => {
+  return new Promise((resolvePromise, reject) => {
     const start = () => {
       clearTimeout(timer);
-      resolvePromise(run());
+      resolvePromise(handOn);
     };
     const timer = setTimeout(() => {
       line.waiting.splice(line.waiting.indexOf(start), 1);

@@ -1,13 +1,11 @@
 import mysql from 'mysql2/promise';
 import { mysqlStore } from '../adapters/mysql.js';
 import type { BarrierStore } from '../src/index.js';
-import { ACCOUNTS, type BenchEngine, type BranchOp, barrierRows, keyStep, MYSQL_URL, POOL_SIZE, type Transfer } from './engine.js';
+import { ACCOUNTS, type BenchEngine, keyStep, MYSQL_URL, POOL_SIZE, type Transfer } from './engine.js';
 
 type Connection = mysql.PoolConnection;
 
 const COLUMNS = '(trans_type, gid, branch_id, op, barrier_id, reason, create_time, update_time)';
-const ROW = '(?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)';
-const VALUES: Record<BranchOp, string> = { action: ROW, compensate: `${ROW}, ${ROW}` };
 
 const COLUMN_DEFINITIONS = `
   trans_type varchar(45) default '', gid varchar(128) default '', branch_id varchar(128) default '',
@@ -94,15 +92,6 @@ export async function mysqlEngine(prefix: string): Promise<BenchEngine<Connectio
     store,
     business: applyTransfers,
     bare: (transfers) => transaction((connection) => applyTransfers(connection, transfers)),
-    handBarrier: (table, op, gid, transfers) =>
-      transaction(async (connection) => {
-        const [result] = (await connection.query(
-          `INSERT IGNORE INTO \`${table}\` ${COLUMNS} VALUES ${VALUES[op]}`,
-          barrierRows(op, gid),
-        )) as unknown as [{ affectedRows: number }];
-        if (result.affectedRows === 1) await applyTransfers(connection, transfers);
-        return result.affectedRows;
-      }),
     async close() {
       await pool.query(`DROP TABLE IF EXISTS \`${accounts}\``);
       await pool.end();

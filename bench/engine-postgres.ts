@@ -1,14 +1,12 @@
 import pg from 'pg';
 import { postgresStore } from '../adapters/postgres.js';
 import type { BarrierStore } from '../src/index.js';
-import { ACCOUNTS, type BenchEngine, type BranchOp, barrierRows, keyStep, POOL_SIZE, POSTGRES_URL, type Transfer } from './engine.js';
+import { ACCOUNTS, type BenchEngine, keyStep, POOL_SIZE, POSTGRES_URL, type Transfer } from './engine.js';
 
 type Client = pg.PoolClient;
 
 const COLUMNS = '(trans_type, gid, branch_id, op, barrier_id, reason, create_time, update_time)';
 
-const ROW = (first: number) => `($${first}, $${first + 1}, $${first + 2}, $${first + 3}, $${first + 4}, $${first + 5}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`;
-const VALUES: Record<BranchOp, string> = { action: ROW(1), compensate: `${ROW(1)}, ${ROW(7)}` };
 
 /** DTM's Postgres DDL (sqls/dtmcli.barrier.postgres.sql), renamed; `indexed` adds the timestamp indexes its MySQL DDL has. */
 function dtmTable(table: string, indexed: boolean): string[] {
@@ -71,13 +69,14 @@ export async function postgresEngine(prefix: string): Promise<BenchEngine<Client
     name: 'postgres',
     prefix,
     version: `PostgreSQL ${version} (fsync=on, synchronous_commit=on)`,
-    layouts: ['default', 'dtm', 'dtm-indexed', 'key-only'],
+    layouts: ['default', 'dtm', 'dtm-indexed', 'key-only', 'brin'],
 
     async createBarrierTable(table, layout) {
       await dropTable(table);
-      if (layout === 'default' || layout === 'key-only') {
+      if (layout === 'default' || layout === 'key-only' || layout === 'brin') {
         await store(table).ensureSchema();
-        if (layout === 'key-only') await pool.query(`DROP INDEX "${table}_create_time"`);
+        if (layout !== 'default') await pool.query(`DROP INDEX "${table}_create_time"`);
+        if (layout === 'brin') await pool.query(`CREATE INDEX "${table}_create_time" ON "${table}" USING brin (create_time)`);
         return;
       }
       for (const statement of dtmTable(table, layout === 'dtm-indexed')) await pool.query(statement);
@@ -101,13 +100,6 @@ export async function postgresEngine(prefix: string): Promise<BenchEngine<Client
     store,
     business: applyTransfers,
     bare: (transfers) => transaction((client) => applyTransfers(client, transfers)),
-    handBarrier: (table, op: BranchOp, gid, transfers) =>
-      transaction(async (client) => {
-        const sql = `INSERT INTO "${table}" ${COLUMNS} VALUES ${VALUES[op]} ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING`;
-        const inserted = (await client.query(sql, barrierRows(op, gid))).rowCount ?? 0;
-        if (inserted === 1) await applyTransfers(client, transfers);
-        return inserted;
-      }),
     async close() {
       await pool.query(`DROP TABLE IF EXISTS "${accounts}"`);
       await pool.end();

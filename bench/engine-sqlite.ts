@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteStore } from '../adapters/sqlite.js';
 import type { BarrierStore } from '../src/index.js';
-import { ACCOUNTS, type BenchEngine, type BranchOp, type Layout, keyStep, type Transfer, barrierRows } from './engine.js';
+import { ACCOUNTS, type BenchEngine, type Layout, keyStep, type Transfer } from './engine.js';
 
 type Db = InstanceType<typeof Database>;
 
 const COLUMNS = '(trans_type, gid, branch_id, op, barrier_id, reason, create_time, update_time)';
-const VALUES = '(?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)';
 
 /** DTM has no SQLite DDL; this is its MySQL one translated (a rowid alias as the surrogate id). */
 function dtmTable(table: string, indexed: boolean): string {
@@ -28,7 +27,8 @@ ${indexed ? `CREATE INDEX "${table}_create_time" ON "${table}" (create_time); CR
  */
 export async function sqliteEngine(prefix: string, file?: string): Promise<BenchEngine<Db>> {
   const tempDir = file ? undefined : mkdtempSync(join(tmpdir(), 'txbarrier-bench-'));
-  const db = new Database(file ?? join(tempDir!, 'bench.db'));
+  const path = file ?? join(tempDir!, 'bench.db');
+  const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   const accounts = `${prefix}accounts`;
@@ -47,7 +47,6 @@ export async function sqliteEngine(prefix: string, file?: string): Promise<Bench
     if (!made) stores.set(table, (made = sqliteStore(db, { table })));
     return made;
   };
-  const handInserts = new Map<string, ReturnType<Db['prepare']>>();
 
   const transaction = <T>(work: () => T): T => {
     begin.run();
@@ -67,6 +66,7 @@ export async function sqliteEngine(prefix: string, file?: string): Promise<Bench
   return {
     name: 'sqlite',
     prefix,
+    file: path,
     version: `SQLite ${(db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v} (better-sqlite3, WAL, synchronous=FULL)`,
     layouts: ['default', 'dtm', 'dtm-indexed', 'key-only'],
 
@@ -105,20 +105,6 @@ export async function sqliteEngine(prefix: string, file?: string): Promise<Bench
     },
     async bare(transfers) {
       transaction(() => applyTransfers(transfers));
-    },
-    async handBarrier(table, op: BranchOp, gid, transfers) {
-      const key = `${table}/${op}`;
-      let insert = handInserts.get(key);
-      if (!insert) {
-        const values = op === 'action' ? VALUES : `${VALUES}, ${VALUES}`;
-        insert = db.prepare(`INSERT INTO "${table}" ${COLUMNS} VALUES ${values} ON CONFLICT DO NOTHING`);
-        handInserts.set(key, insert);
-      }
-      return transaction(() => {
-        const inserted = insert.run(barrierRows(op, gid)).changes;
-        if (inserted === 1) applyTransfers(transfers);
-        return inserted;
-      });
     },
     async close() {
       db.exec(`DROP TABLE IF EXISTS "${accounts}"`);

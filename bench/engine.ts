@@ -1,6 +1,6 @@
 /**
- * What the benchmarks need from a database: the same business transaction three ways (bare, with a
- * hand-written barrier on the raw driver, with the SDK) and the tables to run them on.
+ * What the benchmarks need from a database: the business transaction bare and with the SDK, and
+ * the tables to run them on. (The hand-written barrier lives in bench/hand-barrier.ts, in processes of its own.)
  */
 import type { BarrierStore } from '../src/index.js';
 
@@ -17,6 +17,8 @@ export type Layout =
   | 'clustered'
   /** The default table without its create_time index: one B-tree per insert, what pruning by key order would allow. */
   | 'key-only'
+  /** PostgreSQL: the default table with a BRIN index on create_time in place of its B-tree (cheap to maintain for rows in time order). */
+  | 'brin'
   | 'default';
 
 /** One business statement: add `amount` to one account's balance. */
@@ -34,6 +36,8 @@ export interface BenchEngine<Tx> {
   readonly name: EngineName;
   /** Starts the name of every table this engine's benchmarks create, its accounts table included. */
   readonly prefix: string;
+  /** SQLite: the database file, for other processes to open. */
+  readonly file?: string;
   /** The engine's version as it reports it. */
   readonly version: string;
   /** Layouts the schema comparison runs on this engine, `default` first. */
@@ -55,19 +59,7 @@ export interface BenchEngine<Tx> {
   business(tx: Tx, transfers: readonly Transfer[]): Promise<void>;
   /** The business transaction with no barrier. */
   bare(transfers: readonly Transfer[]): Promise<void>;
-  /**
-   * The barrier written by hand on the raw driver: one insert-ignore (both rows in one statement for
-   * a compensation), the business statements when exactly one row went in, commit. Resolves to the
-   * number of rows inserted.
-   */
-  handBarrier(table: string, op: BranchOp, gid: string, transfers: readonly Transfer[]): Promise<number>;
   close(): Promise<void>;
-}
-
-/** Barrier rows as the SDK writes them for saga branch 01, barrier 01; a compensation also writes its action's row. */
-export function barrierRows(op: BranchOp, gid: string): string[] {
-  const own = ['saga', gid, '01', op, '01', op];
-  return op === 'action' ? own : ['saga', gid, '01', 'action', '01', op, ...own];
 }
 
 /** Key spacing for `total` synthetic rows over eight hex digits (the first group of a UUID). */

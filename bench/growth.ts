@@ -50,7 +50,7 @@ export async function measureGrowth<Tx>(
 
   const conflicts: Conflicts = {};
   const variants = sizes.map((size) => {
-    const insert = barrierOp(engine, 'sdk', tableOf(size), 'action', 0, conflicts, String(size));
+    const insert = barrierOp(engine, tableOf(size), 'action', 0, conflicts, String(size));
     return { name: String(size), op: () => insert(randomUUID()) };
   });
   const measured = await interleave(variants, plan);

@@ -51,7 +51,7 @@ export async function measurePrune<Tx>(
   await engine.settle(table);
 
   const conflicts: Conflicts = {};
-  const insert = barrierOp(engine, 'sdk', table, 'action', 1, conflicts, 'insert');
+  const insert = barrierOp(engine, table, 'action', 1, conflicts, 'insert');
   const op = () => insert(randomUUID());
   const store = engine.store(table);
 

@@ -1,8 +1,9 @@
 /** The suite's results as the markdown tables of bench/RESULTS.md. */
 import type { EngineName } from './engine.js';
-import { routeRatio } from './express.js';
+import { routeRatio } from './fronts.js';
 import type { GrowthResult } from './growth.js';
 import { median, type Measured, type Ratio, ratio } from './rounds.js';
+import { cpuPerOp, medianOf, OPS, rateOf, roundRatio, userCpuPerOp, VARIANTS } from './processes.js';
 import type { EngineReport, SuiteReport } from './suite.js';
 import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
 
@@ -28,49 +29,57 @@ function conflictNote(conflicts: Conflicts): string {
 function costSection(engines: EngineReport[]): string {
   const rows: string[][] = [];
   const compensation: string[][] = [];
-  let notes = '';
   for (const report of engines) {
-    for (const { clients, measured, conflicts } of report.cost ?? []) {
-      for (const op of ['action', 'compensate']) {
+    for (const result of report.cost ?? []) {
+      const { clients } = result;
+      const conflicts = VARIANTS.map((v) => [v, result.rounds[v].reduce((sum, r) => sum + r.conflicts, 0)] as const).filter(([, n]) => n > 0);
+      for (const op of OPS) {
+        const sdk = `sdk ${op}` as const;
+        const hand = `hand ${op}` as const;
+        const cpu = roundRatio(result, sdk, hand, cpuPerOp);
         rows.push([
           ENGINE_LABEL[report.engine],
           op,
           String(clients),
-          rate(measured, 'bare action'),
-          rate(measured, `hand ${op}`),
-          rate(measured, `sdk ${op}`),
-          atLeast(ratio(measured, `sdk ${op}`, `hand ${op}`), 0.95),
-          shown(ratio(measured, `hand ${op}`, 'bare action')),
-          shown(ratio(measured, `sdk ${op}`, 'bare action')),
+          fixed(medianOf(result, hand, rateOf), 0),
+          fixed(medianOf(result, sdk, rateOf), 0),
+          atLeast(roundRatio(result, sdk, hand, rateOf), 0.95),
+          fixed(medianOf(result, hand, cpuPerOp), 0),
+          fixed(medianOf(result, sdk, cpuPerOp), 0),
+          `${shown(cpu)} ${verdict(cpu.median <= 1.1)}`,
+          shown(roundRatio(result, sdk, hand, userCpuPerOp)),
+          conflicts.length === 0 ? '' : conflicts.map(([v, n]) => `${v} ${n}`).join(', '),
         ]);
       }
       compensation.push([
         ENGINE_LABEL[report.engine],
         String(clients),
-        atLeast(ratio(measured, 'sdk compensate', 'sdk action'), 0.95),
-        shown(ratio(measured, 'hand compensate', 'hand action')),
+        atLeast(roundRatio(result, 'sdk compensate', 'sdk action', rateOf), 0.95),
+        shown(roundRatio(result, 'hand compensate', 'hand action', rateOf)),
       ]);
-      const note = conflictNote(conflicts);
-      if (note) notes += `\n${ENGINE_LABEL[report.engine]}, ${clients} clients${note}.`;
     }
   }
   if (rows.length === 0) return '';
-  return `### 1. Barrier cost: SDK vs hand-written vs bare (transactions/s)
+  return `### 1. Barrier cost: SDK vs hand-written, each in its own process
 
-Business transaction: one \`UPDATE\` of a random account row. Bare = that alone; hand-written = the raw driver with one
-insert-ignore (both rows in one statement for a compensation), affected-row check, the UPDATE, commit; SDK =
-\`Barrier.call\` on the store. Same barrier table (the default schema). A compensation undoes an action committed earlier.
-Ratios are medians of per-round ratios, with the interquartile range in brackets.
+Each round spawns one process per variant (hand-written / SDK × forward / compensation), in an order that rotates
+and reverses from round to round; each process warms up, then runs the same number of ops as the others, timed,
+with \`process.cpuUsage()\` around the measured ops. Hand-written = the raw driver alone (txbarrier never loaded)
+sending exactly the SDK's statements (bench/hand-barrier.ts); SDK = \`Barrier.from(…).call(store, fn)\` on the
+adapter's store with default options (bench/sdk-barrier.ts). Business work: one \`UPDATE\` of a random account row.
+A compensation undoes an action committed before the round (one of its two rows goes in). CPU is the client
+process's (user + system) per op; the database server's is not in it, but the kernel's work for the client's
+socket writes and (SQLite) its fsyncs is, which is why the user-only ratio is shown too. Ratios are medians of per-round ratios, with
+the interquartile range in brackets.
 
 ${table(
-  ['engine', 'op', 'clients', 'bare tx/s', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand-written (≥ 0.95)', 'hand-written / bare', 'SDK / bare'],
+  ['engine', 'op', 'clients', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand tx/s (≥ 0.95)', 'hand-written CPU µs/op', 'SDK CPU µs/op', 'SDK / hand CPU (≤ 1.10)', 'SDK / hand user CPU only', 'conflicts retried'],
   rows,
 )}
 
-Compensation against forward op (one statement for both rows; DTM's two statements measured 0.73× on Postgres):
+Compensation against forward op, same processes:
 
-${table(['engine', 'clients', 'SDK compensate / action (≥ 0.95)', 'hand-written compensate / action'], compensation)}
-${notes}`;
+${table(['engine', 'clients', 'SDK compensate / action (≥ 0.95)', 'hand-written compensate / action'], compensation)}`;
 }
 
 const SCHEMA_TARGET: Partial<Record<EngineName, number>> = { postgres: 1.1, sqlite: 1.2 };
@@ -80,13 +89,13 @@ const LAYOUT_LABEL: Record<string, string> = {
   'dtm-indexed': "DTM's DDL + timestamp indexes",
   clustered: 'clustered key + create_time index',
   'key-only': 'default without its create_time index',
+  brin: 'default with a BRIN create_time index instead of the B-tree',
 };
 
 function schemaSection(engines: EngineReport[]): string {
   const rows: string[][] = [];
   for (const report of engines) {
-    if (!report.schema) continue;
-    const { clients, layouts, measured, conflicts } = report.schema;
+    for (const { clients, rows: tableRows, layouts, measured, conflicts } of report.schema ?? []) {
     const target = SCHEMA_TARGET[report.engine];
     for (const layout of layouts) {
       const againstDtm = ratio(measured, layout, 'dtm');
@@ -95,11 +104,13 @@ function schemaSection(engines: EngineReport[]): string {
       rows.push([
         ENGINE_LABEL[report.engine],
         String(clients),
+        tableRows === 0 ? 'empty' : sizeLabel(tableRows),
         LAYOUT_LABEL[layout]!,
         rate(measured, layout),
         layout === 'dtm' ? '1' : shown(againstDtm),
         verdictCell + (layout === 'default' ? conflictNote(conflicts) : ''),
       ]);
+    }
     }
   }
   if (rows.length === 0) return '';
@@ -110,7 +121,7 @@ create_time index for pruning; MariaDB's default *is* DTM's layout (clustering m
 DDL: surrogate \`id\` plus the unique key (its Postgres DDL has no timestamp indexes, its MySQL DDL indexes
 create_time and update_time; SQLite has no DTM DDL, so its MySQL one is translated).
 
-${table(['engine', 'clients', 'layout', 'tx/s', "÷ DTM's DDL", 'target (default)'], rows)}`;
+${table(['engine', 'clients', 'table rows', 'layout', 'tx/s', "÷ DTM's DDL", 'target (default)'], rows)}`;
 }
 
 function statementsSection(engines: EngineReport[]): string {
@@ -138,33 +149,38 @@ DTM publishes −7.7% for 2 business statements and −4.5% for 10. Each stateme
 ${table(['engine', 'clients', 'business statements', 'bare tx/s', 'SDK tx/s', 'throughput change'], rows)}`;
 }
 
-function expressSection(engines: EngineReport[]): string {
+const FRONT_LABEL: Record<string, string> = { express: 'Express 5', fastify: 'Fastify 5', hono: 'Hono 4', koa: 'Koa 3' };
+
+function frontsSection(engines: EngineReport[]): string {
   const rows: string[][] = [];
   for (const report of engines) {
-    const result = report.express;
-    if (!result) continue;
-    const p99 = routeRatio(result, 'p99Ms');
-    const figure = (route: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms') =>
-      fixed(median(result.rounds[route].map((round) => round[field])), 0);
-    rows.push([
-      ENGINE_LABEL[report.engine],
-      String(result.connections),
-      figure('sdk', 'requestsPerSecond'),
-      figure('hand', 'requestsPerSecond'),
-      atLeast(routeRatio(result, 'requestsPerSecond'), 0.95),
-      figure('sdk', 'p99Ms'),
-      figure('hand', 'p99Ms'),
-      `${shown(p99)} ${verdict(p99.median <= 1.1)}`,
-    ]);
+    for (const result of report.fronts ?? []) {
+      const p99 = routeRatio(result, 'p99Ms');
+      const figure = (route: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms') =>
+        fixed(median(result.rounds[route].map((round) => round[field])), 0);
+      rows.push([
+        ENGINE_LABEL[report.engine],
+        FRONT_LABEL[result.front] ?? result.front,
+        String(result.connections),
+        figure('sdk', 'requestsPerSecond'),
+        figure('hand', 'requestsPerSecond'),
+        atLeast(routeRatio(result, 'requestsPerSecond'), 0.95),
+        figure('sdk', 'p99Ms'),
+        figure('hand', 'p99Ms'),
+        `${shown(p99)} ${verdict(p99.median <= 1.1)}`,
+      ]);
+    }
   }
   if (rows.length === 0) return '';
-  return `### 4. Express: \`barrierRoute\` against the same route hand-written
+  return `### 4. HTTP fronts: \`barrierRoute\` against the same route hand-written in that framework
 
-autocannon on loopback, POST with a JSON body, every request a new saga action; the server runs in its own process.
-Both routes answer \`{"dtm_result":"SUCCESS","outcome":"applied","value":…}\`. Rounds alternate between the routes.
+autocannon on loopback, POST with a JSON body, every request a new saga action. Each server runs in a process of
+its own: the SDK's is the front's \`barrierRoute\` as chaos/fronts.ts mounts it, the hand-written one the same
+framework with a route on the raw driver sending the same statements (bench/front-server.ts, txbarrier not
+loaded). Both answer \`{"dtm_result":"SUCCESS","outcome":"applied","value":…}\`. Rounds alternate between the two.
 
 ${table(
-  ['store', 'connections', 'SDK req/s', 'hand-written req/s', 'req/s SDK / hand (≥ 0.95)', 'SDK p99 ms', 'hand-written p99 ms', 'p99 SDK / hand (≤ 1.10)'],
+  ['store', 'front', 'connections', 'SDK req/s', 'hand-written req/s', 'req/s SDK / hand (≥ 0.95)', 'SDK p99 ms', 'hand-written p99 ms', 'p99 SDK / hand (≤ 1.10)'],
   rows,
 )}`;
 }
@@ -230,15 +246,20 @@ ${table(['engine', 'rows pruned', 'rows/s', 'prune took', 'inserts during prune'
 
 function overheadSection(report: SuiteReport): string {
   if (!report.overhead) return '';
-  const rows = report.overhead.map((o) => [o.dialect, fixed(o.callMicros, 1), fixed(o.insertSqlMicros, 2)]);
+  const rows = report.overhead.map((o) => [
+    ENGINE_LABEL[o.engine],
+    fixed(o.sdkMicros, 2),
+    fixed(o.handMicros, 2),
+    fixed(o.sdkMicros - o.handMicros, 2),
+  ]);
   return `### 6. The SDK's own CPU per call (no I/O)
 
-\`Barrier.from\` + \`call\` (forward, applied) on a store whose connection answers at once, one call after another;
-the core builds the insert's SQL once per table, so the last column is a one-time cost it no longer pays per call.
-Compare with the time per transaction in section 1
-(1 / tx/s): where commits are fast, a few microseconds per call is already a visible share.
+The forward op through the SDK (the real adapters) and hand-written, on drivers that answer at once: pg and
+mysql2 stand-ins resolving every query as the server would for a first delivery, and a real better-sqlite3
+database in memory. Bundled, in a process of its own (bench/overhead-worker.ts); median of 5 alternating rounds.
+The last column is txbarrier's own work per call; compare it with section 1's CPU per op.
 
-${table(['dialect', 'µs per call', 'building the insert SQL once, µs'], rows)}`;
+${table(['engine', 'SDK µs per call', 'hand-written µs per call', "the SDK's own µs per call"], rows)}`;
 }
 
 function header(report: SuiteReport, command: string): string {
@@ -263,7 +284,7 @@ export function renderReport(report: SuiteReport, command: string): string {
     costSection(report.engines),
     schemaSection(report.engines),
     statementsSection(report.engines),
-    expressSection(report.engines),
+    frontsSection(report.engines),
     growthSection(report),
     overheadSection(report),
   ]

@@ -3,13 +3,14 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { type BenchEngine, type EngineName, openEngine } from './engine.js';
-import { type ExpressResult, measureExpress } from './express.js';
+import { type FrontResult, type FrontsPlan, measureFronts } from './fronts.js';
 import { type GrowthResult, measureGrowth } from './growth.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { measurePrune, type PruneResult } from './prune.js';
-import { type CostResult, measureCost, measureSchema, measureStatements, type SchemaResult, type Settings } from './throughput.js';
+import { bundleWorkers, measureProcesses, type ProcessCostResult, type ProcessPlan, type Workers } from './processes.js';
+import { measureSchema, measureStatements, type SchemaResult, type Settings, type StatementsResult } from './throughput.js';
 
-export const SECTIONS = ['cost', 'schema', 'statements', 'express', 'growth', 'prune', 'overhead'] as const;
+export const SECTIONS = ['cost', 'schema', 'statements', 'fronts', 'growth', 'prune', 'overhead'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface SuiteConfig {
@@ -18,6 +19,8 @@ export interface SuiteConfig {
   prefix: string;
   sections: Section[];
   throughput: Settings;
+  /** Section 1, each variant in its own process. */
+  processes: ProcessPlan;
   /** Table sizes for the growth section, per engine. */
   growthSizes: Record<EngineName, number[]>;
   /** Rebuild the cached growth tables. */
@@ -26,8 +29,10 @@ export interface SuiteConfig {
   keepGrowthTables: boolean;
   sqliteGrowthFile?: string;
   pruneRows: number;
+  /** Rows in each layout's table for the schema comparison on grown tables (0: empty tables only). */
+  schemaRows: Record<EngineName, number>;
   pruneBaselineSeconds: number;
-  express: { rounds: number; roundSeconds: number; connections: number };
+  fronts: FrontsPlan;
   overheadCalls: number;
 }
 
@@ -39,34 +44,42 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
   switch (mode) {
     case 'full':
       return {
-        throughput: { rounds: 20, roundSeconds: 0.3, clients: [1, 16] },
+        throughput: { rounds: 12, roundSeconds: 0.3, clients: [1, 16] },
+        processes: { rounds: 8, roundSeconds: 0.5, clients: [1, 16], warmOps: 400 },
         // MariaDB's default 128 MB buffer pool makes a 10M-row load take far longer than the others; it is not a target.
         growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
         pruneRows: M,
+        // MariaDB's schema figures are reported, not a target; its 1M-row loads are slow.
+        schemaRows: { sqlite: M, postgres: M, mysql: 0 },
         pruneBaselineSeconds: 5,
-        express: { rounds: 6, roundSeconds: 2, connections: 16 },
-        overheadCalls: 200_000,
+        fronts: { rounds: 4, roundSeconds: 1.5, connections: 16 },
+        overheadCalls: 50_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
       };
     case 'quick':
       return {
         throughput: { rounds: 6, roundSeconds: 0.2, clients: [1, 16] },
+        processes: { rounds: 2, roundSeconds: 0.2, clients: [1, 16], warmOps: 200 },
         growthSizes: { sqlite: [0, 10_000, 100_000], postgres: [0, 10_000, 100_000], mysql: [0, 10_000, 100_000] },
         pruneRows: 20_000,
+        schemaRows: { sqlite: 20_000, postgres: 20_000, mysql: 20_000 },
         pruneBaselineSeconds: 1,
-        express: { rounds: 2, roundSeconds: 1, connections: 16 },
-        overheadCalls: 20_000,
+        fronts: { rounds: 2, roundSeconds: 1, connections: 16 },
+        overheadCalls: 10_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
       };
     case 'smoke':
       return {
         throughput: { rounds: 1, roundSeconds: 0.01, clients: [1, 4] },
+        processes: { rounds: 1, roundSeconds: 0.01, clients: [1, 4], warmOps: 4, fixedOps: 8 },
         growthSizes: { sqlite: [0, 300], postgres: [0, 300], mysql: [0, 300] },
         pruneRows: 2_500,
+        schemaRows: { sqlite: 300, postgres: 300, mysql: 300 },
         pruneBaselineSeconds: 0.1,
-        express: { rounds: 1, roundSeconds: 0.3, connections: 4 },
+        // One front: the JSON test in test/bench-smoke.test.ts starts and calls every front's two servers.
+        fronts: { rounds: 1, roundSeconds: 0.3, connections: 4, fronts: ['express'] },
         overheadCalls: 200,
         keepGrowthTables: false,
       };
@@ -78,12 +91,13 @@ export interface EngineReport {
   version?: string;
   /** Why the engine did not run (a server out of reach). */
   skipped?: string;
-  cost?: CostResult[];
-  schema?: SchemaResult;
-  statements?: CostResult;
+  cost?: ProcessCostResult[];
+  /** On empty tables, then on tables of `schemaRows` rows. */
+  schema?: SchemaResult[];
+  statements?: StatementsResult;
   growth?: GrowthResult;
   prune?: PruneResult;
-  express?: ExpressResult;
+  fronts?: FrontResult[];
 }
 
 export interface Machine {
@@ -113,6 +127,9 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
   const has = (section: Section) => config.sections.includes(section);
   const largest = Math.max(...config.throughput.clients);
   const engines: EngineReport[] = [];
+  let overhead: OverheadResult[] | undefined;
+  const workers: Workers | undefined = has('cost') || has('fronts') || has('overhead') ? await bundleWorkers() : undefined;
+  try {
 
   for (const name of config.engines) {
     let engine: BenchEngine<unknown>;
@@ -134,19 +151,25 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
       return result;
     };
     try {
-      report.cost = await step('cost', () => measureCost(engine, config.throughput));
-      report.schema = await step('schema', () => measureSchema(engine, config.throughput));
+      report.cost = await step('cost', () => measureProcesses(engine, workers!, config.processes, engine.file));
+      report.schema = await step('schema', async () => {
+        const results = [await measureSchema(engine, config.throughput, 0)];
+        if (config.schemaRows[name] > 0) results.push(await measureSchema(engine, config.throughput, config.schemaRows[name]));
+        return results;
+      });
       report.statements = await step('statements', () => measureStatements(engine, config.throughput));
       report.growth = await step('growth', () => growth(name, engine, config, progress));
       report.prune = await step('prune', () => measurePrune(engine, config.pruneRows, largest, config.pruneBaselineSeconds));
+      report.fronts = await step('fronts', () => measureFronts(engine, workers!, config.fronts));
     } finally {
       await engine.close();
     }
-    // Its own process and connections: run after this engine's connections are closed.
-    report.express = await step('express', () => measureExpress(name, config.prefix, config.express));
+  }
+  overhead = has('overhead') ? await measureOverhead(workers!, config.overheadCalls) : undefined;
+  } finally {
+    workers?.dispose();
   }
 
-  const overhead = has('overhead') ? await measureOverhead(config.overheadCalls) : undefined;
   const cpuList = cpus();
   return {
     date: new Date().toISOString(),

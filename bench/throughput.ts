@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Barrier, BarrierOngoing } from '../src/index.js';
 import { type BenchEngine, type BranchOp, type Layout, randomTransfers, type Transfer } from './engine.js';
-import { interleave, type Measured, type RoundPlan, runOps, type Variant } from './rounds.js';
+import { interleave, type Measured, type RoundPlan, type Variant } from './rounds.js';
 
 export interface Settings {
   rounds: number;
@@ -13,9 +13,6 @@ export interface Settings {
   /** Client counts for the cost section; the other sections use the largest. */
   clients: number[];
 }
-
-/** Who runs the barrier: the hand-written raw-driver code or the SDK. */
-export type Mechanism = 'hand' | 'sdk';
 
 /** Database conflicts (deadlock, lock timeout, busy file) met and retried, by variant; reported, since each costs throughput. */
 export type Conflicts = Record<string, number>;
@@ -27,7 +24,6 @@ export type Conflicts = Record<string, number>;
  */
 export function barrierOp<Tx>(
   engine: BenchEngine<Tx>,
-  mechanism: Mechanism,
   table: string,
   op: BranchOp,
   statements: number,
@@ -36,11 +32,6 @@ export function barrierOp<Tx>(
 ) {
   const store = engine.store(table);
   const once = async (gid: string, transfers: Transfer[]) => {
-    if (mechanism === 'hand') {
-      const inserted = await engine.handBarrier(table, op, gid, transfers);
-      if (inserted !== 1) throw new Error(`hand-written ${op} of ${gid} inserted ${inserted} rows, expected 1`);
-      return;
-    }
     const barrier = Barrier.from({ transType: 'saga', gid, branchId: '01', op });
     const result = await barrier.call(store, (tx) => engine.business(tx, transfers));
     if (result.outcome !== 'applied') throw new Error(`SDK ${op} of ${gid} was ${result.outcome}, expected applied`);
@@ -58,97 +49,51 @@ export function barrierOp<Tx>(
   };
 }
 
-/**
- * Forward and compensation variants of one mechanism. Each compensation undoes an action that
- * committed earlier (the common case, one of its two rows goes in); actions committed in measured
- * rounds feed later compensation rounds, and `prepare` commits more, unmeasured, when short.
- */
-function mechanismVariants<Tx>(
-  engine: BenchEngine<Tx>,
-  mechanism: Mechanism,
-  table: string,
-  clients: number,
-  conflicts: Conflicts,
-): Variant[] {
-  const forward = barrierOp(engine, mechanism, table, 'action', 1, conflicts, `${mechanism} action`);
-  const compensate = barrierOp(engine, mechanism, table, 'compensate', 1, conflicts, `${mechanism} compensate`);
-  const committed: string[] = [];
-  let next = 0;
-  const act = async () => {
-    const gid = randomUUID();
-    await forward(gid);
-    committed.push(gid);
-  };
-  return [
-    { name: `${mechanism} action`, op: act },
-    {
-      name: `${mechanism} compensate`,
-      prepare: async (ops) => {
-        const missing = ops - (committed.length - next);
-        if (missing > 0) await runOps(act, clients, missing);
-      },
-      op: () => compensate(committed[next++]!),
-    },
-  ];
-}
-
-export interface CostResult {
-  clients: number;
-  measured: Measured;
-  conflicts: Conflicts;
-}
-
-/** Section 1: bare, hand-written and SDK, forward and compensation, interleaved, per client count. */
-export async function measureCost<Tx>(engine: BenchEngine<Tx>, settings: Settings): Promise<CostResult[]> {
-  const table = `${engine.prefix}cost`;
-  const results: CostResult[] = [];
-  for (const clients of settings.clients) {
-    await engine.createBarrierTable(table, 'default');
-    const conflicts: Conflicts = {};
-    const variants: Variant[] = [
-      { name: 'bare action', op: () => engine.bare(randomTransfers(1, 1)) },
-      ...mechanismVariants(engine, 'hand', table, clients, conflicts),
-      ...mechanismVariants(engine, 'sdk', table, clients, conflicts),
-    ];
-    results.push({ clients, measured: await interleave(variants, plan(settings, clients)), conflicts });
-  }
-  await engine.dropTable(table);
-  return results;
-}
-
 export interface SchemaResult {
   clients: number;
+  /** Rows (30 days old, spread over the key space) in each table before the measurement. */
+  rows: number;
   layouts: readonly Layout[];
   measured: Measured;
   conflicts: Conflicts;
 }
 
-/** Section 2: the SDK's forward op on each layout; variant names are the layouts. */
-export async function measureSchema<Tx>(engine: BenchEngine<Tx>, settings: Settings): Promise<SchemaResult> {
+/** Section 2: the SDK's forward op on each layout, on tables of `rows` rows; variant names are the layouts. */
+export async function measureSchema<Tx>(engine: BenchEngine<Tx>, settings: Settings, rows: number): Promise<SchemaResult> {
   const clients = Math.max(...settings.clients);
   const tableOf = (layout: Layout) => `${engine.prefix}schema_${layout.replace('-', '_')}`;
   const conflicts: Conflicts = {};
   const variants: Variant[] = [];
   for (const layout of engine.layouts) {
     await engine.createBarrierTable(tableOf(layout), layout);
-    const forward = barrierOp(engine, 'sdk', tableOf(layout), 'action', 1, conflicts, layout);
+    if (rows > 0) {
+      await engine.bulkLoad(tableOf(layout), 0, rows, rows);
+      await engine.settle(tableOf(layout));
+    }
+    const forward = barrierOp(engine, tableOf(layout), 'action', 1, conflicts, layout);
     variants.push({ name: layout, op: () => forward(randomUUID()) });
   }
   const measured = await interleave(variants, plan(settings, clients));
   for (const layout of engine.layouts) await engine.dropTable(tableOf(layout));
-  return { clients, layouts: engine.layouts, measured, conflicts };
+  return { clients, rows, layouts: engine.layouts, measured, conflicts };
 }
 
 export const STATEMENT_COUNTS = [1, 5] as const;
 
 /** Section 3: the SDK's forward op against the bare transaction, with 1 and 5 business statements. */
-export async function measureStatements<Tx>(engine: BenchEngine<Tx>, settings: Settings): Promise<CostResult> {
+export interface StatementsResult {
+  clients: number;
+  measured: Measured;
+  conflicts: Conflicts;
+}
+
+export async function measureStatements<Tx>(engine: BenchEngine<Tx>, settings: Settings): Promise<StatementsResult> {
   const clients = Math.max(...settings.clients);
   const table = `${engine.prefix}statements`;
   await engine.createBarrierTable(table, 'default');
   const conflicts: Conflicts = {};
   const variants: Variant[] = STATEMENT_COUNTS.flatMap((count) => {
-    const forward = barrierOp(engine, 'sdk', table, 'action', count, conflicts, `sdk x${count}`);
+    const forward = barrierOp(engine, table, 'action', count, conflicts, `sdk x${count}`);
     return [
       { name: `bare x${count}`, op: () => engine.bare(randomTransfers(count, 1)) },
       { name: `sdk x${count}`, op: () => forward(randomUUID()) },

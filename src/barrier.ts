@@ -10,7 +10,7 @@ import {
   queryReader,
   type TransType,
 } from './fields.js';
-import { observe, type Outcome, type Settled } from './observe.js';
+import { isObserved, observe, type Outcome, type Settled } from './observe.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore, BarrierTarget } from './store.js';
 
 export type BarrierResult<T> =
@@ -104,7 +104,7 @@ export class Barrier implements BarrierFields {
   async queryPrepared<Tx>(store: BarrierStore<Tx>): Promise<'committed' | 'rolledback'> {
     const key = [this.gid, MESSAGE_KEY.branchId, MESSAGE_KEY.op, MESSAGE_KEY.barrierId];
     const row = [this.transType, ...key, 'rollback'];
-    const reason = await ongoingOnConflict(store, () =>
+    const reason = await withCallErrors(store, () =>
       store.transaction(async (connection) => {
         await connection.execute(statementsOf(store).insertOne, row);
         return readReason(store, connection, key);
@@ -156,20 +156,13 @@ export class Barrier implements BarrierFields {
     }
     this.#running = true;
     const barrierId = this.#next < 10 ? `0${this.#next}` : String(this.#next);
-    const call = { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId };
+    // One async frame between the caller and the transaction when nobody observes: each layer
+    // costs a promise and a microtask turn on every call.
+    const attempt = () => withCallErrors(target, () => run(barrierId));
     try {
-      const result = await observe(
-        target,
-        call,
-        async () => {
-          try {
-            return await ongoingOnConflict(target, () => run(barrierId));
-          } catch (thrown) {
-            throw thrown instanceof BusinessError ? thrown.error : thrown;
-          }
-        },
-        settled,
-      );
+      const result = await (isObserved(target)
+        ? observe(target, { transType: this.transType, gid: this.gid, branchId: this.branchId, op: this.op, barrierId }, attempt, settled)
+        : attempt());
       this.#next++;
       return result;
     } finally {
@@ -270,22 +263,28 @@ function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statement
 }
 
 /**
- * Rethrows a database conflict (deadlock, serialization failure, lock timeout, busy file) as
- * `BarrierOngoing`, and a missing barrier table as a `BarrierConfigError` that names it and the fix.
+ * Rethrows what `run` throws as a call throws it: the business function's own error unchanged, a
+ * database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`,
+ * and a missing barrier table as a `BarrierConfigError` that names it and the fix.
  */
-async function ongoingOnConflict<T>(target: BarrierTarget, run: () => Promise<T>): Promise<T> {
+async function withCallErrors<T>(target: BarrierTarget, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
-  } catch (error) {
-    if (error instanceof BusinessError || error instanceof BarrierError) throw error;
-    if (target.dialect.isRetryable(error)) throw new BarrierOngoing('database conflict; retry later', { cause: error });
-    if (target.dialect.isMissingTable(error)) {
-      throw new BarrierConfigError(
-        `the barrier table ${target.table} does not exist: call store.ensureSchema() at start-up, or run ` +
-          `txbarrier schema <url> --apply --table ${target.table}`,
-        { code: 'ERR_TXBARRIER_NO_TABLE', cause: error },
-      );
-    }
-    throw error;
+  } catch (thrown) {
+    throw callError(target, thrown);
   }
+}
+
+function callError(target: BarrierTarget, error: unknown): unknown {
+  if (error instanceof BusinessError) return error.error;
+  if (error instanceof BarrierError) return error;
+  if (target.dialect.isRetryable(error)) return new BarrierOngoing('database conflict; retry later', { cause: error });
+  if (target.dialect.isMissingTable(error)) {
+    return new BarrierConfigError(
+      `the barrier table ${target.table} does not exist: call store.ensureSchema() at start-up, or run ` +
+        `txbarrier schema <url> --apply --table ${target.table}`,
+      { code: 'ERR_TXBARRIER_NO_TABLE', cause: error },
+    );
+  }
+  return error;
 }

@@ -98,6 +98,15 @@ export function observe<T extends { outcome: Outcome }>(
 }
 
 /**
+ * Whether a call on `target` has anyone to report to: hooks, a logger, or `@opentelemetry/api`
+ * (whose tracer may record). When not, the call skips `observe` and its frames altogether.
+ */
+export function isObserved(target: ObservedTarget): boolean {
+  const { onOutcome, onDangling, logger } = target.hooks;
+  return Boolean(otelTracer() || onOutcome || onDangling || logger);
+}
+
+/**
  * When a successful run's transaction is known to have committed: `'by-run'` when `run` itself
  * committed (`call`); a function that registers a listener for the end of the caller's transaction
  * (knex, Sequelize under `within`); `'unknown'` when nothing tells (reported at once, `committed: false`).
@@ -105,15 +114,25 @@ export function observe<T extends { outcome: Outcome }>(
 export type Settled = 'by-run' | 'unknown' | ((listener: (committed: boolean) => void) => void);
 const COMMITTED_BY_RUN: Settled = 'by-run';
 
-async function timed<T extends { outcome: Outcome }>(
+function timed<T extends { outcome: Outcome }>(
   hooks: BarrierHooks,
   call: CallFields,
   run: () => Promise<T>,
   settled: Settled,
   span?: OtelSpan,
 ): Promise<T> {
-  // Nobody listening: no clock reads, no event objects on the hot path.
+  // Nobody listening (a no-op span, no hooks): no clock reads, no event objects, no extra frame.
   if (!span && !hooks.onOutcome && !hooks.onDangling && !hooks.logger) return run();
+  return timedAndReported(hooks, call, run, settled, span);
+}
+
+async function timedAndReported<T extends { outcome: Outcome }>(
+  hooks: BarrierHooks,
+  call: CallFields,
+  run: () => Promise<T>,
+  settled: Settled,
+  span: OtelSpan | undefined,
+): Promise<T> {
   const started = performance.now();
   const finish = (outcome: OutcomeEvent['outcome'], committed: boolean, error?: unknown) => {
     if (span) endSpan(span, outcome, committed, error);

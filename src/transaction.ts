@@ -65,15 +65,24 @@ export async function runTransaction<Conn, Tx, T>(
 /** Resolves as `work` does, or rejects with `BarrierTimeout` once `timeoutMs` has passed. */
 function bounded<T>(work: Promise<T>, timeoutMs: number | false): Promise<T> {
   if (timeoutMs === false) return work;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  // One promise and one timer per transaction (not a race, a timeout promise and a finally).
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
       // The caller is told of the timeout; whatever the abandoned work does later is only reported.
       work.catch((error: unknown) => process.emitWarning(`txbarrier: a timed-out business function failed later: ${String(error)}`, 'TxbarrierLateError'));
       reject(new BarrierTimeout(timeoutMs));
     }, timeoutMs);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -6,7 +6,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { EngineName } from '../bench/engine.js';
-import { startServer, stopServer } from '../bench/express.js';
+import { openEngine } from '../bench/engine.js';
+import { actionPath, frontArgs, startFront, stopFront } from '../bench/fronts.js';
+import { bundleWorkers } from '../bench/processes.js';
+import { FRONTS } from '../chaos/fronts.js';
 import { renderReport } from '../bench/report.js';
 import { type EngineReport, runSuite, type Section, SECTIONS, suiteConfig } from '../bench/suite.js';
 import { hasServer } from './servers.js';
@@ -32,10 +35,16 @@ function expectDatabaseSections(result: EngineReport) {
   expect(result.skipped).toBeUndefined();
   expect(result.cost?.map((c) => c.clients)).toEqual([1, 4]);
   for (const cost of result.cost!) {
-    const variants = ['bare action', 'hand action', 'hand compensate', 'sdk action', 'sdk compensate'];
-    expectEveryVariantMeasured(cost.measured.rates, variants);
+    // Each variant ran in a process of its own and did its ops, with the CPU they took.
+    expect(Object.keys(cost.rounds).sort()).toEqual(['hand action', 'hand compensate', 'sdk action', 'sdk compensate']);
+    for (const rounds of Object.values(cost.rounds)) {
+      expect(rounds).toHaveLength(1);
+      expect(rounds[0]!.ops).toBeGreaterThan(0);
+      expect(rounds[0]!.userMicros + rounds[0]!.systemMicros).toBeGreaterThan(0);
+    }
   }
-  expectEveryVariantMeasured(result.schema!.measured.rates, [...result.schema!.layouts]);
+  expect(result.schema?.map((s) => s.rows)).toEqual([0, 300]);
+  for (const schema of result.schema!) expectEveryVariantMeasured(schema.measured.rates, [...schema.layouts]);
   expectEveryVariantMeasured(result.statements!.measured.rates, ['bare x1', 'sdk x1', 'bare x5', 'sdk x5']);
   expectEveryVariantMeasured(result.growth!.measured.rates, ['0', '300']);
   // The prune deleted every old row while the inserts (which are new) went on.
@@ -50,37 +59,45 @@ describe('benchmarks: sqlite', () => {
   it('runs every section once and renders every table', async () => {
     const { report, engineReport, markdown } = await smoke('sqlite', [...SECTIONS]);
     expectDatabaseSections(engineReport);
-    const express = engineReport.express!;
-    for (const route of ['sdk', 'hand'] as const) {
-      expect(express.rounds[route]).toHaveLength(1);
-      expect(express.rounds[route][0]!.requestsPerSecond).toBeGreaterThan(0);
+    expect(engineReport.fronts?.map((f) => f.front)).toEqual(report.config.fronts.fronts);
+    for (const front of engineReport.fronts!) {
+      for (const route of ['sdk', 'hand'] as const) {
+        expect(front.rounds[route]).toHaveLength(1);
+        expect(front.rounds[route][0]!.requestsPerSecond).toBeGreaterThan(0);
+      }
     }
-    expect(report.overhead?.map((o) => o.dialect)).toEqual(['sqlite', 'mysql', 'postgres']);
+    expect(report.overhead?.map((o) => o.engine)).toEqual(['sqlite', 'mysql', 'postgres']);
+    for (const o of report.overhead!) expect(o.sdkMicros).toBeGreaterThan(0);
     for (const heading of ['### 1.', '### 2.', '### 3.', '### 4.', '### 5.', '### 6.']) expect(markdown).toContain(heading);
   });
 
-  it('answers the same JSON from barrierRoute and from the hand-written route', async () => {
-    const { child, port } = await startServer('sqlite', prefix());
+  it('answers the same JSON from barrierRoute and from the hand-written route, on every front', async () => {
+    const engine = await openEngine('sqlite', { prefix: prefix() });
+    const workers = await bundleWorkers();
+    const table = `${engine.prefix}json`;
     try {
-      const post = async (route: string, gid: string) => {
-        const response = await fetch(`http://127.0.0.1:${port}/${route}?gid=${gid}&trans_type=saga&branch_id=01&op=action`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ account: 7, amount: 1 }),
-        });
-        return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
-      };
-      const sdkGid = randomUUID();
-      const handGid = randomUUID();
-      const first = [await post('sdk', sdkGid), await post('hand', handGid)];
-      expect(first[0]).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: '{"dtm_result":"SUCCESS","outcome":"applied","value":{"account":7}}' });
-      expect(first[1]).toEqual(first[0]);
-      // A repeat is absorbed by both.
-      const repeat = [await post('sdk', sdkGid), await post('hand', handGid)];
-      expect(repeat[0]!.body).toBe('{"dtm_result":"SUCCESS","outcome":"duplicate"}');
-      expect(repeat[1]).toEqual(repeat[0]);
+      await engine.createBarrierTable(table, 'default');
+      for (const front of FRONTS) {
+        const servers = await Promise.all((['sdk', 'hand'] as const).map((route) => startFront(workers, frontArgs(engine, front, route, table))));
+        try {
+          const post = async (port: number, gid: string) => {
+            const response = await fetch(`http://127.0.0.1:${port}${actionPath(gid)}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ account: 7, amount: 1 }),
+            });
+            return { status: response.status, type: response.headers.get('content-type')?.split(';')[0], body: await response.text() };
+          };
+          const [sdk, hand] = [await post(servers[0]!.port, randomUUID()), await post(servers[1]!.port, randomUUID())];
+          expect(sdk, front).toEqual({ status: 200, type: 'application/json', body: '{"dtm_result":"SUCCESS","outcome":"applied","value":{"account":7}}' });
+          expect(hand, front).toEqual(sdk);
+        } finally {
+          await Promise.all(servers.map(({ child }) => stopFront(child)));
+        }
+      }
     } finally {
-      await stopServer(child);
+      workers.dispose();
+      await engine.close();
     }
   });
 });

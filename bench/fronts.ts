@@ -1,0 +1,129 @@
+/**
+ * Each HTTP front's `barrierRoute` against the same route hand-written in that framework, over HTTP
+ * on loopback with autocannon. Every server runs in a process of its own (bench/front-server.ts);
+ * rounds alternate between the two, every request a new saga action.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { FRONTS, type FrontName } from '../chaos/fronts.js';
+import { ACCOUNTS, type BenchEngine, MYSQL_URL, POSTGRES_URL } from './engine.js';
+import type { FrontArgs } from './front-server.js';
+import type { Workers } from './processes.js';
+import { type Ratio, spread } from './rounds.js';
+
+export type Route = 'sdk' | 'hand';
+export const ROUTES: readonly Route[] = ['sdk', 'hand'];
+
+export interface RouteRound {
+  requestsPerSecond: number;
+  p99Ms: number;
+}
+
+export interface FrontResult {
+  front: FrontName;
+  connections: number;
+  rounds: Record<Route, RouteRound[]>;
+}
+
+export interface FrontsPlan {
+  rounds: number;
+  roundSeconds: number;
+  connections: number;
+  fronts?: readonly FrontName[];
+}
+
+/** Starts one front server and resolves once it listens. */
+export async function startFront(workers: Workers, args: FrontArgs): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [workers.front, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`${args.front} ${args.route} server exited with ${code} before listening`))),
+  );
+  const listening = (async () => {
+    for await (const line of createInterface({ input: child.stdout! })) {
+      const match = /^listening (\d+)$/.exec(line);
+      if (match) return Number(match[1]);
+    }
+    throw new Error(`${args.front} ${args.route} server closed its output before listening`);
+  })();
+  return { child, port: await Promise.race([listening, exited]) };
+}
+
+export async function stopFront(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** The URL a coordinator calls for a new saga action of branch 01. */
+export const actionPath = (gid: string) => `/transfer/01/action?gid=${gid}&trans_type=saga&branch_id=01&op=action`;
+
+async function round(port: number, roundSeconds: number, connections: number): Promise<RouteRound> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration: roundSeconds,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    requests: [
+      {
+        setupRequest: (request) => ({
+          ...request,
+          path: actionPath(randomUUID()),
+          body: JSON.stringify({ account: 1 + Math.floor(Math.random() * ACCOUNTS), amount: 1 }),
+        }),
+      },
+    ],
+  });
+  // Anything but 200 (a 425 from a conflict, a 500) would be a cheaper answer and flatter the route.
+  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+    throw new Error(`port ${port}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return { requestsPerSecond: result.requests.total / result.duration, p99Ms: result.latency.p99 };
+}
+
+export function frontArgs<Tx>(engine: BenchEngine<Tx>, front: FrontName, route: Route, table: string): FrontArgs {
+  return {
+    engine: engine.name,
+    front,
+    route,
+    table,
+    accounts: `${engine.prefix}accounts`,
+    target: engine.name === 'sqlite' ? engine.file! : engine.name === 'mysql' ? MYSQL_URL : POSTGRES_URL,
+  };
+}
+
+export async function measureFronts<Tx>(engine: BenchEngine<Tx>, workers: Workers, plan: FrontsPlan): Promise<FrontResult[]> {
+  const table = `${engine.prefix}fronts`;
+  await engine.createBarrierTable(table, 'default');
+  const results: FrontResult[] = [];
+  try {
+    for (const front of plan.fronts ?? FRONTS) {
+      const servers = await Promise.all(ROUTES.map((route) => startFront(workers, frontArgs(engine, front, route, table))));
+      try {
+        const port = (route: Route) => servers[ROUTES.indexOf(route)]!.port;
+        // Warm-up: JIT, pool connections, the table's first pages.
+        for (const route of ROUTES) await round(port(route), Math.min(1, plan.roundSeconds), plan.connections);
+        const rounds: Record<Route, RouteRound[]> = { sdk: [], hand: [] };
+        for (let index = 0; index < plan.rounds; index++) {
+          for (const route of index % 2 === 0 ? ROUTES : [...ROUTES].reverse()) {
+            rounds[route].push(await round(port(route), plan.roundSeconds, plan.connections));
+          }
+        }
+        results.push({ front, connections: plan.connections, rounds });
+      } finally {
+        await Promise.all(servers.map(({ child }) => stopFront(child)));
+      }
+    }
+  } finally {
+    await engine.dropTable(table);
+  }
+  return results;
+}
+
+/** The SDK route's figure divided by the hand-written route's in the same round pair, over all pairs. */
+export function routeRatio(result: FrontResult, field: keyof RouteRound): Ratio {
+  return spread(result.rounds.sdk.map((sdk, index) => sdk[field] / result.rounds.hand[index]![field]));
+}
