@@ -97,7 +97,7 @@ export async function openEngine(name: EngineName, options: EngineOptions = {}):
   }
 }
 
-export const MYSQL_URL = process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
-export const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const MYSQL_URL = process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test';
+export const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';
 /** Connections for the server engines: the most clients any section runs. */
 export const POOL_SIZE = 16;

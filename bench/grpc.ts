@@ -8,7 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { barrierHandler } from '../adapters/grpc.js';
-import { ACCOUNTS, type EngineName, ENGINES, openEngine, type Transfer } from './engine.js';
+import { ACCOUNTS, type EngineName, ENGINES, MYSQL_URL, openEngine, POSTGRES_URL, type Transfer } from './engine.js';
+import { handOp } from './hand-barrier.js';
+import { connect } from './worker-common.js';
 import { quantile, spread } from './rounds.js';
 
 const [engineName = 'sqlite', roundsArg = '6', secondsArg = '2'] = process.argv.slice(2) as [EngineName?, string?, string?];
@@ -40,6 +42,20 @@ const json = {
 };
 const service: grpc.ServiceDefinition = { sdk: { path: '/bench.Bank/Sdk', ...json }, hand: { path: '/bench.Bank/Hand', ...json } };
 
+// The hand-written side: the same statements as the SDK's, on a raw driver of its own (bench/hand-barrier.ts).
+const handDriver = await connect({
+  engine: engineName,
+  op: 'action',
+  clients: 1,
+  ops: 0,
+  warmOps: 0,
+  table: TABLE,
+  accounts: `${engine.prefix}accounts`,
+  accountCount: ACCOUNTS,
+  target: engineName === 'sqlite' ? engine.file! : engineName === 'mysql' ? MYSQL_URL : POSTGRES_URL,
+});
+const handAction = handOp(handDriver, { table: TABLE, op: 'action' });
+
 const server = new grpc.Server();
 server.addService(service, {
   sdk: barrierHandler(store, async (tx, call: grpc.ServerUnaryCall<Payment, unknown>) => {
@@ -52,11 +68,12 @@ server.addService(service, {
     if (typeof gid !== 'string' || transType !== 'saga' || branchId !== '01' || op !== 'action') {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: 'invalid barrier request' });
     }
-    engine.handBarrier(TABLE, op, gid, transfersOf(call.request)).then(
-      (inserted) => {
+    handAction(gid, call.request.account, call.request.amount).then(
+      (conflict) => {
+        if (conflict) return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'ONGOING' });
         const trailer = new grpc.Metadata();
-        trailer.set('txbarrier-outcome', inserted === 1 ? 'applied' : 'duplicate');
-        callback(null, inserted === 1 ? { account: call.request.account } : {}, trailer);
+        trailer.set('txbarrier-outcome', 'applied');
+        callback(null, { account: call.request.account }, trailer);
       },
       (error: unknown) =>
         callback({ code: store.dialect.isRetryable(error) ? grpc.status.FAILED_PRECONDITION : grpc.status.INTERNAL, details: 'error' }),
@@ -114,5 +131,6 @@ try {
   client.close();
   server.forceShutdown();
   await engine.dropTable(TABLE);
+  await handDriver.close();
   await engine.close();
 }

@@ -3,7 +3,7 @@
  *
  * Prints the results as markdown on stdout (progress goes to stderr). --write also puts them into
  * bench/RESULTS.md between its generated-results markers, leaving the notes around them alone.
- * Server URLs: TXBARRIER_MYSQL_URL, TXBARRIER_POSTGRES_URL (defaults: local root / postgres, db test).
+ * Server URLs: TXBARRIER_MYSQL_URL, TXBARRIER_POSTGRES_URL (defaults: local root / postgres, database txbarrier_test, which npm test creates).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
