@@ -174,6 +174,10 @@ export class Barrier implements BarrierFields {
 /** Carries an error of the business function out of the transaction, so it is rethrown unchanged (never mapped). */
 class BusinessError {
   constructor(readonly error: unknown) {}
+  /** What a report of it (a timed-out function failing later) shows: the business error itself. */
+  toString(): string {
+    return String(this.error);
+  }
 }
 
 /** Refuses to report `applied` for work the caller's COMMIT would silently roll back (see `Dialect.abortedCheck`). */

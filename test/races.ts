@@ -136,6 +136,26 @@ export function describeBoundedWaits<Tx>(harness: () => RaceHarness<Tx>, { lockT
       expect(await h.notes(gid)).toEqual(['action', 'compensate']);
     });
 
+    it('reports a timed-out function that fails later as a warning naming its error', async () => {
+      const h = harness();
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning.message);
+      process.on('warning', onWarning);
+      try {
+        let fail!: () => void;
+        const late = Barrier.from({ transType: 'saga', gid: randomUUID(), branchId: '01', op: 'action' }).call(
+          h.store(undefined, { transactionTimeout: 200 }),
+          () => new Promise<void>((_, reject) => (fail = () => reject(new Error('the late business failure')))),
+        );
+        await expect(late).rejects.toBeInstanceOf(BarrierTimeout);
+        fail();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(warnings.some((w) => w.includes('the late business failure'))).toBe(true);
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
     it('rolls back a business function that never settles, closing its connection, so the retry applies at once', async () => {
       const h = harness();
       const gid = randomUUID();
