@@ -20,8 +20,11 @@ describe('outbox chaos', () => {
         expect(report.violations).toEqual([]);
         expect(report.committed).toBe(25);
         expect(report.rolledBack).toBe(5);
-        // One message the broker refuses (parked), one the consumer dead-letters; the rest applied.
-        expect([report.applied, report.parked, report.deadLettered]).toEqual([23, 1, 1]);
+        // One message the broker refuses (parked), one the consumer dead-letters (or, if the faults kept
+        // its publishes failing, the relay parks it first); the rest applied, each once.
+        expect(report.applied).toBe(23);
+        expect(report.parked).toBeGreaterThanOrEqual(1);
+        expect(report.parked + report.deadLettered).toBe(2);
         const figures = JSON.stringify(report);
         expect(report.relayKills, figures).toBeGreaterThanOrEqual(1);
         expect(report.consumerKills, figures).toBeGreaterThanOrEqual(1);
