@@ -19,6 +19,7 @@ export {
   ORIGIN_OF,
 } from './decision.js';
 export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';
+export { compositeKey, KEY_COLUMN_WIDTH, keyPart } from './barrier/key.js';
 export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe.js';
 export type {
   BarrierConnection,
