@@ -17,7 +17,7 @@ import {
   runBranch,
   runCheckBack,
   type Verdict,
-} from '../src/protocol.js';
+} from '../src/protocol/dtm.js';
 
 /**
  * The gRPC status of each verdict. DTM reads a branch's gRPC error with `GrpcError2DtmError`

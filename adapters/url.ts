@@ -7,10 +7,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { errorChain } from '../src/dialects/dialect.js';
 import { BarrierConfigError, type BarrierStore, type DialectName, type StoreOptions } from '../src/index.js';
-import { mysqlStore } from './mysql.js';
-import { postgresStore } from './postgres.js';
-import { type NodeSqliteDatabase, nodeSqliteStore } from './node-sqlite.js';
-import { sqliteStore } from './sqlite.js';
+import { mysqlStore } from './stores/mysql.js';
+import { postgresStore } from './stores/postgres.js';
+import { type NodeSqliteDatabase, nodeSqliteStore } from './stores/node-sqlite.js';
+import { sqliteStore } from './stores/sqlite.js';
 
 /** Which engine a URL names and where: the password is kept only in `url`, never in `shown`. */
 export type DatabaseTarget =

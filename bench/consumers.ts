@@ -18,10 +18,10 @@ import amqp from 'amqplib';
 import { type Job as BullJob, Queue, Worker } from 'bullmq';
 import { AckPolicy, connect, type JsMsg, nanos } from 'nats';
 import pg from 'pg';
-import { consumeAmqp } from '../adapters/amqp.js';
-import { bullmqConsumer } from '../adapters/bullmq.js';
-import { consumeNats } from '../adapters/nats.js';
-import { postgresStore } from '../adapters/postgres.js';
+import { consumeAmqp } from '../adapters/brokers/amqp/consumer.js';
+import { bullmqConsumer } from '../adapters/brokers/bullmq/consumer.js';
+import { consumeNats } from '../adapters/brokers/nats/consumer.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
 
 const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';
 const AMQP_URL = process.env.TXBARRIER_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';

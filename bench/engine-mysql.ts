@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise';
-import { mysqlStore } from '../adapters/mysql.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
 import type { BarrierStore } from '../src/index.js';
 import { ACCOUNTS, type BenchEngine, keyStep, MYSQL_URL, POOL_SIZE, type Transfer } from './engine.js';
 

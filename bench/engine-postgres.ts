@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { postgresStore } from '../adapters/postgres.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
 import type { BarrierStore } from '../src/index.js';
 import { ACCOUNTS, type BenchEngine, keyStep, POOL_SIZE, POSTGRES_URL, type Transfer } from './engine.js';
 

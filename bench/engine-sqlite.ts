@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import type { BarrierStore } from '../src/index.js';
 import { ACCOUNTS, type BenchEngine, type Layout, keyStep, type Transfer } from './engine.js';
 

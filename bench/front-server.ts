@@ -41,11 +41,11 @@ async function sdkStore(driver: Driver): Promise<BarrierStore<unknown>> {
   const table = args.table;
   switch (driver.engine) {
     case 'sqlite':
-      return (await import('../adapters/sqlite.js')).sqliteStore(driver.handle, { table }) as BarrierStore<unknown>;
+      return (await import('../adapters/stores/sqlite.js')).sqliteStore(driver.handle, { table }) as BarrierStore<unknown>;
     case 'mysql':
-      return (await import('../adapters/mysql.js')).mysqlStore(driver.handle, { table }) as BarrierStore<unknown>;
+      return (await import('../adapters/stores/mysql.js')).mysqlStore(driver.handle, { table }) as BarrierStore<unknown>;
     case 'postgres':
-      return (await import('../adapters/postgres.js')).postgresStore(driver.handle, { table }) as BarrierStore<unknown>;
+      return (await import('../adapters/stores/postgres.js')).postgresStore(driver.handle, { table }) as BarrierStore<unknown>;
   }
 }
 

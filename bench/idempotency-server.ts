@@ -7,8 +7,8 @@
  *   tsx bench/idempotency-server.ts <sqlite|mysql|postgres> <table prefix>
  */
 import express from 'express';
-import { idempotentRoute, keepRawBody } from '../adapters/idempotency/express.js';
-import { ensureIdempotencySchema } from '../src/idempotency.js';
+import { idempotentRoute, keepRawBody } from '../adapters/http/express/idempotency.js';
+import { ensureIdempotencySchema } from '../src/idempotency/guard.js';
 import { type EngineName, ENGINES, openEngine } from './engine.js';
 
 const [engineName, prefix] = process.argv.slice(2) as [EngineName, string];

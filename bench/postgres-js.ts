@@ -13,8 +13,8 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
-import { postgresStore } from '../adapters/postgres.js';
-import { postgresJsStore } from '../adapters/postgres-js.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { postgresJsStore } from '../adapters/stores/postgres-js.js';
 import { Barrier, type BarrierStore } from '../src/index.js';
 
 const URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';

@@ -2,9 +2,9 @@
  * The same op as bench/hand-barrier.ts through the SDK, `Barrier.from(…).call(store, fn)`: the
  * store is the adapter's on the same raw driver, with its default options.
  */
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, type BarrierStore, BarrierOngoing } from '../src/index.js';
 import type { Driver, Op, WorkerArgs } from './worker-common.js';
 

@@ -8,10 +8,10 @@
 import { parseArgs } from 'node:util';
 import { type DatabaseTarget, parseDatabaseUrl, storeFromUrl } from '../adapters/url.js';
 import { errorChain } from '../src/dialects/dialect.js';
-import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency.js';
+import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency/guard.js';
 import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
-import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/outbox.js';
-import { outboxSql } from '../src/outbox-sql.js';
+import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/messaging/outbox/outbox.js';
+import { outboxSql } from '../src/messaging/outbox/sql.js';
 
 const HELP = `Usage:
   txbarrier schema <url> [--table T] [--apply]

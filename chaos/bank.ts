@@ -147,7 +147,7 @@ async function openEngine({ engine, prefix, sqliteFile }: BankConfig): Promise<E
   const table = `${prefix}_barrier`;
   if (engine === 'sqlite') {
     const { default: Database } = await import('better-sqlite3');
-    const { sqliteStore } = await import('../adapters/sqlite.js');
+    const { sqliteStore } = await import('../adapters/stores/sqlite.js');
     const db = new Database(sqliteFile ?? ':memory:', { timeout: 5000 });
     db.pragma('journal_mode = WAL');
     // NORMAL loses nothing when a process is killed (only on power loss), and SIGKILL is what this suite does.
@@ -168,7 +168,7 @@ async function openEngine({ engine, prefix, sqliteFile }: BankConfig): Promise<E
   }
   if (engine === 'mysql') {
     const mysql = await import('mysql2/promise');
-    const { mysqlStore } = await import('../adapters/mysql.js');
+    const { mysqlStore } = await import('../adapters/stores/mysql.js');
     const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: 10 });
     const killer = await mysql.createConnection({ uri: MYSQL_URL });
     return {
@@ -190,7 +190,7 @@ async function openEngine({ engine, prefix, sqliteFile }: BankConfig): Promise<E
     };
   }
   const { default: pg } = await import('pg');
-  const { postgresStore } = await import('../adapters/postgres.js');
+  const { postgresStore } = await import('../adapters/stores/postgres.js');
   // Commits need not survive a crash of the database server, which this suite never kills; only
   // the handler process dies. Dropping the wait for the WAL flush keeps 10,000 sagas within minutes.
   const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 10, options: '-c synchronous_commit=off' });

@@ -27,7 +27,7 @@ export async function branchServer<Tx>(front: FrontName, store: BarrierStore<Tx>
   switch (front) {
     case 'express': {
       const { default: express } = await import('express');
-      const { barrierRoute } = await import('../adapters/express.js');
+      const { barrierRoute } = await import('../adapters/http/express/barrier.js');
       const app = express();
       app.use(express.json());
       // DTM names one URL per op; the op also travels in the query, which is what the barrier reads.
@@ -36,7 +36,7 @@ export async function branchServer<Tx>(front: FrontName, store: BarrierStore<Tx>
     }
     case 'fastify': {
       const { default: Fastify } = await import('fastify');
-      const { barrierRoute } = await import('../adapters/fastify.js');
+      const { barrierRoute } = await import('../adapters/http/fastify/barrier.js');
       const app = Fastify();
       app.post('/transfer/*', barrierRoute(store, (tx, request) => work(tx, { barrier: request.barrier, body: request.body, header: (name) => headerText(request.headers[name]) })));
       await app.ready();
@@ -46,7 +46,7 @@ export async function branchServer<Tx>(front: FrontName, store: BarrierStore<Tx>
       const [{ Hono }, { createAdaptorServer }, { barrierRoute }] = await Promise.all([
         import('hono'),
         import('@hono/node-server'),
-        import('../adapters/hono.js'),
+        import('../adapters/http/hono/barrier.js'),
       ]);
       const app = new Hono();
       app.post('/transfer/*', barrierRoute(store, async (tx, c) => work(tx, { barrier: c.get('barrier'), body: await c.req.json(), header: (name) => c.req.header(name) })));
@@ -54,7 +54,7 @@ export async function branchServer<Tx>(front: FrontName, store: BarrierStore<Tx>
     }
     case 'koa': {
       const { default: Koa } = await import('koa');
-      const { barrierRoute } = await import('../adapters/koa.js');
+      const { barrierRoute } = await import('../adapters/http/koa/barrier.js');
       const app = new Koa();
       const route = barrierRoute(store, (tx, ctx) => work(tx, { barrier: ctx.state.barrier, body: (ctx.request as { body?: unknown }).body, header: (name) => ctx.get(name) || undefined }));
       app.use(async (ctx, next) => {

@@ -5,9 +5,9 @@
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import type { BarrierStore } from '../src/index.js';
 
 export type ChaosEngine = 'sqlite' | 'postgres' | 'mysql';

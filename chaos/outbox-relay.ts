@@ -5,10 +5,10 @@
  */
 import amqp from 'amqplib';
 import { connect as natsConnect } from 'nats';
-import { amqpPublisher } from '../adapters/outbox/amqp.js';
-import { natsPublisher } from '../adapters/outbox/nats.js';
-import { postgresListener } from '../adapters/outbox/postgres.js';
-import { createOutbox, createRelay, type OutboxPublisher } from '../src/outbox.js';
+import { amqpPublisher } from '../adapters/brokers/amqp/publisher.js';
+import { natsPublisher } from '../adapters/brokers/nats/publisher.js';
+import { postgresListener } from '../adapters/stores/postgres-listener.js';
+import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/outbox.js';
 import { openStore, settingsFromEnv, tell } from './outbox-env.js';
 import pg from 'pg';
 

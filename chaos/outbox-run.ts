@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { AckPolicy, connect as natsConnect } from 'nats';
-import { createOutbox } from '../src/outbox.js';
+import { createOutbox } from '../src/messaging/outbox/outbox.js';
 import { type ChaosBroker, type ChaosEngine, type ChaosSettings, openStore, placeholders, SETTINGS_VARIABLE } from './outbox-env.js';
 import { startProxy } from './outbox-proxy.js';
 

@@ -5,7 +5,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierFailure } from '../src/index.js';
 
 type Db = InstanceType<typeof Database>;

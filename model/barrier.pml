@@ -1,5 +1,5 @@
 /*
- * The sub-transaction barrier of src/barrier.ts, for one branch of one global transaction.
+ * The sub-transaction barrier of src/barrier/barrier.ts, for one branch of one global transaction.
  *
  * Configurations (spin -D...): exactly one of TX_SAGA, TX_WORKFLOW, TX_TCC, TX_MSG picks the transaction type;
  *   RR           PostgreSQL REPEATABLE READ: a conflicting row committed after the snapshot fails

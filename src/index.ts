@@ -1,4 +1,4 @@
-export { Barrier, type BarrierResult } from './barrier.js';
+export { Barrier, type BarrierResult } from './barrier/barrier.js';
 export {
   BarrierConfigError,
   BarrierDuplicateMessage,
@@ -17,10 +17,10 @@ export {
   decideForward,
   FORWARD_TABLE,
   ORIGIN_OF,
-} from './decision.js';
-export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './fields.js';
+} from './barrier/decision.js';
+export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './barrier/fields.js';
 export { compositeKey, KEY_COLUMN_WIDTH, keyPart } from './barrier/key.js';
-export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe.js';
+export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe/hooks.js';
 export type {
   BarrierConnection,
   BarrierExecutor,
@@ -31,9 +31,9 @@ export type {
   StatementRunner,
   StoreOptions,
   TargetOptions,
-} from './store.js';
-export { defineExecutor, defineStore } from './define-store.js';
-export { checkedConnection, runTransaction, type TransactionDriver } from './transaction.js';
+} from './transaction/store.js';
+export { defineExecutor, defineStore } from './transaction/define-store.js';
+export { checkedConnection, runTransaction, type TransactionDriver } from './transaction/run.js';
 export type { Dialect, DialectName, Placeholder, TransactionSettings } from './dialects/dialect.js';
 export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
@@ -59,4 +59,4 @@ export {
   type Verdict,
   verdictOfError,
   verdictOfResult,
-} from './protocol.js';
+} from './protocol/dtm.js';

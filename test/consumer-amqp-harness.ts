@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
-import { type AmqpChannel, consumeAmqp } from '../adapters/amqp.js';
+import { type AmqpChannel, consumeAmqp } from '../adapters/brokers/amqp/consumer.js';
 import { type BrokerHarness, type BrokerRun, amountOf, payload } from './consumer-harness.js';
 import { tcpProxy } from './tcp-proxy.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { bullmqConsumer } from '../adapters/bullmq.js';
+import { bullmqConsumer } from '../adapters/brokers/bullmq/consumer.js';
 import { type BrokerHarness, type BrokerRun } from './consumer-harness.js';
 import { tcpProxy } from './tcp-proxy.js';
 

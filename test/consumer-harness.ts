@@ -2,7 +2,7 @@
  * What the consumer suite asks of each broker: publish, consume into a ledger, drop the connection,
  * count what is left. One harness per broker; no vitest here, so a child process can use it too.
  */
-import type { SettledEvent } from '../src/consumer.js';
+import type { SettledEvent } from '../src/messaging/consumer.js';
 import type { Ledger } from './consumer-ledger.js';
 
 export interface TestMessage {

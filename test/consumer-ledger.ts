@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { type BarrierStore, mysqlDialect, postgresDialect, type StoreOptions } from '../src/index.js';
 
 export type LedgerEngine = 'sqlite' | 'mysql' | 'postgres';

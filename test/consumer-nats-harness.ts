@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AckPolicy, connect, type JsMsg, nanos, type NatsConnection } from 'nats';
-import { consumeNats, type JetStreamConsumer, type JetStreamMessages } from '../adapters/nats.js';
+import { consumeNats, type JetStreamConsumer, type JetStreamMessages } from '../adapters/brokers/nats/consumer.js';
 import { type BrokerHarness, type BrokerRun, amountOf, payload } from './consumer-harness.js';
 import { tcpProxy } from './tcp-proxy.js';
 

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { AckPolicy, connect, headers as natsHeaders, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
 import { describe, expect, it } from 'vitest';
-import { consumeNats, type SettledEvent } from '../adapters/nats.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { consumeNats, type SettledEvent } from '../adapters/brokers/nats/consumer.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { probeBroker } from './consumer-harness.js';
 import { DUPLICATE_WINDOW_MS, NATS_URL, natsHarness, probeNats } from './consumer-nats-harness.js';
 import { describeConsumerSuite } from './consumer-suite.js';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BarrierFailure, type OutcomeEvent } from '../src/index.js';
-import type { SettledEvent } from '../src/consumer.js';
+import type { SettledEvent } from '../src/messaging/consumer.js';
 import type { BrokerHarness, BrokerRun, ConsumeCase, RunningConsumer, TestMessage } from './consumer-harness.js';
 import { destroyLedger, type Ledger, type LedgerEngine, ledgerSpec, type LedgerSpec, openLedger } from './consumer-ledger.js';
 import { deferred, waitUntil } from './server-harness.js';

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters/express.js';
+import { barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters/http/express/barrier.js';
 import { EXPRESS_VERSIONS, listen } from './express-http.js';
 import { describeFront } from './fronts.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { barrierPlugin, barrierRoute, queryPreparedRoute } from '../adapters/fastify.js';
+import { barrierPlugin, barrierRoute, queryPreparedRoute } from '../adapters/http/fastify/barrier.js';
 import { dtmQuery, request } from './express-http.js';
 import { describeFront, listenOn } from './fronts.js';
 import { sqliteHarness } from './sqlite-harness.js';

@@ -2,7 +2,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { validator } from 'hono/validator';
-import { type BarrierEnv, barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters/hono.js';
+import { type BarrierEnv, barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters/http/hono/barrier.js';
 import { describeFront, listenOn } from './fronts.js';
 
 describeFront('hono', async ({ store, branches, middlewareNote }) => {

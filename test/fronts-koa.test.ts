@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import Koa, { type Context, type Middleware } from 'koa';
-import { barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters/koa.js';
+import { barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters/http/koa/barrier.js';
 import { describeFront, listenOn } from './fronts.js';
 
 /** Koa has no body parser of its own; this stands for the one an app puts in front: JSON only, 1 kB, 400/413. */

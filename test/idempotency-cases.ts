@@ -3,7 +3,7 @@
  * builds its app from `routeSpecs` and calls `draftCases`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IdempotencyOptions, type IdempotentResponse, pruneIdempotencyKeys } from '../src/idempotency.js';
+import { type IdempotencyOptions, type IdempotentResponse, pruneIdempotencyKeys } from '../src/idempotency/guard.js';
 import { type Deferred, deferred } from './server-harness.js';
 import { ENGINES, type EngineHarness, newKey, openEngine, post } from './idempotency-harness.js';
 

@@ -8,10 +8,10 @@ import Database from 'better-sqlite3';
 import express from 'express';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { idempotentRoute, keepRawBody } from '../adapters/idempotency/express.js';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { idempotentRoute, keepRawBody } from '../adapters/http/express/idempotency.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import type { BarrierStore } from '../src/index.js';
 
 const [engine, url, table, ledger, mode] = process.argv.slice(2) as [string, string, string, string, 'hang' | 'normal'];

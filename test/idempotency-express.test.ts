@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idempotentRoute, keepRawBody } from '../adapters/idempotency/express.js';
+import { idempotentRoute, keepRawBody } from '../adapters/http/express/idempotency.js';
 import { draftCases, routeSpecs, runs, type StartApp } from './idempotency-cases.js';
 import { EXPRESS_VERSIONS, listen } from './express-http.js';
 import { ENGINES, newKey, openEngine, post } from './idempotency-harness.js';

@@ -4,9 +4,9 @@ import { serve } from '@hono/node-server';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { type Context, Hono } from 'hono';
 import Koa from 'koa';
-import { idempotentRoute as fastifyRoute } from '../adapters/idempotency/fastify.js';
-import { idempotentRoute as honoRoute } from '../adapters/idempotency/hono.js';
-import { idempotentRoute as koaRoute } from '../adapters/idempotency/koa.js';
+import { idempotentRoute as fastifyRoute } from '../adapters/http/fastify/idempotency.js';
+import { idempotentRoute as honoRoute } from '../adapters/http/hono/idempotency.js';
+import { idempotentRoute as koaRoute } from '../adapters/http/koa/idempotency.js';
 import { draftCases, type StartApp } from './idempotency-cases.js';
 import { listen } from './express-http.js';
 

@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
-import { ensureIdempotencySchema } from '../src/idempotency.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
+import { ensureIdempotencySchema } from '../src/idempotency/guard.js';
 import type { BarrierStore } from '../src/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer } from './servers.js';

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import {
   canonicalJson,
   ensureIdempotencySchema,
@@ -17,7 +17,7 @@ import {
   IdempotencyScopeError,
   parseIdempotencyKey,
   requestFingerprint,
-} from '../src/idempotency.js';
+} from '../src/idempotency/guard.js';
 import { BarrierConfigError, type Logger } from '../src/index.js';
 import { ENGINES, type EngineHarness, newKey, openEngine } from './idempotency-harness.js';
 import { mysqlPool, postgresPool } from './server-harness.js';

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
 import { Barrier, BarrierDuplicateMessage, BarrierOngoing, type BarrierStore } from '../src/index.js';
 import type { Harness } from './conformance.js';
 import { mysqlHarness, mysqlPool, postgresHarness, postgresPool } from './server-harness.js';

@@ -1,6 +1,6 @@
 /**
  * The model checker's model (model/barrier.pml) and the code, kept in step:
- * - model/decision.pml is what model/generate.ts makes of src/decision.ts now;
+ * - model/decision.pml is what model/generate.ts makes of src/barrier/decision.ts now;
  * - the real code decides every row of those tables as the tables say, on SQLite always and on
  *   MariaDB and PostgreSQL when reachable, in both of its forms (RETURNING, one statement per row);
  * - spin finds no error in the model exhaustively, and a counterexample in each mutant.
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DECISION_MODEL_FILE, generateDecisionModel, MODEL_ORIGIN_OF, type ModelOp } from '../model/generate.js';
-import { COMPENSATION_TABLE, FORWARD_TABLE } from '../src/decision.js';
+import { COMPENSATION_TABLE, FORWARD_TABLE } from '../src/barrier/decision.js';
 import { Barrier, type BarrierStore, type StoreOptions } from '../src/index.js';
 import type { BarrierRowRead, Harness } from './conformance.js';
 import { mysqlHarness, postgresHarness } from './server-harness.js';
@@ -27,7 +27,7 @@ const run = promisify(execFile);
 const MODEL_DIR = fileURLToPath(new URL('../model/', import.meta.url));
 
 describe('model/decision.pml', () => {
-  it('is what model/generate.ts makes of src/decision.ts (regenerate: npx tsx model/generate.ts)', () => {
+  it('is what model/generate.ts makes of src/barrier/decision.ts (regenerate: npx tsx model/generate.ts)', () => {
     expect(readFileSync(DECISION_MODEL_FILE, 'utf8')).toBe(generateDecisionModel());
   });
 });

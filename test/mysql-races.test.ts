@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mysqlStore } from '../adapters/mysql.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
 import { BarrierOngoing, type BarrierStore } from '../src/index.js';
 import { deliver, describeBoundedWaits, describeRaces, type RaceHarness, type RaceLevel, type SagaOp } from './races.js';
 import { hasServer } from './servers.js';

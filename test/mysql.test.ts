@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IsolationLevel, mysqlExecutor, mysqlStore } from '../adapters/mysql.js';
+import { type IsolationLevel, mysqlExecutor, mysqlStore } from '../adapters/stores/mysql.js';
 import { Barrier, BarrierConfigError, BarrierOngoing } from '../src/index.js';
 import { describeConformance } from './conformance.js';
 import { hasServer } from './servers.js';

@@ -4,7 +4,7 @@
  * `ready` once listening.
  */
 import { createRequire } from 'node:module';
-import * as txbarrier from '../adapters/nestjs.js';
+import * as txbarrier from '../adapters/http/nestjs/barrier.js';
 import { type BankConfig, type BranchWork, openBank } from '../chaos/bank.js';
 import type { BarrierStore } from '../src/index.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import * as txbarrier from '../adapters/nestjs.js';
+import * as txbarrier from '../adapters/http/nestjs/barrier.js';
 import { startService } from '../src/testing/index.js';
 import { dtmQuery, request } from './express-http.js';
 import { describeFront, type FrontRoutes, type FrontServer } from './fronts.js';
@@ -55,7 +55,7 @@ function nestApps(): Promise<NestApps> {
     const root = process.cwd();
     const config = {
       extends: join(FIXTURE, 'tsconfig.json'),
-      compilerOptions: { outDir: join(OUT, 'build'), paths: { txbarrier: [join(root, 'src/index.ts')], 'txbarrier/*': [join(root, 'adapters/*.ts')] } },
+      compilerOptions: { outDir: join(OUT, 'build'), paths: { txbarrier: [join(root, 'src/index.ts')], 'txbarrier/nestjs': [join(root, 'adapters/http/nestjs/barrier.ts')], 'txbarrier/*': [join(root, 'adapters/stores/*.ts')] } },
       files: [join(FIXTURE, 'app.ts'), join(FIXTURE, 'transfer.ts'), ...files],
     };
     writeFileSync(join(OUT, 'tsconfig.json'), JSON.stringify(config));

@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { build } from 'tsup';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type NodeSqliteDatabase, nodeSqliteStore } from '../adapters/node-sqlite.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { type NodeSqliteDatabase, nodeSqliteStore } from '../adapters/stores/node-sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierConfigError } from '../src/index.js';
 import { type BarrierRowRead, describeConformance } from './conformance.js';
 import { describeSqliteQueue, tempDir } from './sqlite-queue.js';
@@ -115,7 +115,7 @@ describe.skipIf(!usable)('node:sqlite store', () => {
     onTestFinished(() => rmSync(root, { recursive: true, force: true }));
     await build({
       config: false,
-      entry: { index: 'src/index.ts', 'node-sqlite': 'adapters/node-sqlite.ts' },
+      entry: { index: 'src/index.ts', 'node-sqlite': 'adapters/stores/node-sqlite.ts' },
       format: ['esm'],
       splitting: true,
       target: 'node20',

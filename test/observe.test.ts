@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { type Context, type ContextManager, context, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierFailure, type Logger, type OutcomeEvent, type StoreOptions } from '../src/index.js';
 import { AsyncLocalContextManager } from './otel-harness.js';
 import { type Db, openTempDb } from './sqlite-harness.js';
@@ -231,7 +231,7 @@ describe('OpenTelemetry spans', () => {
       import { register } from 'node:module';
       register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
       const { default: Database } = await import('better-sqlite3');
-      const { sqliteStore } = await import('./adapters/sqlite.ts');
+      const { sqliteStore } = await import('./adapters/stores/sqlite.ts');
       const { Barrier } = await import('./src/index.ts');
       const store = sqliteStore(new Database(':memory:'));
       await store.ensureSchema();

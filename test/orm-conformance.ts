@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecutorOptions } from '../adapters/executor-options.js';
+import type { ExecutorOptions } from '../adapters/orm/executor-options.js';
 import { errorChain } from '../src/dialects/dialect.js';
 import {
   Barrier,

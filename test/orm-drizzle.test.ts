@@ -9,8 +9,8 @@ import { integer, sqliteTable, text as sqliteText } from 'drizzle-orm/sqlite-cor
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { drizzleExecutor } from '../adapters/drizzle.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { drizzleExecutor } from '../adapters/orm/drizzle.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierConfigError, mysqlDialect, postgresDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';

@@ -1,6 +1,6 @@
 import knex, { type Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
-import { knexExecutor } from '../adapters/knex.js';
+import { knexExecutor } from '../adapters/orm/knex.js';
 import { Barrier, BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';

@@ -15,7 +15,7 @@ import {
 import { createPool } from 'mysql2';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { kyselyExecutor } from '../adapters/kysely.js';
+import { kyselyExecutor } from '../adapters/orm/kysely.js';
 import { Barrier, BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/knex';
 import { MariaDbDriver } from '@mikro-orm/mariadb';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { describe, expect, it } from 'vitest';
-import { mikroOrmExecutor } from '../adapters/mikro-orm.js';
+import { mikroOrmExecutor } from '../adapters/orm/mikro-orm.js';
 import { BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';

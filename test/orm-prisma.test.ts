@@ -9,7 +9,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaMariaDb } from '@prisma/adapter-mariadb';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type PrismaTransactionClient, prismaExecutor } from '../adapters/prisma.js';
+import { type PrismaTransactionClient, prismaExecutor } from '../adapters/orm/prisma.js';
 import { Barrier, BarrierConfigError, BarrierTransactionAborted, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { generatedClient, type PrismaProvider } from './prisma/generate.js';

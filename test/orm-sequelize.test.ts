@@ -1,6 +1,6 @@
 import { DataTypes, QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { describe, expect, it } from 'vitest';
-import { sequelizeExecutor } from '../adapters/sequelize.js';
+import { sequelizeExecutor } from '../adapters/orm/sequelize.js';
 import { Barrier, BarrierConfigError, mysqlDialect, postgresDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, type OrmHarness } from './orm-conformance.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';

@@ -1,6 +1,6 @@
 import { DataSource, type DataSourceOptions, EntityManager, EntitySchema } from 'typeorm';
 import { describe, expect, it } from 'vitest';
-import { typeormExecutor } from '../adapters/typeorm.js';
+import { typeormExecutor } from '../adapters/orm/typeorm.js';
 import { Barrier, BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';

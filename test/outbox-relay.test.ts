@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import knex from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { knexExecutor } from '../adapters/knex.js';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresListener } from '../adapters/outbox/postgres.js';
+import { knexExecutor } from '../adapters/orm/knex.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresListener } from '../adapters/stores/postgres-listener.js';
 import { Barrier } from '../src/index.js';
-import { createRelay, type OutboxPublisher } from '../src/outbox.js';
+import { createRelay, type OutboxPublisher } from '../src/messaging/outbox/outbox.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
 import { deferred, type MysqlPool, waitUntil } from './server-harness.js';
 import { POSTGRES_URL } from './servers.js';

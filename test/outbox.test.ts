@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Barrier } from '../src/index.js';
-import { createRelay, OutboxInputError, OutboxNotInTransaction, type RelayEvent, uuidv7 } from '../src/outbox.js';
+import { createRelay, OutboxInputError, OutboxNotInTransaction, type RelayEvent, uuidv7 } from '../src/messaging/outbox/outbox.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
 import { waitUntil } from './server-harness.js';
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Socket } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postgresJsExecutor, postgresJsStore } from '../adapters/postgres-js.js';
+import { postgresJsExecutor, postgresJsStore } from '../adapters/stores/postgres-js.js';
 import { Barrier, BarrierConfigError, BarrierTimeout, BarrierTransactionAborted, postgresDialect } from '../src/index.js';
 import type { BarrierRowRead } from './conformance.js';
 import { describeConformance } from './conformance.js';

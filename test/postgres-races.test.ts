@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/postgres.js';
+import { type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/stores/postgres.js';
 import { Barrier, BarrierOngoing, type BarrierStore } from '../src/index.js';
 import { deliver, describeBoundedWaits, describeRaces, type RaceHarness, type SagaOp } from './races.js';
 import { hasServer } from './servers.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IsolationLevel, type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/postgres.js';
+import { type IsolationLevel, type PostgresQueryable, postgresExecutor, postgresStore } from '../adapters/stores/postgres.js';
 import { Barrier, BarrierConfigError, BarrierError, BarrierOngoing, BarrierTransactionAborted, type OutcomeEvent } from '../src/index.js';
 import { describeConformance } from './conformance.js';
 import { hasServer } from './servers.js';

@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierConfigError, type BarrierStore } from '../src/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer } from './servers.js';

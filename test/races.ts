@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { IsolationLevel } from '../src/isolation.js';
+import type { IsolationLevel } from '../src/transaction/isolation.js';
 import { Barrier, type BarrierResult, BarrierOngoing, type BarrierStore, BarrierTimeout, type StoreOptions } from '../src/index.js';
 import { type Held, HeldRollback, holdOpen } from './server-harness.js';
 

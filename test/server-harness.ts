@@ -4,8 +4,8 @@
  */
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { mysqlStore } from '../adapters/mysql.js';
-import { postgresStore } from '../adapters/postgres.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
 import { type BarrierStore, mysqlDialect, postgresDialect } from '../src/index.js';
 import type { BarrierRowRead, Harness } from './conformance.js';
 import { MYSQL_URL, POSTGRES_URL } from './servers.js';

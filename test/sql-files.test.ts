@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, type Dialect, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { hasServer } from './servers.js';
 import { mysqlPool, postgresPool } from './server-harness.js';

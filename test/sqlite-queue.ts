@@ -8,7 +8,7 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SqliteStore } from '../adapters/sqlite.js';
+import type { SqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierOngoing, type StoreOptions } from '../src/index.js';
 
 export interface SqliteConnection {

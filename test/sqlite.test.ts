@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
-import { sqliteStore } from '../adapters/sqlite.js';
+import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { describeConformance } from './conformance.js';
 import { sqliteHarness } from './sqlite-harness.js';
 import { describeSqliteQueue } from './sqlite-queue.js';

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import amqp from 'amqplib';
 import Database from 'better-sqlite3';
-import { consumeAmqp } from '../../adapters/amqp.js';
-import { sqliteStore } from '../../adapters/sqlite.js';
+import { consumeAmqp } from '../../adapters/brokers/amqp/consumer.js';
+import { sqliteStore } from '../../adapters/stores/sqlite.js';
 
 const url = process.argv[2] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const dir = mkdtempSync(join(tmpdir(), 'txbarrier-consumer-'));

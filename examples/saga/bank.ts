@@ -4,7 +4,7 @@
  * the SQL below. All of this example's business SQL is in this file.
  */
 import express from 'express';
-import { barrierMiddleware, barrierRoute } from '../../adapters/express.js';
+import { barrierMiddleware, barrierRoute } from '../../adapters/http/express/barrier.js';
 import { BarrierFailure } from '../../src/index.js';
 import type { ServiceDatabase } from './database.js';
 

@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import type { PoolConnection } from 'mysql2/promise';
 import type { PoolClient } from 'pg';
-import { mysqlStore } from '../../adapters/mysql.js';
-import { postgresStore } from '../../adapters/postgres.js';
-import { sqliteStore } from '../../adapters/sqlite.js';
+import { mysqlStore } from '../../adapters/stores/mysql.js';
+import { postgresStore } from '../../adapters/stores/postgres.js';
+import { sqliteStore } from '../../adapters/stores/sqlite.js';
 import type { BarrierHooks, BarrierStore } from '../../src/index.js';
 
 export type Engine = 'sqlite' | 'mysql' | 'postgres';

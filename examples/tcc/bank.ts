@@ -5,7 +5,7 @@
  * `barrierRoute` it is absorbed. All of this example's business SQL is in this file.
  */
 import express from 'express';
-import { barrierMiddleware, barrierRoute } from '../../adapters/express.js';
+import { barrierMiddleware, barrierRoute } from '../../adapters/http/express/barrier.js';
 import { BarrierFailure } from '../../src/index.js';
 import { type Transfer, transferOf } from '../saga/bank.js';
 import type { ServiceDatabase } from '../saga/database.js';

@@ -1,5 +1,5 @@
 import { BarrierFailure, BarrierOngoing } from '../errors.js';
-import { type BranchReply, outcomeIn, readReply, type ReplyStatus } from '../protocol.js';
+import { type BranchReply, outcomeIn, readReply, type ReplyStatus } from '../protocol/dtm.js';
 /** One request from the coordinator to a branch handler. `Barrier.from(delivery)` reads its fields. */
 export interface Delivery {
   transType: 'saga' | 'tcc';

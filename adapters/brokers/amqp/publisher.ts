@@ -1,0 +1,146 @@
+import { BarrierConfigError } from '../../../src/errors.js';
+import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/outbox.js';
+
+/** The part of an amqplib `ConfirmChannel` the publisher uses (amqplib is never imported here). */
+export interface AmqpConfirmChannel {
+  publish(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: AmqpPublishOptions,
+    callback: (error: unknown) => void,
+  ): boolean;
+  on(event: 'close' | 'error' | 'drain' | 'return', listener: (...args: any[]) => void): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+  close(): Promise<void>;
+}
+
+export interface AmqpPublishOptions {
+  messageId: string;
+  headers: Record<string, string>;
+  persistent: boolean;
+  mandatory: boolean;
+  contentType?: string;
+  timestamp: number;
+}
+
+/** The part of an amqplib `ChannelModel` (what `amqp.connect()` resolves to) the publisher uses. */
+export interface AmqpConnection {
+  createConfirmChannel(): Promise<AmqpConfirmChannel>;
+  on(event: 'close' | 'error', listener: (...args: any[]) => void): unknown;
+  close(): Promise<void>;
+}
+
+export interface AmqpPublisherOptions {
+  /**
+   * Opens a connection: `() => amqp.connect(url)`. The publisher calls it for its first publish and
+   * again after the connection dropped, opens its own confirm channel on it, and closes both in
+   * `close()`. Give either this or `channel`.
+   */
+  connect?: () => Promise<AmqpConnection>;
+  /**
+   * A confirm channel of yours (`connection.createConfirmChannel()`), used as it is: once it closes
+   * every publish fails (and is retried by the relay) until you restart the relay with a new one.
+   * `close()` leaves it open. Give either this or `connect`.
+   */
+  channel?: AmqpConfirmChannel;
+  /** The exchange to publish to; the message's topic is the routing key. Defaults to `''`, the default exchange, where the topic names a queue. */
+  exchange?: string;
+  /**
+   * Publish as `mandatory`, and count a message the broker returns as unroutable (no queue bound
+   * for its routing key) as a failure to retry, instead of a confirmed message that went nowhere.
+   * Defaults to `true`.
+   */
+  mandatory?: boolean;
+  /** Delivery mode 2, so a durable queue keeps the message across a broker restart. Defaults to `true`. */
+  persistent?: boolean;
+}
+
+/**
+ * An outbox publisher for RabbitMQ (amqplib) with publisher confirms: a message counts as sent only
+ * once the broker has confirmed it. Its id goes out as the AMQP `messageId`, the id an exactly-once
+ * consumer keys its barrier on.
+ */
+export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
+  const { connect, exchange = '', mandatory = true, persistent = true } = options;
+  if ((connect === undefined) === (options.channel === undefined)) {
+    throw new BarrierConfigError('amqpPublisher: give exactly one of connect (a function opening a connection) and channel (a confirm channel)');
+  }
+  let connection: Promise<AmqpConnection> | undefined;
+  let channel: Promise<AmqpConfirmChannel> | undefined = options.channel && Promise.resolve(watch(options.channel));
+  let closed = false;
+  /** Ids of messages the broker returned as unroutable; a return arrives before its confirm. */
+  const returned = new Set<string>();
+
+  function watch(opened: AmqpConfirmChannel): AmqpConfirmChannel {
+    // amqplib emits 'error' before 'close'; an unheard 'error' would crash the process. The
+    // publishes in flight fail with the close, which is how the relay hears of it.
+    opened.on('error', () => undefined);
+    opened.on('return', (message: { properties?: { messageId?: unknown } }) => {
+      const id = message.properties?.messageId;
+      if (typeof id === 'string') returned.add(id);
+    });
+    if (connect) {
+      opened.on('close', () => {
+        if (channel && !closed) channel = undefined;
+      });
+    }
+    return opened;
+  }
+
+  function openConnection(): Promise<AmqpConnection> {
+    connection ??= connect!().then((opened) => {
+      opened.on('error', () => undefined);
+      opened.on('close', () => (connection = undefined));
+      return opened;
+    });
+    // A failed connect is forgotten, so the next publish tries again.
+    connection.catch(() => (connection = undefined));
+    return connection;
+  }
+
+  function currentChannel(): Promise<AmqpConfirmChannel> {
+    if (closed) return Promise.reject(new Error('amqpPublisher: closed'));
+    channel ??= openConnection()
+      .then((opened) => opened.createConfirmChannel())
+      .then(watch);
+    const current = channel;
+    current.catch(() => {
+      if (channel === current) channel = undefined;
+    });
+    return current;
+  }
+
+  return {
+    system: 'rabbitmq',
+
+    async publish(message: OutboxDelivery) {
+      const confirm = await currentChannel();
+      const { 'content-type': contentType, ...headers } = message.headers;
+      await new Promise<void>((resolve, reject) => {
+        const fits = confirm.publish(
+          exchange,
+          message.topic,
+          message.payload,
+          { messageId: message.id, headers, persistent, mandatory, timestamp: Math.floor(Date.now() / 1000), ...(contentType ? { contentType } : {}) },
+          (error) => {
+            if (error) return reject(error instanceof Error ? error : new Error(String(error)));
+            if (returned.delete(message.id)) return reject(new Error(`unroutable: no queue is bound for routing key ${JSON.stringify(message.topic)} on exchange ${JSON.stringify(exchange)}`));
+            resolve();
+          },
+        );
+        // The confirm still arrives; `fits` only asks us to slow down, which the relay's batches do.
+        void fits;
+      });
+    },
+
+    async close() {
+      closed = true;
+      if (!connect) return;
+      const [openChannel, openConnectionNow] = [channel, connection];
+      channel = connection = undefined;
+      await openChannel?.then((c) => c.close()).catch(() => undefined);
+      await openConnectionNow?.then((c) => c.close()).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * `txbarrier/bullmq`: an exactly-once BullMQ processor. Give it to a `Worker`; it runs each job's
+ * effect in a local transaction with a barrier row keyed by the job id and the consumer's name,
+ * and resolves only after the commit, so BullMQ completes the job after it. A job processed again
+ * (stalled after its worker died, or re-added once the first was removed) is completed without
+ * running.
+ *
+ * The retry policy is the consumer's, not the job's `attempts`/`backoff` options: a failed job is
+ * moved to the delayed set (`moveToDelayed` + BullMQ's `DelayedError`), and a dead-lettered one
+ * fails at once (BullMQ's `UnrecoverableError`), whatever `attempts` it was added with. BullMQ keeps
+ * failed jobs (unless `removeOnFail`): that is the dead-letter queue.
+ *
+ * BullMQ carries trace context by its own `telemetry` option rather than in headers, so this
+ * adapter reads none.
+ */
+import { type ConsumerOptions, type Decision, messageConsumer, type Settlement } from '../../../src/messaging/consumer.js';
+
+export * from '../consumer-exports.js';
+
+/** The part of a BullMQ `Job` the processor uses (the library is never imported here). */
+export interface BullmqJob {
+  readonly id?: string | undefined;
+  /** How many times the job was moved to active: 1 on its first run, more after a delay or a stall. */
+  readonly attemptsStarted: number;
+  moveToDelayed(timestamp: number, token?: string): Promise<void>;
+}
+
+/** The part of a BullMQ `Worker` that `stop` uses. */
+export interface BullmqWorker {
+  close(force?: boolean): Promise<void>;
+}
+
+export interface BullmqConsumerOptions<Tx, J extends BullmqJob> extends ConsumerOptions<Tx, J> {
+  /**
+   * Reads the job's id, the barrier's gid. Defaults to `job.id` when the producer chose it
+   * (`queue.add(name, data, { jobId })`, kept across its own retries). BullMQ's generated ids are
+   * counters, which restart with an emptied Redis and differ between two adds of the same message,
+   * so a job without a `jobId` of its own (a purely numeric id: BullMQ refuses custom integer ids)
+   * is dead-lettered instead.
+   */
+  messageId?: (job: J) => unknown;
+}
+
+export interface BullmqConsumer<J extends BullmqJob> {
+  /** The processor: `new Worker(queueName, consumer.processor, options)`. Resolves to `applied` or `duplicate`. */
+  readonly processor: (job: J, token?: string) => Promise<Settlement>;
+  /**
+   * Closes `worker` gracefully (it takes no more jobs and waits for the running ones), and at
+   * `shutdownTimeout` force-closes it and rejects with `ERR_TXBARRIER_SHUTDOWN_TIMEOUT`; a job
+   * cut off there stalls and is processed again, and the barrier recognises it if it committed.
+   */
+  stop(worker: BullmqWorker): Promise<void>;
+}
+
+/**
+ * An exactly-once processor for a BullMQ worker. `BarrierFailure`, a job without a usable id and a
+ * job failing `maxAttempts` runs fail for good (the `onDeadLetter` hook hears of each); any other
+ * error rolls back and the job is delayed, waiting longer each time. `onSettled` fires when the
+ * processor hands its result to the worker, just before BullMQ records it.
+ */
+export function bullmqConsumer<Tx, J extends BullmqJob>(options: BullmqConsumerOptions<Tx, J>): BullmqConsumer<J> {
+  const { messageId = (job: J) => (job.id === undefined || /^\d+$/.test(job.id) ? undefined : job.id) } = options;
+  const core = messageConsumer(options);
+
+  const processor = async (job: J, token?: string): Promise<Settlement> => {
+    let decided: Decision | undefined;
+    let moveError: unknown;
+    const settlement = await core.deliver({ message: job, id: messageId(job), attempt: Math.max(1, job.attemptsStarted), header: () => undefined }, async (decision) => {
+      decided = decision;
+      if (decision.settlement !== 'retry' && decision.settlement !== 'released') return;
+      try {
+        await job.moveToDelayed(Date.now() + (decision.settlement === 'retry' ? decision.delayMs : 0), token);
+      } catch (error) {
+        moveError = error;
+        throw error;
+      }
+    });
+    // Not delayed after all (Redis unreachable, say): fail the run; if the worker cannot record that either, the job stalls and comes again.
+    if (moveError !== undefined) throw moveError;
+    switch (decided!.settlement) {
+      case 'retry':
+      case 'released':
+        // BullMQ recognises its errors by name, so the class need not be imported.
+        throw Object.assign(new Error('bullmq:movedToDelayed'), { name: 'DelayedError' });
+      case 'dead-letter': {
+        const { reason, error } = decided!;
+        throw Object.assign(new Error(`txbarrier: dead-lettered (${reason}): ${error instanceof Error ? error.message : String(error)}`, { cause: error }), {
+          name: 'UnrecoverableError',
+        });
+      }
+      default:
+        return settlement;
+    }
+  };
+
+  return {
+    processor,
+    stop: async (worker) => {
+      const closing = worker.close();
+      closing.catch(() => undefined);
+      try {
+        await Promise.all([closing, core.drain()]);
+      } catch (error) {
+        await worker.close(true);
+        throw error;
+      }
+    },
+  };
+}

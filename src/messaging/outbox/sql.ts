@@ -1,0 +1,228 @@
+import { type DialectName, dollarNumber, identifierParts, type Placeholder, questionMark } from '../../dialects/dialect.js';
+
+/**
+ * The outbox table's SQL for each engine. Pure text, like the barrier's dialects: the statements
+ * run through whatever store or executor the caller has. `table` is the unquoted `table` or
+ * `schema.table`, already validated. All times are the database's clock in UTC, so relays on
+ * machines whose clocks disagree still agree on when a message is due.
+ */
+export interface OutboxSql {
+  /** Idempotent DDL: schema (where the name has one), table, indexes, in order. */
+  createSchema(): string[];
+  /** One message; parameters: id, topic, msg_key, headers, payload, then the NOTIFY channel where `notify`. */
+  insert(notify: boolean): string;
+  /**
+   * Up to `limit` due messages in enqueue order, skipping rows another relay holds, and any keyed
+   * message behind an unsent (pending or parked) one of its key. No parameters.
+   */
+  claim(limit: number): string;
+  /** Counts an attempt and hides `count` messages for the lease; parameters: lease ms, then each seq. */
+  lease(count: number): string;
+  /** Parameters: each seq. Only a pending message can become sent. */
+  markSent(count: number): string;
+  /** Parameters: delay ms, error text, seq. */
+  retryLater(): string;
+  /** Parameters: error text, seq. */
+  park(): string;
+  /** Deletes at most `limit` messages sent more than `ms` ago; parameters: ms, limit. */
+  pruneBatch(): string;
+  /** Messages of one status, oldest first, with ISO times; parameters: status, limit. */
+  list(): string;
+  /** Rows per status. */
+  countByStatus(): string;
+  /** Makes `count` parked messages (by id) pending again, with their attempts reset; parameters: each id. */
+  requeue(count: number): string;
+}
+
+/** What differs between the engines; the statements are built from these. */
+interface Engine {
+  placeholder: Placeholder;
+  quote(part: string): string;
+  now: string;
+  /** Now plus (or minus) a parameter holding milliseconds. */
+  shifted(param: string, sign: '+' | '-'): string;
+  /** The engine's way of reading a timestamp column as ISO 8601 text in UTC. */
+  iso(column: string): string;
+  /** Appended to the claim's SELECT. */
+  lockClause: string;
+  /** The table as an UPDATE by seq names it. */
+  updateBySeq(table: string): string;
+  createSchema(table: string, parts: string[]): string[];
+  pruneBatch(table: string, placeholder: Placeholder): string;
+  /** The insert's values when PostgreSQL should also wake the relays at commit. */
+  notifyingInsert?(columns: string, placeholder: Placeholder): string;
+}
+
+const COLUMNS = '(id, topic, msg_key, headers, payload, status, attempts, available_at, created_at)';
+const STATUSES = "status IN ('pending', 'sent', 'parked')";
+
+const doubleQuote = (part: string) => `"${part}"`;
+
+const postgres: Engine = {
+  placeholder: dollarNumber,
+  quote: doubleQuote,
+  now: 'CURRENT_TIMESTAMP',
+  shifted: (param, sign) => `CURRENT_TIMESTAMP ${sign} ${param} * INTERVAL '1 millisecond'`,
+  iso: (column) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  // OF o: lock the claimed rows only, never the ones the ordering check reads.
+  lockClause: ' FOR UPDATE OF o SKIP LOCKED',
+  updateBySeq: (table) => table,
+  createSchema(table, parts) {
+    const name = parts.at(-1)!;
+    return [
+      ...(parts.length === 2 ? [`CREATE SCHEMA IF NOT EXISTS ${doubleQuote(parts[0]!)}`] : []),
+      `CREATE TABLE IF NOT EXISTS ${table} (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id VARCHAR(36) NOT NULL,
+  topic VARCHAR(255) NOT NULL,
+  msg_key VARCHAR(255),
+  headers TEXT NOT NULL DEFAULT '{}',
+  payload BYTEA NOT NULL,
+  status VARCHAR(16) NOT NULL DEFAULT 'pending' CHECK (${STATUSES}),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  available_at TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  last_error TEXT,
+  created_at TIMESTAMP(3) WITH TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  sent_at TIMESTAMP(3) WITH TIME ZONE,
+  CONSTRAINT ${doubleQuote(`${name}_id`)} UNIQUE (id)
+)`,
+      `CREATE INDEX IF NOT EXISTS ${doubleQuote(`${name}_status_seq`)} ON ${table} (status, seq)`,
+      `CREATE INDEX IF NOT EXISTS ${doubleQuote(`${name}_key_seq`)} ON ${table} (msg_key, seq) WHERE msg_key IS NOT NULL`,
+    ];
+  },
+  pruneBatch: (table, p) =>
+    `DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE status = 'sent' AND sent_at < ` +
+    `${postgres.shifted(p(1), '-')} ORDER BY seq LIMIT ${p(2)})`,
+  // NOTIFY is delivered at commit and only if the transaction commits: exactly when a relay
+  // should look. pg_notify in FROM makes it the same statement, so enqueue stays one round trip.
+  notifyingInsert: (columns, p) =>
+    `${columns} SELECT ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}::bytea, 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP ` +
+    `FROM pg_notify(${p(6)}, '')`,
+};
+
+const backquote = (part: string) => `\`${part}\``;
+
+const mysql: Engine = {
+  placeholder: questionMark,
+  quote: backquote,
+  // DATETIME has no zone: UTC everywhere, whatever each session's time_zone says.
+  now: 'UTC_TIMESTAMP(3)',
+  shifted: (param, sign) => `UTC_TIMESTAMP(3) ${sign} INTERVAL (${param} * 1000) MICROSECOND`,
+  iso: (column) => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ')`,
+  // MariaDB 10.6+ and MySQL 8.0+.
+  lockClause: ' FOR UPDATE SKIP LOCKED',
+  // On a small table InnoDB prefers a full scan for `seq IN (…)`, which waits on every row
+  // another relay has claimed; by the primary key it touches only the rows this relay holds.
+  updateBySeq: (table) => `${table} FORCE INDEX (PRIMARY)`,
+  createSchema(table, parts) {
+    return [
+      ...(parts.length === 2 ? [`CREATE DATABASE IF NOT EXISTS ${backquote(parts[0]!)} DEFAULT CHARACTER SET utf8mb4`] : []),
+      // Keys compare bytes (utf8mb4_bin), so 'Order-1' and 'order-1' are two ordering keys.
+      `CREATE TABLE IF NOT EXISTS ${table} (
+  seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  topic VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
+  msg_key VARCHAR(255) COLLATE utf8mb4_bin NULL,
+  headers TEXT NOT NULL,
+  payload LONGBLOB NOT NULL,
+  status VARCHAR(16) CHARACTER SET ascii NOT NULL DEFAULT 'pending' CHECK (${STATUSES}),
+  attempts INT NOT NULL DEFAULT 0,
+  available_at DATETIME(3) NOT NULL,
+  last_error TEXT NULL,
+  created_at DATETIME(3) NOT NULL,
+  sent_at DATETIME(3) NULL,
+  UNIQUE KEY id (id),
+  KEY status_seq (status, seq),
+  KEY key_seq (msg_key, seq)
+) DEFAULT CHARACTER SET utf8mb4`,
+    ];
+  },
+  pruneBatch: (table, p) =>
+    `DELETE FROM ${table} WHERE status = 'sent' AND sent_at < ${mysql.shifted(p(1), '-')} ORDER BY seq LIMIT ${p(2)}`,
+};
+
+/** `YYYY-MM-DD HH:MM:SS.SSS`, which sorts as it compares. */
+const SQLITE_TIME = "'%Y-%m-%d %H:%M:%f'";
+
+const sqlite: Engine = {
+  placeholder: questionMark,
+  quote: doubleQuote,
+  now: `strftime(${SQLITE_TIME}, 'now')`,
+  // `||` binds tighter than `/` in SQLite, hence the parentheses.
+  shifted: (param, sign) => `strftime(${SQLITE_TIME}, 'now', '${sign}' || (${param} / 1000.0) || ' seconds')`,
+  iso: (column) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${column})`,
+  // One writer at a time (BEGIN IMMEDIATE): there is nobody to skip.
+  lockClause: '',
+  updateBySeq: (table) => table,
+  createSchema(table, parts) {
+    const name = parts.at(-1)!;
+    // An index lives in its table's schema, so SQLite qualifies the index name, not the table.
+    const index = (suffix: string) => [...parts.slice(0, -1), `${name}_${suffix}`].map(doubleQuote).join('.');
+    return [
+      `CREATE TABLE IF NOT EXISTS ${table} (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  topic TEXT NOT NULL,
+  msg_key TEXT,
+  headers TEXT NOT NULL DEFAULT '{}',
+  payload BLOB NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (${STATUSES}),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  available_at TEXT NOT NULL,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  sent_at TEXT
+)`,
+      `CREATE INDEX IF NOT EXISTS ${index('status_seq')} ON ${doubleQuote(name)} (status, seq)`,
+      `CREATE INDEX IF NOT EXISTS ${index('key_seq')} ON ${doubleQuote(name)} (msg_key, seq) WHERE msg_key IS NOT NULL`,
+    ];
+  },
+  pruneBatch: (table, p) =>
+    `DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE status = 'sent' AND sent_at < ` +
+    `${sqlite.shifted(p(1), '-')} ORDER BY seq LIMIT ${p(2)})`,
+};
+
+const ENGINES: Record<DialectName, Engine> = { postgres, mysql, sqlite };
+
+/** The outbox statements of one table on one engine, in one placeholder style. */
+export function outboxSql(engine: DialectName, table: string, placeholder?: Placeholder): OutboxSql {
+  const e = ENGINES[engine];
+  const p = placeholder ?? e.placeholder;
+  const parts = identifierParts(table);
+  const t = parts.map(e.quote).join('.');
+  const params = (count: number, first = 1) => Array.from({ length: count }, (_, i) => p(first + i)).join(', ');
+  const columns = `INSERT INTO ${t} ${COLUMNS}`;
+
+  return {
+    createSchema: () => e.createSchema(t, parts),
+    insert: (notify) =>
+      notify && e.notifyingInsert
+        ? e.notifyingInsert(columns, p)
+        : `${columns} VALUES (${params(5)}, 'pending', 0, ${e.now}, ${e.now})`,
+    claim: (limit) =>
+      `SELECT o.seq, o.id, o.topic, o.msg_key, o.headers, o.payload, o.attempts FROM ${t} o
+WHERE o.status = 'pending' AND o.available_at <= ${e.now}
+  AND (o.msg_key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM ${t} p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
+ORDER BY o.seq LIMIT ${positiveInteger(limit)}${e.lockClause}`,
+    lease: (count) =>
+      `UPDATE ${e.updateBySeq(t)} SET attempts = attempts + 1, available_at = ${e.shifted(p(1), '+')} WHERE seq IN (${params(count, 2)})`,
+    markSent: (count) =>
+      `UPDATE ${e.updateBySeq(t)} SET status = 'sent', sent_at = ${e.now}, last_error = NULL WHERE status = 'pending' AND seq IN (${params(count)})`,
+    retryLater: () => `UPDATE ${e.updateBySeq(t)} SET available_at = ${e.shifted(p(1), '+')}, last_error = ${p(2)} WHERE status = 'pending' AND seq = ${p(3)}`,
+    park: () => `UPDATE ${e.updateBySeq(t)} SET status = 'parked', last_error = ${p(1)} WHERE status = 'pending' AND seq = ${p(2)}`,
+    pruneBatch: () => e.pruneBatch(t, p),
+    list: () =>
+      `SELECT id, topic, msg_key, attempts, last_error, ${e.iso('created_at')} AS created_at, ${e.iso('available_at')} AS available_at ` +
+      `FROM ${t} WHERE status = ${p(1)} ORDER BY seq LIMIT ${p(2)}`,
+    countByStatus: () => `SELECT status, COUNT(*) AS n FROM ${t} GROUP BY status`,
+    requeue: (count) =>
+      `UPDATE ${t} SET status = 'pending', attempts = 0, available_at = ${e.now}, last_error = NULL ` +
+      `WHERE status = 'parked' AND id IN (${params(count)})`,
+  };
+}
+
+function positiveInteger(value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`expected a positive integer; got ${value}`);
+  return value;
+}

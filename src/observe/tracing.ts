@@ -1,0 +1,43 @@
+import type { DialectName } from '../dialects/dialect.js';
+
+/** The part of `@opentelemetry/api` the barrier uses (the package is an optional peer, never imported statically). */
+export interface OtelApi {
+  trace: { getTracer(name: string): OtelTracer };
+}
+
+export interface OtelTracer {
+  startActiveSpan<T>(name: string, options: { kind: number }, fn: (span: OtelSpan) => T): T;
+}
+
+export interface OtelSpan {
+  isRecording(): boolean;
+  setAttribute(key: string, value: string): void;
+  setAttributes(attributes: Record<string, string>): void;
+  setStatus(status: { code: number; message?: string }): void;
+  recordException(exception: unknown): void;
+  end(): void;
+}
+
+/** `SpanKind.INTERNAL` and `SpanStatusCode.ERROR`: stable numbers, so the enums need not be imported. */
+export const SPAN_KIND_INTERNAL = 0;
+export const SPAN_STATUS_ERROR = 2;
+
+/** OpenTelemetry's `db.system.name` / `db.system` values for each engine. */
+export const DB_SYSTEM: Record<DialectName, string> = { mysql: 'mysql', postgres: 'postgresql', sqlite: 'sqlite' };
+
+let tracer: OtelTracer | null | undefined;
+
+// Imported once, as soon as txbarrier is, so it has settled by the first request: a barrier call
+// must enter its transaction synchronously (the SQLite queue keeps call order), so it cannot wait
+// for the import. A call made before it settles goes untraced. Without a registered tracer
+// provider the API hands out no-op spans, so an installed but unused API costs next to nothing.
+// The API's tracer is a proxy that finds a provider registered later, so one is enough.
+void import('@opentelemetry/api').then(
+  (module) => (tracer = (module as unknown as OtelApi).trace.getTracer('txbarrier')),
+  () => (tracer = null),
+);
+
+/** txbarrier's tracer if `@opentelemetry/api` is installed and loaded, else null or undefined. */
+export function otelTracer(): OtelTracer | null | undefined {
+  return tracer;
+}
