@@ -20,6 +20,8 @@ export interface ConsumeCase {
   effect?: (id: string) => Promise<void> | void;
   /** Each first ack becomes a requeue (nack, nak, a move back to the queue): a redelivery after the commit. */
   loseFirstAck?: boolean;
+  /** Whether to recognise messages committed under the source-less key; the consumer's default when absent. */
+  legacyKeyCheck?: boolean;
   /** Connect through the run's proxy, so `dropConnections` cuts this consumer off. */
   viaProxy?: boolean;
   onSettled?: (event: SettledEvent<unknown>) => void;

@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BarrierFailure, type OutcomeEvent } from '../src/index.js';
+import { Barrier, BarrierFailure, type OutcomeEvent } from '../src/index.js';
 import type { SettledEvent } from '../src/messaging/consumer.js';
 import type { BrokerHarness, BrokerRun, ConsumeCase, RunningConsumer, TestMessage } from './consumer-harness.js';
 import { destroyLedger, type Ledger, type LedgerEngine, ledgerSpec, type LedgerSpec, openLedger } from './consumer-ledger.js';
@@ -207,6 +207,72 @@ export function describeConsumerSuite(harness: BrokerHarness, reachable: boolean
           expect(await run.deadLettered()).toBe(suite.keepsDeadLetters ? 1 : 0);
           // A settlement other than an ack may be fire-and-forget (JetStream's `term`): give the broker a moment.
           await waitUntil('nothing left on the broker', async () => (await run.unsettled()) === 0, { timeoutMs: 5000, intervalMs: 50 });
+        }));
+
+      it('keeps two sources of one consumer apart: the same id on two queues applies on each', () =>
+        withRun(async ({ run, consume, count, settled }) => {
+          const other = await harness.open();
+          try {
+            const [payment] = messagesOf(1);
+            await consume();
+            const second = await other.consume({ ledger, retryDelay: 20, onSettled: (event) => settled.push(event) });
+            await run.publish([payment!]);
+            // A refund whose id equals the payment's: a message of its own, from another queue.
+            await other.publish([{ id: payment!.id, amount: 99 }]);
+            await waitUntil('applied from both sources', async () => count('applied') === 2);
+            expect((await ledger.rows()).get(payment!.id!)).toBe(2);
+            expect(new Set(settled.map((e) => JSON.stringify(e.source))).size).toBe(2);
+            expect(count('duplicate')).toBe(0);
+            await second.stop();
+          } finally {
+            await other.cleanup();
+          }
+        }));
+
+      it('recognises a message committed under the source-less key, unless legacyKeyCheck is off', () =>
+        withRun(async ({ run, consume, count }) => {
+          const [old, oldUnchecked, fresh] = messagesOf(3);
+          // The rows and the effect exactly as the consumers before the source was in the key committed them.
+          for (const message of [old!, oldUnchecked!]) {
+            const result = await Barrier.from({ transType: 'saga', gid: message.id!, branchId: 'ledger-service', op: 'action' }).call(ledger.store, (tx) =>
+              ledger.credit(tx, message.id!, message.amount),
+            );
+            expect(result.outcome).toBe('applied');
+          }
+          const checking = await consume();
+          await run.publish([old!, fresh!]);
+          await waitUntil('both settled', async () => count('duplicate', [old!.id!]) === 1 && count('applied', [fresh!.id!]) === 1);
+          await checking.stop();
+          await expectOnce([old!, fresh!]);
+
+          // Without the check, the redelivery of a message committed before the upgrade applies again.
+          await consume({ legacyKeyCheck: false });
+          await run.publish([oldUnchecked!]);
+          await waitUntil('applied again', async () => count('applied', [oldUnchecked!.id!]) === 1);
+          expect((await ledger.rows()).get(oldUnchecked!.id!)).toBe(2);
+        }));
+
+      it('waits for a source-less consumer still running the same message (a rolling deploy), then recognises it', () =>
+        withRun(async ({ run, consume, count }) => {
+          const [message] = messagesOf(1);
+          const entered = deferred();
+          const gate = deferred();
+          const older = Barrier.from({ transType: 'saga', gid: message!.id!, branchId: 'ledger-service', op: 'action' }).call(ledger.store, async (tx) => {
+            await ledger.credit(tx, message!.id!, message!.amount);
+            entered.resolve();
+            await gate.promise;
+          });
+          await entered.promise;
+          await consume();
+          await run.publish([message!]);
+          // The new consumer's delivery waits on the older one's uncommitted row (or times out and retries).
+          await sleep(500);
+          expect(count('applied') + count('duplicate')).toBe(0);
+          gate.resolve();
+          expect((await older).outcome).toBe('applied');
+          await waitUntil('recognised', async () => count('duplicate', [message!.id!]) === 1, { timeoutMs: 10_000 });
+          expect(count('applied')).toBe(0);
+          await expectOnce([message!]);
         }));
 
       it('stops gracefully: waits for the transaction in flight, and gives up at its deadline', () =>

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { messageBarrier } from '../src/messaging/consumer.js';
 import { Barrier, BarrierInputError, compositeKey, keyPart } from '../src/index.js';
 
 const asBranch = (branchId: string) => Barrier.from({ transType: 'saga', gid: 'g', branchId, op: 'action' });
@@ -54,5 +55,19 @@ describe('the key format for identities that are not DTM branches', () => {
     expect(() => keyPart('user-\uD800')).toThrow(BarrierInputError);
     expect(() => compositeKey(['a', ''])).toThrow(BarrierInputError);
     expect(() => compositeKey([])).toThrow(BarrierInputError);
+  });
+});
+
+describe("a consumed message's key", () => {
+  it('names the consumer and the source in the branch id, and hashes a long message id into the gid', () => {
+    expect(messageBarrier('ledger-service', ['payments'], 'pay-1')).toMatchObject({ transType: 'saga', gid: 'pay-1', branchId: 'ledger-service/payments', op: 'action' });
+    // A JetStream source is two parts; a slash inside a part cannot fake a third.
+    expect(messageBarrier('ledger', ['ORDERS', 'orders.created'], 'o-1').branchId).toBe('ledger/ORDERS/orders.created');
+    expect(messageBarrier('ledger', ['a/b'], 'o-1').branchId).not.toBe(messageBarrier('ledger', ['a', 'b'], 'o-1').branchId);
+    const long = `order-${'9'.repeat(200)}`;
+    const { gid } = messageBarrier('ledger', ['payments'], long);
+    expect(gid).toBe(keyPart(long));
+    expect(gid).toMatch(/^order-9+~[A-Za-z0-9_-]{43}$/);
+    expect(messageBarrier('x'.repeat(120), ['y'.repeat(120)], 'm').branchId).toMatch(/~[A-Za-z0-9_-]{43}$/);
   });
 });

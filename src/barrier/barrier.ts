@@ -17,6 +17,19 @@ export type BarrierResult<T> =
   | { outcome: 'applied'; value: T }
   | { outcome: Exclude<Outcome, 'applied'> };
 
+/** Insert-ignores one barrier row in the call's transaction: `undefined` if it went in, else the reason of the row already there. */
+export type Claim = (row: readonly string[]) => Promise<string | undefined>;
+
+/**
+ * A step run in a forward op's transaction after its own row went in and before `fn`; an outcome it
+ * returns ends the call with that outcome (the transaction commits, `fn` never runs). The consumer
+ * core's upgrade check is the one user; it is not part of the package's exports.
+ */
+export type BeforeApply = (claim: Claim) => Promise<Exclude<Outcome, 'applied'> | undefined>;
+
+/** `barrier.call(store, fn)` with a `BeforeApply` step; assigned in the class's static block, which may reach its private members. */
+export let callWithCheck: <Tx, T>(barrier: Barrier, store: BarrierStore<Tx>, check: BeforeApply, fn: (tx: Tx) => Promise<T> | T) => Promise<BarrierResult<T>>;
+
 
 /** DTM's key for a 2-phase message's local transaction, which the check-back also writes. */
 const MESSAGE_KEY = { branchId: '00', op: 'msg', barrierId: '01' } as const;
@@ -39,6 +52,11 @@ export class Barrier implements BarrierFields {
     this.gid = fields.gid;
     this.branchId = fields.branchId;
     this.op = fields.op;
+  }
+
+  static {
+    callWithCheck = (barrier, store, check, fn) =>
+      barrier.#observed(store, (barrierId) => store.transaction((connection) => barrier.#guard(store, connection, barrierId, fn, check)));
   }
 
   /** From fields in code. Throws `BarrierInputError` naming every bad field. */
@@ -119,6 +137,7 @@ export class Barrier implements BarrierFields {
     connection: BarrierConnection<Tx>,
     barrierId: string,
     fn: (tx: Tx) => Promise<T> | T,
+    check?: BeforeApply,
   ): Promise<BarrierResult<T>> {
     const statements = statementsOf(target);
     const key = [this.gid, this.branchId, this.op, barrierId];
@@ -134,6 +153,9 @@ export class Barrier implements BarrierFields {
       const reason = await readReason(target, connection, key);
       if (this.op === 'msg') throw new BarrierDuplicateMessage(this.gid, reason !== 'rollback');
       return { outcome: decideForward(this.op, reason) };
+    } else if (check) {
+      const outcome = await check(async (row) => ((await connection.execute(statements.insertOne, row)) === 1 ? undefined : readReason(target, connection, row.slice(1, 5))));
+      if (outcome) return { outcome };
     }
     try {
       return { outcome: 'applied', value: await fn(connection.tx) };

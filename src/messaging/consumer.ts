@@ -2,28 +2,65 @@
  * The broker-neutral half of the exactly-once consumers (`txbarrier/amqp`, `txbarrier/nats`,
  * `txbarrier/bullmq`). A broker delivers at least once; the barrier makes the effect happen once:
  * each message's effect commits in one local transaction with a barrier row keyed by the message
- * id and the consuming service's name, and the message is acknowledged only after that commit, so a
- * redelivery finds the row and is acknowledged without running again.
+ * id, the consuming service's name and where the message came from, and the message is
+ * acknowledged only after that commit, so a redelivery finds the row and is acknowledged without
+ * running again.
  *
- * Here: the message id → barrier mapping, the attempts and backoff policy, the decision from an
+ * Here: the message → barrier mapping (and the check of the earlier, source-less key), the attempts and backoff policy, the decision from an
  * outcome to ack / retry / dead-letter, the bookkeeping for a graceful shutdown, the hooks, and the
  * W3C trace context. Each adapter only reads its broker's message and carries the decision out.
  */
-import { Barrier } from '../barrier/barrier.js';
+import { Barrier, type BeforeApply, callWithCheck } from '../barrier/barrier.js';
+import { compositeKey, keyPart } from '../barrier/key.js';
 import { parseDuration } from '../duration.js';
 import { BarrierConfigError, BarrierError, BarrierFailure, BarrierInputError } from '../errors.js';
 import type { Logger } from '../observe/hooks.js';
 import type { BarrierStore } from '../transaction/store.js';
 
 /**
- * The barrier of one message for one consumer: `saga`/`action`, gid = the message id, branch id =
- * the consumer's name. A consumed message is a forward op with nothing to undo, so a repeat is
- * plainly `duplicate`; and two services consuming copies of one message (a fanout) each have a
- * branch of their own, so each applies it once. (`msg`/`msg` is the producer's side, where a repeat
- * is an error and the coordinator's check-back reads the row.)
+ * The barrier of one message for one consumer: `saga`/`action`, gid = `keyPart(messageId)`, branch
+ * id = `compositeKey([consumer, ...source])` (see `txbarrier`'s `keyPart`: long values are hashed,
+ * never truncated). `source` is where the message came from, as parts: `[queue]` (AMQP, BullMQ),
+ * `[stream, subject]` (JetStream), `[topic]` (Kafka). A consumed message is a forward op with nothing
+ * to undo, so a repeat is plainly `duplicate`; two services consuming copies of one message (a
+ * fanout) each have a branch of their own, and so do two queues one service consumes, so a refund
+ * whose id equals a payment's is not taken for that payment. (`msg`/`msg` is the producer's side,
+ * where a repeat is an error and the coordinator's check-back reads the row.)
  */
-export function messageBarrier(consumer: string, messageId: string): Barrier {
-  return Barrier.from({ transType: 'saga', gid: messageId, branchId: consumer, op: 'action' });
+export function messageBarrier(consumer: string, source: readonly string[], messageId: string): Barrier {
+  return Barrier.from({ transType: 'saga', gid: keyPart(messageId, 'gid'), branchId: compositeKey([consumer, ...source]), op: 'action' });
+}
+
+/**
+ * Where the first consumers (before the source was part of the key) kept a message's row: gid = the
+ * message id, branch id = the consumer, barrier id `01`. `undefined` when the id or the name could
+ * not be such a key, so those consumers never committed it.
+ */
+function legacyKey(consumer: string, messageId: string): string[] | undefined {
+  try {
+    const { gid, branchId } = Barrier.from({ transType: 'saga', gid: messageId, branchId: consumer, op: 'action' });
+    return [gid, branchId, 'action', '01'];
+  } catch (error) {
+    if (error instanceof BarrierInputError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The reason this version writes into a message's source-less row. The earlier consumers wrote
+ * `action` there when they applied the message; this one writes its own mark, so a row it finds
+ * tells which version claimed it. Taking the row (rather than reading it) makes a delivery wait
+ * for an older consumer still running the same message during a rolling deploy, and makes such
+ * a consumer wait for this one.
+ */
+export const LEGACY_KEY_MARK = 'source-keyed';
+
+/** The upgrade check: the message counts as a duplicate when an earlier consumer committed it under the source-less key. */
+function legacyCheck(key: string[]): BeforeApply {
+  return async (claim) => {
+    const reason = await claim(['saga', ...key, LEGACY_KEY_MARK]);
+    return reason === undefined || reason === LEGACY_KEY_MARK ? undefined : 'duplicate';
+  };
 }
 
 /**
@@ -45,10 +82,12 @@ export type DeadLetterReason = 'failure' | 'attempts' | 'no-id';
 export interface SettledEvent<M> {
   /** The broker's message (amqplib message, JetStream message, BullMQ job). */
   message: M;
-  /** The message id used as the barrier's gid; `undefined` when it had none usable. */
+  /** The message's id (the barrier's gid is `keyPart` of it); `undefined` when it had none usable. */
   messageId: string | undefined;
-  /** The consumer's name, the barrier's branch id. */
+  /** The consumer's name, the first part of the barrier's branch id. */
   consumer: string;
+  /** Where the message came from, the rest of the branch id: `[queue]` (AMQP, BullMQ), `[stream, subject]` (JetStream). */
+  source: readonly string[];
   /** Which delivery of this message this was: 1 for the first. */
   attempt: number;
   settlement: Settlement;
@@ -71,11 +110,24 @@ export interface ConsumerOptions<Tx, M> {
   /** Where the barrier rows and the business tables live: the business work shares the barrier's transaction. Required. */
   store: BarrierStore<Tx>;
   /**
-   * This consuming service's name, stored as the barrier's branch id: services consuming copies of
-   * one message each apply it once. Keep it stable across deploys; renaming it applies every
-   * redelivered message again. Required.
+   * This consuming service's name, stored in the barrier's branch id with the message's source:
+   * services consuming copies of one message each apply it once. Keep it stable across deploys;
+   * renaming it applies every redelivered message again. Required.
    */
   consumer: string;
+  /**
+   * Also recognise a message that an earlier consumer committed under the source-less key
+   * (gid = the message id, branch id = the consumer name; every consumer before the source became
+   * part of the key, see the CHANGELOG). While on, each applied message also takes that row (one more insert per message, one more row until pruned), so a delivery
+   * waits for an older consumer running the same message during a rolling deploy; and a message
+   * the older version committed from one source blocks a message with the same id from another
+   * source of this consumer (the confusion the source in the key fixes, kept for the ids committed
+   * before the upgrade). Turn it off
+   * once no older consumer runs and nothing it may have committed can come again (queues and
+   * retry queues drained, no publisher retrying such a message, the brokers' redelivery windows
+   * passed). Defaults to true for this release; a later minor version turns the default off.
+   */
+  legacyKeyCheck?: boolean;
   /**
    * The message's effect, inside the local transaction. Throw `BarrierFailure` for a message that
    * can never apply (it is dead-lettered at once); anything else thrown rolls back and the message
@@ -114,8 +166,13 @@ export type Decision =
 /** One delivery as an adapter reads it from its broker. */
 export interface Delivery<M> {
   message: M;
-  /** The id the message carries, checked here: a non-empty string within the barrier's 128 characters. */
+  /** The id the message carries, checked here: a non-empty string (hashed into the gid if longer than 128 characters). */
   id: unknown;
+  /**
+   * Where the message came from, as parts, the same for every delivery of it: `[queue]` (AMQP,
+   * BullMQ), `[stream, subject]` (JetStream), `[topic]` (Kafka). Each part non-empty.
+   */
+  source: readonly string[];
   /** Which delivery this is, 1 for the first, as far as the broker and the message's headers tell. */
   attempt: number;
   /** Reads a message header (`traceparent`, `tracestate`); undefined when absent. */
@@ -180,10 +237,12 @@ export interface RetryPolicy {
 }
 
 export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): MessageConsumer<M> {
-  const { store, consumer, handle, onSettled, onDeadLetter, logger } = options;
-  if (typeof consumer !== 'string') throw new BarrierConfigError('consumer must be the consuming service name, a string', { code: 'ERR_TXBARRIER_OPTION' });
-  // The name goes into every barrier row; check it once now rather than dead-letter every message.
-  messageBarrier(consumer, 'probe');
+  const { store, consumer, handle, onSettled, onDeadLetter, logger, legacyKeyCheck = true } = options;
+  if (typeof consumer !== 'string' || consumer === '') throw new BarrierConfigError('consumer must be the consuming service name, a non-empty string', { code: 'ERR_TXBARRIER_OPTION' });
+  // The name goes into every barrier row: refuse now one that is no valid key field by itself
+  // (over 128 characters, a trailing space, control characters) rather than store it hashed.
+  Barrier.from({ transType: 'saga', gid: 'probe', branchId: consumer, op: 'action' });
+  if (typeof legacyKeyCheck !== 'boolean') throw new BarrierConfigError(`legacyKeyCheck must be true or false; got ${String(legacyKeyCheck)}`, { code: 'ERR_TXBARRIER_OPTION' });
   if (typeof handle !== 'function') throw new BarrierConfigError('handle must be a function (tx, message) => …', { code: 'ERR_TXBARRIER_OPTION' });
   const policy = retryPolicy(options);
   const shutdownMs = parseDuration(options.shutdownTimeout ?? 30_000, 'shutdownTimeout');
@@ -194,9 +253,10 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
     if (stopping) return { settlement: 'released' };
     if (messageId === undefined) return { settlement: 'dead-letter', reason: 'no-id', error: idError };
     try {
-      const result = await withTraceContext(delivery.header, () =>
-        messageBarrier(consumer, messageId).call(store, (tx) => handle(tx, delivery.message)),
-      );
+      const barrier = messageBarrier(consumer, delivery.source, messageId);
+      const legacy = legacyKeyCheck ? legacyKey(consumer, messageId) : undefined;
+      const run = (tx: Tx) => handle(tx, delivery.message);
+      const result = await withTraceContext(delivery.header, () => (legacy ? callWithCheck(barrier, store, legacyCheck(legacy), run) : barrier.call(store, run)));
       return { settlement: result.outcome === 'applied' ? 'applied' : 'duplicate' };
     } catch (error) {
       if (error instanceof BarrierFailure) return { settlement: 'dead-letter', reason: 'failure', error };
@@ -219,6 +279,7 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
       message: delivery.message,
       messageId,
       consumer,
+      source: delivery.source,
       attempt: delivery.attempt,
       settlement: decision.settlement,
       durationMs: performance.now() - started,
@@ -309,7 +370,7 @@ function checkId(id: unknown): [string, undefined] | [undefined, BarrierMessageI
     return [undefined, new BarrierMessageIdError(`the message has no id (got ${id === '' ? 'an empty string' : typeof id}): publish it with a stable id so a redelivery can be recognised`)];
   }
   try {
-    Barrier.from({ transType: 'saga', gid: id, branchId: 'id-check', op: 'action' });
+    keyPart(id, 'gid');
     return [id, undefined];
   } catch (error) {
     if (!(error instanceof BarrierInputError)) throw error;

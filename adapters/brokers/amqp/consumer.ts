@@ -17,6 +17,7 @@ import {
   BarrierConsumerConfigError,
   messageConsumer,
 } from '../../../src/messaging/consumer.js';
+import { BarrierConfigError } from '../../../src/errors.js';
 
 export * from '../consumer-exports.js';
 
@@ -84,7 +85,7 @@ const ATTEMPT_HEADER = 'x-txbarrier-attempt';
 const KEPT_PROPERTIES = ['contentType', 'contentEncoding', 'correlationId', 'replyTo', 'messageId', 'timestamp', 'type', 'appId', 'priority'];
 
 /**
- * Consumes `queue`, running `handle` once per message id for this consumer and acking after the
+ * Consumes `queue`, running `handle` once per message id, consumer and queue, and acking after the
  * commit. A redelivery is acked without running. `BarrierFailure`, a message without a usable id,
  * and a message failing `maxAttempts` times are rejected to the dead-letter exchange; any other
  * error rolls back and sends the message through a retry queue, waiting longer each time.
@@ -100,6 +101,9 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
     throw new BarrierConsumerConfigError('ERR_TXBARRIER_CONSUMER_CONFIG', 'channel must be a confirm channel (connection.createConfirmChannel()): a retry copy must be confirmed before its original is acked');
   }
   const core = messageConsumer(options);
+  if (typeof queue !== 'string' || queue === '') throw new BarrierConfigError('queue must be the name of the queue to consume, a non-empty string', { code: 'ERR_TXBARRIER_OPTION' });
+  // The queue is the message's source in its barrier key: retries come back to it, so every delivery names it.
+  const source = [queue];
   const durable = options.queueOptions?.durable ?? true;
   const deadLetterExchange = options.deadLetterExchange ?? `${queue}.dead-letter`;
   const deadLetterQueue = options.deadLetterQueue ?? `${queue}.dead-letter`;
@@ -161,7 +165,7 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
 
   const { consumerTag } = await channel.consume(queue, (message) => {
     if (!message) return core.warn(`RabbitMQ cancelled the consumer of ${queue} (the queue was deleted?)`);
-    void core.deliver({ message, id: messageId(message), attempt: attemptOf(message), header: (name) => headerOf(message, name) }, settle(message));
+    void core.deliver({ message, id: messageId(message), source, attempt: attemptOf(message), header: (name) => headerOf(message, name) }, settle(message));
   });
 
   return {

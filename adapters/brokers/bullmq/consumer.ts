@@ -1,6 +1,6 @@
 /**
  * `txbarrier/bullmq`: an exactly-once BullMQ processor. Give it to a `Worker`; it runs each job's
- * effect in a local transaction with a barrier row keyed by the job id and the consumer's name,
+ * effect in a local transaction with a barrier row keyed by the job id, the consumer's name and the queue's,
  * and resolves only after the commit, so BullMQ completes the job after it. A job processed again
  * (stalled after its worker died, or re-added once the first was removed) is completed without
  * running.
@@ -20,6 +20,8 @@ export * from '../consumer-exports.js';
 /** The part of a BullMQ `Job` the processor uses (the library is never imported here). */
 export interface BullmqJob {
   readonly id?: string | undefined;
+  /** The queue's name (without the Redis prefix): the job's source in its barrier key. */
+  readonly queueName: string;
   /** How many times the job was moved to active: 1 on its first run, more after a delay or a stall. */
   readonly attemptsStarted: number;
   moveToDelayed(timestamp: number, token?: string): Promise<void>;
@@ -65,7 +67,7 @@ export function bullmqConsumer<Tx, J extends BullmqJob>(options: BullmqConsumerO
   const processor = async (job: J, token?: string): Promise<Settlement> => {
     let decided: Decision | undefined;
     let moveError: unknown;
-    const settlement = await core.deliver({ message: job, id: messageId(job), attempt: Math.max(1, job.attemptsStarted), header: () => undefined }, async (decision) => {
+    const settlement = await core.deliver({ message: job, id: messageId(job), source: [job.queueName], attempt: Math.max(1, job.attemptsStarted), header: () => undefined }, async (decision) => {
       decided = decision;
       if (decision.settlement !== 'retry' && decision.settlement !== 'released') return;
       try {

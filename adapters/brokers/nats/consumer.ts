@@ -15,9 +15,11 @@ export * from '../consumer-exports.js';
 /** The part of a nats.js `JsMsg` the consumer uses (the library is never imported here). */
 export interface JetStreamMessage {
   readonly data: Uint8Array;
+  /** The subject it was published on: with the stream, the message's source in its barrier key. */
+  readonly subject: string;
   /** nats.js answers `''` for an absent header. */
   readonly headers?: { get(name: string): string } | undefined;
-  readonly info: { readonly deliveryCount: number };
+  readonly info: { readonly deliveryCount: number; readonly stream: string };
   ackAck(options?: { timeout?: number }): Promise<boolean>;
   nak(millis?: number): void;
   term(reason?: string): void;
@@ -61,7 +63,7 @@ export interface NatsConsumer {
 }
 
 /**
- * Consumes from a JetStream consumer, running `handle` once per message id for this consumer and
+ * Consumes from a JetStream consumer, running `handle` once per message id, consumer, stream and subject, and
  * acking (`ackAck`, confirmed by the server within the JetStream context's `timeout`) after the commit. A redelivery is acked without
  * running. `BarrierFailure`, a message without a usable id and a message failing `maxAttempts`
  * deliveries are terminated (`term`); any other error rolls back and is `nak`ed with a growing
@@ -111,7 +113,7 @@ export async function consumeNats<Tx, M extends JetStreamMessage>(options: NatsC
   const loop = (async () => {
     for await (const message of messages) {
       const header = (name: string) => message.headers?.get(name) || undefined;
-      const delivery = core.deliver({ message, id: messageId(message), attempt: message.info.deliveryCount, header }, settle(message));
+      const delivery = core.deliver({ message, id: messageId(message), source: [message.info.stream, message.subject], attempt: message.info.deliveryCount, header }, settle(message));
       running.add(delivery);
       void delivery.finally(() => running.delete(delivery));
       while (running.size >= concurrency) await Promise.race(running);
