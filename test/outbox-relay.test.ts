@@ -139,6 +139,42 @@ for (const engine of ENGINES) {
       await clear();
     });
 
+    it("records a late publish against the message it claimed, never against a row number another message now has", async () => {
+      // Relay 1 claims X and its publish hangs past the lease; relay 2 claims X, publishes it and
+      // records it sent; a prune deletes X; Y is enqueued (SQLite gives it X's deleted seq); then
+      // relay 1's publish returns. Y must stay pending: no broker ever saw it.
+      const [x] = await enqueueMany(1);
+      const entered = deferred();
+      const gate = deferred();
+      const real = mq.publisher();
+      const hanging: OutboxPublisher = {
+        publish: async (message) => {
+          entered.resolve();
+          await gate.promise;
+          await real.publish(message);
+        },
+        close: () => real.close!(),
+      };
+      const first = createRelay(db.outbox, { publisher: hanging, lease: 100 });
+      const late = first.runOnce();
+      await entered.promise;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const second = createRelay(db.outbox, { publisher: mq.publisher() });
+      expect(await second.runOnce()).toBe(1);
+      await second.stop();
+      expect(await db.outbox.prune({ olderThan: 0 })).toBe(1);
+      const [y] = await enqueueMany(1);
+      const seqOf = async (id: string) => (await db.query(`SELECT seq FROM ${db.outbox.table} WHERE id = ?`.replace('?', engine.name === 'postgres' ? '$1' : '?'), [id]))[0]?.seq;
+      if (engine.name === 'sqlite') expect(await seqOf(y!)).toBe(1); // X's row number, reused
+      gate.resolve();
+      expect(await late).toBe(1);
+      await first.stop();
+      expect((await db.outbox.pending()).map((m) => m.id)).toEqual([y]);
+      await waitUntil('X arrived twice (at least once is the promise)', async () => (await receivedIds([x!])).length === 2);
+      expect(await receivedIds([y!])).toEqual([]);
+      await clear();
+    });
+
     it('stops gracefully: the round in flight is published and recorded, then nothing more is claimed', async () => {
       const [first] = await enqueueMany(1);
       const gate = deferred();

@@ -4,10 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Barrier } from '../src/index.js';
-import { createRelay, OutboxInputError, OutboxNotInTransaction, type RelayEvent, uuidv7 } from '../src/messaging/outbox/outbox.js';
+import { mysqlStore } from '../adapters/stores/mysql.js';
+import { postgresStore } from '../adapters/stores/postgres.js';
+import { Barrier, type BarrierStore } from '../src/index.js';
+import { createOutbox, createRelay, OutboxInputError, OutboxNotInTransaction, type RelayEvent, uuidv7 } from '../src/messaging/outbox/outbox.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
-import { waitUntil } from './server-harness.js';
+import { mysqlPool, postgresPool, waitUntil } from './server-harness.js';
 
 const saga = () => Barrier.from({ transType: 'saga', gid: randomUUID(), branchId: '01', op: 'action' });
 // One immediate retry, then 20 ms, doubling, capped at 30 ms; parked at the fourth failure.
@@ -168,6 +170,31 @@ for (const engine of ENGINES) {
       }
       await expect(db.outbox.store.transaction(({ tx }) => db.outbox.enqueue(tx, {} as never))).rejects.toBeInstanceOf(OutboxInputError);
       expect(await db.outbox.counts()).toEqual({ pending: 0, sent: 0, parked: 0 });
+    });
+
+    it("refuses an ended transaction's tx even when the same connection serves the next transaction", async () => {
+      // A pool of one lends the same client again; better-sqlite3 has one Database object.
+      const pool = engine.name === 'postgres' ? postgresPool({ max: 1 }) : engine.name === 'mysql' ? mysqlPool({ connectionLimit: 1 }) : undefined;
+      const store = engine.name === 'postgres' ? postgresStore(pool as never, { table: db.store.table }) : engine.name === 'mysql' ? mysqlStore(pool as never, { table: db.store.table }) : db.store;
+      const outbox = createOutbox(store as BarrierStore<unknown>, { table: db.outbox.table });
+      try {
+        let ended: unknown;
+        // Work that rolled back: its message must not ride on whoever's transaction comes next.
+        await expect(
+          outbox.store.transaction(async ({ tx }) => {
+            ended = tx;
+            throw new Error('business failure');
+          }),
+        ).rejects.toThrow('business failure');
+        const id = await outbox.store.transaction(async ({ tx }) => {
+          await expect(outbox.enqueue(ended, { topic: 't', payload: 'of the rolled-back work' })).rejects.toBeInstanceOf(OutboxNotInTransaction);
+          return outbox.enqueue(tx, { topic: 't', payload: 'its own' });
+        });
+        expect((await outbox.pending()).map((m) => m.id)).toEqual([id]);
+        await db.query(`DELETE FROM ${db.outbox.table}`);
+      } finally {
+        if (pool) await (pool as { end(): Promise<void> }).end();
+      }
     });
 
     it('makes ids that are unique and time-ordered', () => {

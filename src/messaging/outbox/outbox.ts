@@ -140,7 +140,10 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
   const notify = engine === 'postgres' && (options.notify ?? true);
   const channel = table;
   // The connection of each transaction `outbox.store` has open, by the tx it hands out: what lets
-  // `enqueue(tx)` write into exactly that transaction, and refuse once it has ended.
+  // `enqueue(tx)` write into exactly that transaction, and refuse once it has ended. The tx is a
+  // view of the driver's object made for this transaction alone: a pool lends the same client to
+  // the next transaction (and better-sqlite3 has one Database), so the object itself cannot tell
+  // an open transaction from one that ended.
   const open = new WeakMap<object, BarrierConnection<Tx>>();
   const inserts = new Map<string, string>();
 
@@ -148,12 +151,18 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
     ...store,
     transaction: (work) =>
       store.transaction(async (connection) => {
-        const tx = connection.tx as object;
-        open.set(tx, connection);
+        const tx = transactionView(connection.tx as object) as Tx;
+        const own: BarrierConnection<Tx> = {
+          tx,
+          execute: (sql, params) => connection.execute(sql, params),
+          select: (sql, params) => connection.select(sql, params),
+          run: (sql, params) => connection.run(sql, params),
+        };
+        open.set(tx as object, own);
         try {
-          return await work(connection);
+          return await work(own);
         } finally {
-          open.delete(tx);
+          open.delete(tx as object);
         }
       }),
   };
@@ -246,6 +255,23 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
         '(run barrier.call on outbox.store, not on the store it wraps), or a barrier executor for a transaction of your own.',
     );
   }
+}
+
+/**
+ * The driver's object as a new object: the same properties, and its methods called on the object
+ * itself (a driver's methods may read private fields), so business code sees no difference.
+ */
+function transactionView<T extends object>(target: T): T {
+  const bound = new Map<PropertyKey, [Function, Function]>();
+  return new Proxy(target, {
+    get(object, property) {
+      const value: unknown = Reflect.get(object, property, object);
+      if (typeof value !== 'function') return value;
+      let entry = bound.get(property);
+      if (entry?.[0] !== value) bound.set(property, (entry = [value, value.bind(object)]));
+      return entry[1];
+    },
+  });
 }
 
 /** The tx a store hands to business code. */

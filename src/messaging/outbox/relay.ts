@@ -171,11 +171,11 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
     const sent = outcomes.filter((o) => o.error === undefined);
     const failed = outcomes.filter((o) => o.error !== undefined);
     await store.transaction(async (connection) => {
-      if (sent.length > 0) await connection.execute(sql.markSent(sent.length), sent.map((o) => o.seq));
+      if (sent.length > 0) await connection.execute(sql.markSent(sent.length), [...sent.map((o) => o.seq), ...sent.map((o) => o.id)]);
       for (const o of failed) {
         const text = errorText(o.error);
-        if (o.retryInMs === undefined) await connection.execute(sql.park(), [text, o.seq]);
-        else await connection.execute(sql.retryLater(), [o.retryInMs, text, o.seq]);
+        if (o.retryInMs === undefined) await connection.execute(sql.park(), [text, o.seq, o.id]);
+        else await connection.execute(sql.retryLater(), [o.retryInMs, text, o.seq, o.id]);
       }
     });
     for (const o of outcomes) {

@@ -18,11 +18,16 @@ export interface OutboxSql {
   claim(limit: number): string;
   /** Counts an attempt and hides `count` messages for the lease; parameters: lease ms, then each seq. */
   lease(count: number): string;
-  /** Parameters: each seq. Only a pending message can become sent. */
+  /**
+   * Parameters: each seq, then each id. Only a pending message can become sent. An outcome names
+   * the message by its id as well as its seq: SQLite gives a deleted row's seq to the next insert,
+   * so a relay whose publish returns after its lease, a second relay's publish and a prune would
+   * otherwise mark a message sent that no broker ever saw.
+   */
   markSent(count: number): string;
-  /** Parameters: delay ms, error text, seq. */
+  /** Parameters: delay ms, error text, seq, id. */
   retryLater(): string;
-  /** Parameters: error text, seq. */
+  /** Parameters: error text, seq, id. */
   park(): string;
   /** Deletes at most `limit` messages sent more than `ms` ago; parameters: ms, limit. */
   pruneBatch(): string;
@@ -208,9 +213,11 @@ ORDER BY o.seq LIMIT ${positiveInteger(limit)}${e.lockClause}`,
     lease: (count) =>
       `UPDATE ${e.updateBySeq(t)} SET attempts = attempts + 1, available_at = ${e.shifted(p(1), '+')} WHERE seq IN (${params(count, 2)})`,
     markSent: (count) =>
-      `UPDATE ${e.updateBySeq(t)} SET status = 'sent', sent_at = ${e.now}, last_error = NULL WHERE status = 'pending' AND seq IN (${params(count)})`,
-    retryLater: () => `UPDATE ${e.updateBySeq(t)} SET available_at = ${e.shifted(p(1), '+')}, last_error = ${p(2)} WHERE status = 'pending' AND seq = ${p(3)}`,
-    park: () => `UPDATE ${e.updateBySeq(t)} SET status = 'parked', last_error = ${p(1)} WHERE status = 'pending' AND seq = ${p(2)}`,
+      `UPDATE ${e.updateBySeq(t)} SET status = 'sent', sent_at = ${e.now}, last_error = NULL ` +
+      `WHERE status = 'pending' AND seq IN (${params(count)}) AND id IN (${params(count, count + 1)})`,
+    retryLater: () =>
+      `UPDATE ${e.updateBySeq(t)} SET available_at = ${e.shifted(p(1), '+')}, last_error = ${p(2)} WHERE status = 'pending' AND seq = ${p(3)} AND id = ${p(4)}`,
+    park: () => `UPDATE ${e.updateBySeq(t)} SET status = 'parked', last_error = ${p(1)} WHERE status = 'pending' AND seq = ${p(2)} AND id = ${p(3)}`,
     pruneBatch: () => e.pruneBatch(t, p),
     list: () =>
       `SELECT id, topic, msg_key, attempts, last_error, ${e.iso('created_at')} AS created_at, ${e.iso('available_at')} AS available_at ` +
