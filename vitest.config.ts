@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Heavy suites run once in CI, each by its own `npm run test:<suite>` (test/peers/vitest.config.ts).
+    exclude: [...configDefaults.exclude, 'test/peers/**'],
     globalSetup: ['test/global-setup.ts'],
     // Race tests hold transactions open against real servers; the default 5 s is tight on 2 cores.
     testTimeout: 30_000,
