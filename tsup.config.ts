@@ -30,7 +30,7 @@ const sources: Record<string, string> = {
   'idempotency/fastify': 'adapters/http/fastify/idempotency.ts',
   'idempotency/hono': 'adapters/http/hono/idempotency.ts',
   'idempotency/koa': 'adapters/http/koa/idempotency.ts',
-  outbox: 'src/messaging/outbox/outbox.ts',
+  outbox: 'src/messaging/outbox/index.ts',
   'outbox/amqp': 'adapters/brokers/amqp/publisher.ts',
   'outbox/nats': 'adapters/brokers/nats/publisher.ts',
   'outbox/postgres': 'adapters/stores/postgres-listener.ts',

@@ -22,11 +22,9 @@ import { consumeAmqp } from '../adapters/brokers/amqp/consumer.js';
 import { bullmqConsumer } from '../adapters/brokers/bullmq/consumer.js';
 import { consumeNats } from '../adapters/brokers/nats/consumer.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
+import { AMQP_URL, NATS_URL, POSTGRES_URL, REDIS_URL } from '../servers/index.js';
 
-const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';
-const AMQP_URL = process.env.TXBARRIER_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const NATS_URL = process.env.TXBARRIER_NATS_URL ?? 'nats://127.0.0.1:4222';
-const REDIS = new URL(process.env.TXBARRIER_REDIS_URL ?? 'redis://127.0.0.1:6379');
+const REDIS = new URL(REDIS_URL);
 const REDIS_CONNECTION = { host: REDIS.hostname, port: Number(REDIS.port || 6379) };
 /** Messages in flight per consumer, the same for every variant. */
 const CONCURRENCY = 16;

@@ -1,7 +1,8 @@
 import mysql from 'mysql2/promise';
 import { mysqlStore } from '../adapters/stores/mysql.js';
 import type { BarrierStore } from '../src/index.js';
-import { ACCOUNTS, type BenchEngine, keyStep, MYSQL_URL, POOL_SIZE, type Transfer } from './engine.js';
+import { ACCOUNTS, type BenchEngine, keyStep, POOL_SIZE, type Transfer } from './engine.js';
+import { MYSQL_URL } from '../servers/index.js';
 
 type Connection = mysql.PoolConnection;
 

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import type { BarrierStore } from '../src/index.js';
-import { ACCOUNTS, type BenchEngine, keyStep, POOL_SIZE, POSTGRES_URL, type Transfer } from './engine.js';
+import { ACCOUNTS, type BenchEngine, keyStep, POOL_SIZE, type Transfer } from './engine.js';
+import { POSTGRES_URL } from '../servers/index.js';
 
 type Client = pg.PoolClient;
 

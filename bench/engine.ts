@@ -2,10 +2,10 @@
  * What the benchmarks need from a database: the business transaction bare and with the SDK, and
  * the tables to run them on. (The hand-written barrier lives in bench/hand-barrier.ts, in processes of its own.)
  */
+import type { EngineName } from '../servers/index.js';
 import type { BarrierStore } from '../src/index.js';
 
-export type EngineName = 'sqlite' | 'mysql' | 'postgres';
-export const ENGINES: readonly EngineName[] = ['sqlite', 'mysql', 'postgres'];
+export { ENGINES, type EngineName } from '../servers/index.js';
 
 /** Barrier table layouts. `default` is what `ensureSchema` creates; the others are for comparison. */
 export type Layout =
@@ -74,30 +74,5 @@ export function randomTransfers(count: number, sign: 1 | -1): Transfer[] {
   return [...accounts].sort((a, b) => a - b).map((account) => ({ account, amount: sign }));
 }
 
-export interface EngineOptions {
-  /** SQLite only: the database file (default: a fresh temporary file, deleted on close). */
-  file?: string;
-  /** Table name prefix (default `bench_`): a run with its own prefix cannot collide with another run on the same server. */
-  prefix?: string;
-}
-
-/**
- * Connects to an engine (the servers' URLs come from the same variables as the tests') and
- * creates a fresh accounts table, which `close` drops.
- */
-export async function openEngine(name: EngineName, options: EngineOptions = {}): Promise<BenchEngine<unknown>> {
-  const prefix = options.prefix ?? 'bench_';
-  switch (name) {
-    case 'sqlite':
-      return (await import('./engine-sqlite.js')).sqliteEngine(prefix, options.file) as Promise<BenchEngine<unknown>>;
-    case 'mysql':
-      return (await import('./engine-mysql.js')).mysqlEngine(prefix) as Promise<BenchEngine<unknown>>;
-    case 'postgres':
-      return (await import('./engine-postgres.js')).postgresEngine(prefix) as Promise<BenchEngine<unknown>>;
-  }
-}
-
-export const MYSQL_URL = process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test';
-export const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';
 /** Connections for the server engines: the most clients any section runs. */
 export const POOL_SIZE = 16;

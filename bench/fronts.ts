@@ -8,10 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { FRONTS, type FrontName } from '../chaos/fronts.js';
-import { ACCOUNTS, type BenchEngine, MYSQL_URL, POSTGRES_URL } from './engine.js';
+import { ACCOUNTS, type BenchEngine } from './engine.js';
 import type { FrontArgs } from './front-server.js';
 import type { Workers } from './processes.js';
 import { type Ratio, spread } from './rounds.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 export type Route = 'sdk' | 'hand';
 export const ROUTES: readonly Route[] = ['sdk', 'hand'];

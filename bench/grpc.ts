@@ -8,10 +8,12 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { barrierHandler } from '../adapters/grpc.js';
-import { ACCOUNTS, type EngineName, ENGINES, MYSQL_URL, openEngine, POSTGRES_URL, type Transfer } from './engine.js';
+import { ACCOUNTS, type EngineName, ENGINES, type Transfer } from './engine.js';
 import { handOp } from './hand-barrier.js';
 import { connect } from './worker-common.js';
 import { quantile, spread } from './rounds.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
+import { openEngine } from './engines.js';
 
 const [engineName = 'sqlite', roundsArg = '6', secondsArg = '2'] = process.argv.slice(2) as [EngineName?, string?, string?];
 if (!ENGINES.includes(engineName)) throw new Error(`usage: grpc.ts [${ENGINES.join('|')}] [rounds] [seconds]`);

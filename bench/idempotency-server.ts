@@ -9,7 +9,8 @@
 import express from 'express';
 import { idempotentRoute, keepRawBody } from '../adapters/http/express/idempotency.js';
 import { ensureIdempotencySchema } from '../src/idempotency/guard.js';
-import { type EngineName, ENGINES, openEngine } from './engine.js';
+import { type EngineName, ENGINES } from './engine.js';
+import { openEngine } from './engines.js';
 
 const [engineName, prefix] = process.argv.slice(2) as [EngineName, string];
 if (!ENGINES.includes(engineName) || !prefix) throw new Error(`usage: idempotency-server.ts <${ENGINES.join('|')}> <table prefix>`);

@@ -25,7 +25,8 @@ import { natsPublisher } from '../adapters/brokers/nats/publisher.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, type BarrierStore } from '../src/index.js';
-import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/outbox.js';
+import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/index.js';
+import { AMQP_URL, MYSQL_URL, NATS_URL, POSTGRES_URL } from '../servers/index.js';
 
 type Engine = 'sqlite' | 'postgres' | 'mysql';
 type Broker = 'amqp' | 'nats';
@@ -69,7 +70,7 @@ function openDb(engine: Engine, options: { readCommitted?: boolean } = {}): Db {
     };
   }
   if (engine === 'postgres') {
-    const pool = new pg.Pool({ connectionString: process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test', max: CLIENTS });
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: CLIENTS });
     const dollars = (sql: string) => {
       let n = 0;
       return sql.replace(/\?/g, () => `$${++n}`);
@@ -82,7 +83,7 @@ function openDb(engine: Engine, options: { readCommitted?: boolean } = {}): Db {
       close: () => pool.end(),
     };
   }
-  const pool = mysql.createPool({ uri: process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test', connectionLimit: CLIENTS });
+  const pool = mysql.createPool({ uri: MYSQL_URL, connectionLimit: CLIENTS });
   return {
     store: mysqlStore(pool, {
       table: `bench_outbox_${tag}_barrier`,
@@ -168,7 +169,7 @@ async function endToEnd(engine: Engine, broker: Broker): Promise<string> {
     await db.exec(`CREATE TABLE ${effects} (message_id VARCHAR(64) NOT NULL)`);
     let publisher: OutboxPublisher;
     if (broker === 'amqp') {
-      const url = process.env.TXBARRIER_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+      const url = AMQP_URL;
       const connection = await amqp.connect(url);
       const channel = await connection.createChannel();
       await channel.assertQueue(topic, { durable: true });
@@ -182,7 +183,7 @@ async function endToEnd(engine: Engine, broker: Broker): Promise<string> {
       });
       publisher = amqpPublisher({ connect: () => amqp.connect(url) });
     } else {
-      const nc = await natsConnect({ servers: process.env.TXBARRIER_NATS_URL ?? '127.0.0.1:4222' });
+      const nc = await natsConnect({ servers: NATS_URL });
       const jsm = await nc.jetstreamManager();
       const stream = `TXB_OUTBOX_BENCH_${tag.toUpperCase()}`;
       await jsm.streams.add({ name: stream, subjects: [topic] });

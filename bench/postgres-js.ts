@@ -16,8 +16,9 @@ import postgres from 'postgres';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { postgresJsStore } from '../adapters/stores/postgres-js.js';
 import { Barrier, type BarrierStore } from '../src/index.js';
+import { POSTGRES_URL } from '../servers/index.js';
 
-const URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';
+const URL = POSTGRES_URL;
 const ACCOUNTS = 10_000;
 const VARIANTS = ['pg bare', 'pg store', 'postgres.js bare', 'postgres.js store'] as const;
 type Variant = (typeof VARIANTS)[number];

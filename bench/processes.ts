@@ -13,9 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { ACCOUNTS, type BenchEngine, type BranchOp, type EngineName, MYSQL_URL, POSTGRES_URL } from './engine.js';
+import { ACCOUNTS, type BenchEngine, type BranchOp, type EngineName } from './engine.js';
 import { median, type Ratio, spread } from './rounds.js';
 import type { WorkerArgs, WorkerResult } from './worker-common.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 export type Mechanism = 'hand' | 'sdk';
 export const MECHANISMS: readonly Mechanism[] = ['hand', 'sdk'];

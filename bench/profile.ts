@@ -10,9 +10,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ACCOUNTS, type BranchOp, type EngineName, MYSQL_URL, openEngine, POSTGRES_URL } from './engine.js';
+import { ACCOUNTS, type BranchOp, type EngineName } from './engine.js';
 import { bundleWorkers, type Mechanism } from './processes.js';
 import type { WorkerArgs, WorkerResult } from './worker-common.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
+import { openEngine } from './engines.js';
 
 interface ProfileNode {
   id: number;

@@ -2,13 +2,14 @@
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { type BenchEngine, type EngineName, openEngine } from './engine.js';
+import { type BenchEngine, type EngineName } from './engine.js';
 import { type FrontResult, type FrontsPlan, measureFronts } from './fronts.js';
 import { type GrowthResult, measureGrowth } from './growth.js';
 import { measureOverhead, type OverheadResult } from './overhead.js';
 import { measurePrune, type PruneResult } from './prune.js';
 import { bundleWorkers, measureProcesses, type ProcessCostResult, type ProcessPlan, type Workers } from './processes.js';
 import { measureSchema, measureStatements, type SchemaResult, type Settings, type StatementsResult } from './throughput.js';
+import { openEngine } from './engines.js';
 
 export const SECTIONS = ['cost', 'schema', 'statements', 'fronts', 'growth', 'prune', 'overhead'] as const;
 export type Section = (typeof SECTIONS)[number];

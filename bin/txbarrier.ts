@@ -10,7 +10,7 @@ import { type DatabaseTarget, parseDatabaseUrl, storeFromUrl } from '../adapters
 import { errorChain } from '../src/dialects/dialect.js';
 import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency/guard.js';
 import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
-import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/messaging/outbox/outbox.js';
+import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/messaging/outbox/index.js';
 import { outboxSql } from '../src/messaging/outbox/sql.js';
 
 const HELP = `Usage:

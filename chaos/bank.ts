@@ -7,7 +7,7 @@ import { BarrierFailure, type BarrierStore } from '../src/index.js';
 import { checkLedger, type LedgerEntry, type SagaResult, type Violation } from '../src/testing/index.js';
 import type { PoolConnection as MysqlConnection } from 'mysql2/promise';
 import type { PoolClient as PostgresClient } from 'pg';
-import { type EngineName, MYSQL_URL, POSTGRES_URL } from '../bench/engine.js';
+import { type EngineName, MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 /** Where one run's tables live; passed to the service process as JSON in `CHAOS_BANK`. */
 export interface BankConfig {

@@ -6,9 +6,9 @@
  */
 import { parseArgs } from 'node:util';
 import { type ChaosReport, formatReport, formatViolations } from '../src/testing/index.js';
-import { ENGINES, type EngineName } from '../bench/engine.js';
 import { FRONTS, type FrontName } from './fronts.js';
 import { chaosOverHttp } from './run.js';
+import { ENGINES, type EngineName } from '../servers/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -8,7 +8,7 @@ import { connect as natsConnect } from 'nats';
 import { amqpPublisher } from '../adapters/brokers/amqp/publisher.js';
 import { natsPublisher } from '../adapters/brokers/nats/publisher.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
-import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/outbox.js';
+import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/index.js';
 import { openStore, settingsFromEnv, tell } from './outbox-env.js';
 import pg from 'pg';
 

@@ -16,9 +16,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { AckPolicy, connect as natsConnect } from 'nats';
-import { createOutbox } from '../src/messaging/outbox/outbox.js';
+import { createOutbox } from '../src/messaging/outbox/index.js';
 import { type ChaosBroker, type ChaosEngine, type ChaosSettings, openStore, placeholders, SETTINGS_VARIABLE } from './outbox-env.js';
 import { startProxy } from './outbox-proxy.js';
+import { AMQP_URL, NATS_URL } from '../servers/index.js';
 
 export interface OutboxChaosOptions {
   engine: ChaosEngine;
@@ -27,7 +28,9 @@ export interface OutboxChaosOptions {
   transactions: number;
   /** Database URL for the servers (ignored for SQLite). */
   databaseUrl?: string;
+  /** Defaults to servers/index.ts's. */
   amqpUrl?: string;
+  /** Defaults to servers/index.ts's. */
   natsUrl?: string;
   /** How long to wait for every committed message to settle. Defaults to 60 s. */
   settleTimeoutMs?: number;
@@ -97,7 +100,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   const { engine, broker } = options;
   const tag = randomUUID().replaceAll('-', '').slice(0, 10);
   const dir = engine === 'sqlite' ? mkdtempSync(join(tmpdir(), 'txbarrier-outbox-chaos-')) : undefined;
-  const brokerUrl = new URL(broker === 'amqp' ? (options.amqpUrl ?? 'amqp://guest:guest@127.0.0.1:5672') : `nats://${options.natsUrl ?? '127.0.0.1:4222'}`);
+  const brokerUrl = new URL(broker === 'amqp' ? (options.amqpUrl ?? AMQP_URL) : (options.natsUrl ?? NATS_URL));
   const proxy = await startProxy(brokerUrl.hostname, Number(brokerUrl.port || (broker === 'amqp' ? 5672 : 4222)));
   const proxied = new URL(brokerUrl);
   proxied.hostname = '127.0.0.1';

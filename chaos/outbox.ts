@@ -1,11 +1,12 @@
 /**
  * `npm run chaos:outbox [-- --transactions N] [--engines sqlite,postgres,mysql] [--brokers amqp,nats]`:
  * the outbox's fault-injection run on every engine and broker. Prints one line per combination;
- * exits 1 on any violation. Database URLs from TXBARRIER_POSTGRES_URL / TXBARRIER_MYSQL_URL.
+ * exits 1 on any violation. Server URLs from servers/index.ts (TXBARRIER_POSTGRES_URL, _MYSQL_URL, _AMQP_URL, _NATS_URL).
  */
 import { parseArgs } from 'node:util';
 import type { ChaosBroker, ChaosEngine } from './outbox-env.js';
 import { type OutboxChaosReport, runOutboxChaos } from './outbox-run.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -16,8 +17,8 @@ const { values } = parseArgs({
 });
 const URLS: Record<ChaosEngine, string | undefined> = {
   sqlite: undefined,
-  postgres: process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test',
-  mysql: process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test',
+  postgres: POSTGRES_URL,
+  mysql: MYSQL_URL,
 };
 
 const reports: OutboxChaosReport[] = [];
@@ -28,8 +29,6 @@ for (const broker of values.brokers.split(',') as ChaosBroker[]) {
       broker,
       transactions: Number(values.transactions),
       databaseUrl: URLS[engine],
-      amqpUrl: process.env.TXBARRIER_AMQP_URL,
-      natsUrl: process.env.TXBARRIER_NATS_URL,
     });
     reports.push(report);
     const { violations, ...figures } = report;

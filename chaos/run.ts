@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ChaosReport, type FaultKind, runChaos, startService } from '../src/testing/index.js';
-import type { EngineName } from '../bench/engine.js';
 import { type BankConfig, openBank, randomTransfer } from './bank.js';
 import type { FrontName } from './fronts.js';
+import type { EngineName } from '../servers/index.js';
 
 export interface EngineChaosOptions {
   engine: EngineName;

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { EngineName } from '../bench/engine.js';
-import { openEngine } from '../bench/engine.js';
+import { openEngine } from '../bench/engines.js';
 import { actionPath, frontArgs, startFront, stopFront } from '../bench/fronts.js';
 import { bundleWorkers } from '../bench/processes.js';
 import { FRONTS } from '../chaos/fronts.js';

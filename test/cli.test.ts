@@ -8,11 +8,12 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { idempotencySchemaSql } from '../src/idempotency/guard.js';
-import { createOutbox } from '../src/messaging/outbox/outbox.js';
+import { createOutbox } from '../src/messaging/outbox/index.js';
 import { outboxSql } from '../src/messaging/outbox/sql.js';
 import { Barrier, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TSX = join(process.cwd(), 'node_modules/.bin/tsx');
 const CLI = join(process.cwd(), 'bin/txbarrier.ts');

@@ -3,8 +3,7 @@ import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } fro
 import { type AmqpChannel, consumeAmqp } from '../adapters/brokers/amqp/consumer.js';
 import { type BrokerHarness, type BrokerRun, amountOf, payload } from './consumer-harness.js';
 import { tcpProxy } from './tcp-proxy.js';
-
-export const AMQP_URL = process.env.TXBARRIER_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+import { AMQP_URL } from '../servers/index.js';
 
 export async function probeAmqp(): Promise<void> {
   const connection = await amqp.connect(AMQP_URL, { timeout: 3000 });

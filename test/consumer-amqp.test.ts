@@ -9,12 +9,13 @@ import amqp, { type ConsumeMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
 import { consumeAmqp, type SettledEvent } from '../adapters/brokers/amqp/consumer.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
-import { AMQP_URL, amqpHarness, probeAmqp } from './consumer-amqp-harness.js';
+import { amqpHarness, probeAmqp } from './consumer-amqp-harness.js';
 import { probeBroker } from './consumer-harness.js';
 import { tracingFromHeaders } from './consumer-tracing.js';
 import { describeConsumerSuite } from './consumer-suite.js';
 import { waitUntil } from './server-harness.js';
 import { openTempDb } from './sqlite-harness.js';
+import { AMQP_URL } from '../servers/index.js';
 
 const reachable = await probeBroker(`RabbitMQ at ${AMQP_URL}`, 'TXBARRIER_AMQP_URL', probeAmqp);
 

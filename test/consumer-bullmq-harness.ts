@@ -4,8 +4,7 @@ import { Redis } from 'ioredis';
 import { bullmqConsumer } from '../adapters/brokers/bullmq/consumer.js';
 import { type BrokerHarness, type BrokerRun } from './consumer-harness.js';
 import { tcpProxy } from './tcp-proxy.js';
-
-export const REDIS_URL = process.env.TXBARRIER_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { REDIS_URL } from '../servers/index.js';
 
 export async function probeRedis(): Promise<void> {
   const redis = new Redis(REDIS_URL, { connectTimeout: 3000, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });

@@ -3,8 +3,9 @@
  * TXBARRIER_REQUIRE_BROKER=1 (CI) makes that a failure.
  */
 import { probeBroker } from './consumer-harness.js';
-import { bullmqHarness, probeRedis, REDIS_URL, REMOVAL_WAIT_MS } from './consumer-bullmq-harness.js';
+import { bullmqHarness, probeRedis, REMOVAL_WAIT_MS } from './consumer-bullmq-harness.js';
 import { describeConsumerSuite } from './consumer-suite.js';
+import { REDIS_URL } from '../servers/index.js';
 
 const reachable = await probeBroker(`Redis (BullMQ) at ${REDIS_URL}`, 'TXBARRIER_REDIS_URL', probeRedis);
 

@@ -3,8 +3,7 @@ import { AckPolicy, connect, type JsMsg, nanos, type NatsConnection } from 'nats
 import { consumeNats, type JetStreamConsumer, type JetStreamMessages } from '../adapters/brokers/nats/consumer.js';
 import { type BrokerHarness, type BrokerRun, amountOf, payload } from './consumer-harness.js';
 import { tcpProxy } from './tcp-proxy.js';
-
-export const NATS_URL = process.env.TXBARRIER_NATS_URL ?? 'nats://127.0.0.1:4222';
+import { NATS_URL } from '../servers/index.js';
 
 export async function probeNats(): Promise<void> {
   const nc = await connect({ servers: NATS_URL, timeout: 3000 });

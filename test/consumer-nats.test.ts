@@ -8,11 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { consumeNats, type SettledEvent } from '../adapters/brokers/nats/consumer.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { probeBroker } from './consumer-harness.js';
-import { DUPLICATE_WINDOW_MS, NATS_URL, natsHarness, probeNats } from './consumer-nats-harness.js';
+import { DUPLICATE_WINDOW_MS, natsHarness, probeNats } from './consumer-nats-harness.js';
 import { describeConsumerSuite } from './consumer-suite.js';
 import { tracingFromHeaders } from './consumer-tracing.js';
 import { waitUntil } from './server-harness.js';
 import { openTempDb } from './sqlite-harness.js';
+import { NATS_URL } from '../servers/index.js';
 
 const reachable = await probeBroker(`NATS JetStream at ${NATS_URL}`, 'TXBARRIER_NATS_URL', probeNats);
 

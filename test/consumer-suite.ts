@@ -12,7 +12,8 @@ import type { SettledEvent } from '../src/messaging/consumer.js';
 import type { BrokerHarness, BrokerRun, ConsumeCase, RunningConsumer, TestMessage } from './consumer-harness.js';
 import { destroyLedger, type Ledger, type LedgerEngine, ledgerSpec, type LedgerSpec, openLedger } from './consumer-ledger.js';
 import { deferred, waitUntil } from './server-harness.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 export interface SuiteOptions {
   /** Whether the client reconnects by itself after its connection dropped (NATS, ioredis) or must consume again (amqplib). */

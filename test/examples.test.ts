@@ -16,8 +16,9 @@ import * as tcc from '../examples/tcc/bank.js';
 import { Barrier, type OutcomeEvent } from '../src/index.js';
 import { type Attempt, Coordinator, type Delivery, type NetworkFault } from '../src/testing/index.js';
 import { type Listening, listen } from './express-http.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
 import { sqliteHarness } from './sqlite-harness.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const OPENING_BALANCE = 100;
 

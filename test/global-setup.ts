@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
-import { type Engine, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import type { Engine } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const REQUIRED = process.env.TXBARRIER_REQUIRE_DBS === '1';
 

@@ -13,6 +13,7 @@ import type { BarrierStore } from '../src/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer } from './servers.js';
 import { openTempDb } from './sqlite-harness.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 export type EngineName = 'sqlite' | 'mysql' | 'postgres';
 
@@ -72,7 +73,7 @@ export async function openEngine(engine: EngineName, options: { connections?: nu
       record: async (tx, note) => void (await tx.query(`INSERT INTO ${ledgerTable} (note) VALUES (?)`, [note])),
       ledger: (note) => count(`SELECT COUNT(*) AS n FROM ${ledgerTable} WHERE note = ?`, note),
       keyRows: (key) => count(`SELECT COUNT(*) AS n FROM ${table} WHERE idem_key = ?`, key),
-      location: { url: process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test', table, ledger: ledgerTable },
+      location: { url: MYSQL_URL, table, ledger: ledgerTable },
       close: async () => {
         await pool.query(`DROP TABLE IF EXISTS ${table}, ${ledgerTable}`);
         await pool.end();
@@ -91,7 +92,7 @@ export async function openEngine(engine: EngineName, options: { connections?: nu
     record: async (tx, note) => void (await tx.query(`INSERT INTO ${ledgerTable} (note) VALUES ($1)`, [note])),
     ledger: (note) => count(`SELECT COUNT(*)::int AS n FROM ${ledgerTable} WHERE note = $1`, note),
     keyRows: (key) => count(`SELECT COUNT(*)::int AS n FROM ${table} WHERE idem_key = $1`, key),
-    location: { url: process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test', table, ledger: ledgerTable },
+    location: { url: POSTGRES_URL, table, ledger: ledgerTable },
     close: async () => {
       await pool.query(`DROP TABLE IF EXISTS ${table}, ${ledgerTable}`);
       await pool.end();

@@ -13,7 +13,8 @@ import { drizzleExecutor } from '../adapters/orm/drizzle.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierConfigError, mysqlDialect, postgresDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TABLE = 'orm_drizzle_barrier';
 const NOTES = 'orm_drizzle_notes';

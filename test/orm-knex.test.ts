@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { knexExecutor } from '../adapters/orm/knex.js';
 import { Barrier, BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TABLE = 'orm_knex_barrier';
 const NOTES = 'orm_knex_notes';

@@ -18,7 +18,8 @@ import { describe, expect, it } from 'vitest';
 import { kyselyExecutor } from '../adapters/orm/kysely.js';
 import { Barrier, BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TABLE = 'orm_kysely_barrier';
 const NOTES = 'orm_kysely_notes';

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { mikroOrmExecutor } from '../adapters/orm/mikro-orm.js';
 import { BarrierConfigError, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TABLE = 'orm_mikro_barrier';
 const NOTES = 'orm_mikro_notes';

@@ -13,7 +13,8 @@ import { type PrismaTransactionClient, prismaExecutor } from '../adapters/orm/pr
 import { Barrier, BarrierConfigError, BarrierTransactionAborted, type DialectName, mysqlDialect, postgresDialect, sqliteDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, numbered, type OrmHarness, tempSqliteFile } from './orm-conformance.js';
 import { generatedClient, type PrismaProvider } from './prisma/generate.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TABLE = 'orm_prisma_barrier';
 /** The table the schemas map their `Note` model to. */

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { sequelizeExecutor } from '../adapters/orm/sequelize.js';
 import { Barrier, BarrierConfigError, mysqlDialect, postgresDialect } from '../src/index.js';
 import { describeExecutor, notesTableSql, type OrmHarness } from './orm-conformance.js';
-import { hasServer, MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 const TABLE = 'orm_sequelize_barrier';
 const NOTES = 'orm_sequelize_notes';

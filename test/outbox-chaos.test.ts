@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runOutboxChaos } from '../chaos/outbox-run.js';
-import { AMQP_URL, BROKERS, ENGINES, NATS_URL } from './outbox-harness.js';
-import { MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { BROKERS, ENGINES } from './outbox-harness.js';
+import { AMQP_URL, MYSQL_URL, NATS_URL, POSTGRES_URL } from '../servers/index.js';
 
 const URLS = { sqlite: undefined, postgres: POSTGRES_URL, mysql: MYSQL_URL };
 // Each relay dies at its fourth confirmed publish: 24 messages are confirmed in all, so at least one of them does.

@@ -13,13 +13,12 @@ import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import type { BarrierStore } from '../src/index.js';
-import { createOutbox, type Outbox, type OutboxOptions, type OutboxPublisher } from '../src/messaging/outbox/outbox.js';
+import { createOutbox, type Outbox, type OutboxOptions, type OutboxPublisher } from '../src/messaging/outbox/index.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer } from './servers.js';
 import { openTempDb } from './sqlite-harness.js';
+import { AMQP_URL, NATS_URL } from '../servers/index.js';
 
-export const AMQP_URL = process.env.TXBARRIER_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-export const NATS_URL = process.env.TXBARRIER_NATS_URL ?? '127.0.0.1:4222';
 
 export type EngineName = 'sqlite' | 'postgres' | 'mysql';
 

@@ -9,10 +9,10 @@ import { knexExecutor } from '../adapters/orm/knex.js';
 import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
 import { Barrier } from '../src/index.js';
-import { createRelay, type OutboxPublisher } from '../src/messaging/outbox/outbox.js';
+import { createRelay, type OutboxPublisher } from '../src/messaging/outbox/index.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
 import { deferred, type MysqlPool, waitUntil } from './server-harness.js';
-import { POSTGRES_URL } from './servers.js';
+import { POSTGRES_URL } from '../servers/index.js';
 
 const amqp = BROKERS.find((b) => b.name === 'amqp')!;
 

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import type { DialectName } from '../src/index.js';
-import { createOutbox, DEFAULT_OUTBOX_TABLE } from '../src/messaging/outbox/outbox.js';
+import { createOutbox, DEFAULT_OUTBOX_TABLE } from '../src/messaging/outbox/index.js';
 import { outboxSql } from '../src/messaging/outbox/sql.js';
 import { mysqlPool, postgresPool } from './server-harness.js';
 import { hasServer } from './servers.js';

@@ -12,7 +12,7 @@ import {
 } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelay } from '../src/messaging/outbox/outbox.js';
+import { createRelay } from '../src/messaging/outbox/index.js';
 import { AsyncLocalContextManager } from './otel-harness.js';
 import { BROKERS, type BrokerHarness, type EngineHarness, openEngine } from './outbox-harness.js';
 import { waitUntil } from './server-harness.js';

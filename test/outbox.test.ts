@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { Barrier, type BarrierStore } from '../src/index.js';
-import { createOutbox, createRelay, OutboxInputError, OutboxNotInTransaction, type RelayEvent, uuidv7 } from '../src/messaging/outbox/outbox.js';
+import { createOutbox, createRelay, OutboxInputError, OutboxNotInTransaction, type RelayEvent, uuidv7 } from '../src/messaging/outbox/index.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
 import { mysqlPool, postgresPool, waitUntil } from './server-harness.js';
 

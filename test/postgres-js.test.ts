@@ -14,7 +14,8 @@ import { describeConformance } from './conformance.js';
 import { describeExecutor, notesTableSql, numbered } from './orm-conformance.js';
 import { describeBoundedWaits, describeRaces, type RaceHarness } from './races.js';
 import { createPostgresNotes, type PostgresPool, postgresLockWaits, postgresNotes, postgresPool } from './server-harness.js';
-import { hasServer, POSTGRES_URL } from './servers.js';
+import { hasServer } from './servers.js';
+import { POSTGRES_URL } from '../servers/index.js';
 
 type Sql = postgres.Sql;
 type Reserved = postgres.ReservedSql;

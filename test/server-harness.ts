@@ -8,7 +8,7 @@ import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { type BarrierStore, mysqlDialect, postgresDialect } from '../src/index.js';
 import type { BarrierRowRead, Harness } from './conformance.js';
-import { MYSQL_URL, POSTGRES_URL } from './servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 export type MysqlPool = mysql.Pool;
 export type MysqlConnection = mysql.PoolConnection;

@@ -1,4 +1,4 @@
-import type { OutboxListener } from '../../src/messaging/outbox/outbox.js';
+import type { OutboxListener } from '../../src/messaging/outbox/index.js';
 
 /** The part of a pg client the listener uses (pg is never imported here). */
 export interface PostgresListenClient {

@@ -1,5 +1,5 @@
 import { BarrierConfigError } from '../../../src/errors.js';
-import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/outbox.js';
+import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/index.js';
 
 /** The part of an amqplib `ConfirmChannel` the publisher uses (amqplib is never imported here). */
 export interface AmqpConfirmChannel {

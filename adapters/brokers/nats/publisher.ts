@@ -1,4 +1,4 @@
-import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/outbox.js';
+import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/index.js';
 
 /** The part of a nats.js `JetStreamClient` (`nc.jetstream()`) the publisher uses (nats is never imported here). */
 export interface NatsJetStream {

@@ -6,18 +6,6 @@ import { type OutboxSql, outboxSql } from './sql.js';
 import { withTraceContext } from './trace.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore } from '../../transaction/store.js';
 
-export {
-  createRelay,
-  type OutboxDelivery,
-  type OutboxListener,
-  type OutboxPublisher,
-  type Relay,
-  type RelayEvent,
-  type RelayOptions,
-  type RetryPolicy,
-} from './relay.js';
-export { uuidv7 } from './id.js';
-
 /** What `enqueue` is given. */
 export interface OutboxMessage {
   /** Where it goes: the AMQP routing key or the NATS subject. 1–255 characters. */

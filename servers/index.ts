@@ -1,0 +1,35 @@
+/**
+ * How to reach every shared server that the tests, the benchmarks and the chaos runs use: one place,
+ * each URL overridable by its environment variable. The defaults are the standard local ports
+ * (.ci/run starts these servers when they are down).
+ *
+ * The databases default to `txbarrier_test`, which the test suite's global setup creates if missing;
+ * several people or branches running at once each set their own (TXBARRIER_POSTGRES_URL=…/txb_<name>).
+ * A started peer (DTM, a Kafka broker, …) gets a module of its own here, `servers/<peer>.ts`.
+ */
+
+/** The database engines the suites run on: SQLite (a file, no server) and the two servers below. */
+export type EngineName = 'sqlite' | 'mysql' | 'postgres';
+export const ENGINES: readonly EngineName[] = ['sqlite', 'mysql', 'postgres'];
+
+/** MySQL or MariaDB. TXBARRIER_MYSQL_URL; defaults to `mysql://root@127.0.0.1:3306/txbarrier_test`. */
+export const MYSQL_URL = process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test';
+
+/** PostgreSQL. TXBARRIER_POSTGRES_URL; defaults to `postgres://postgres@127.0.0.1:5432/txbarrier_test`. */
+export const POSTGRES_URL = process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test';
+
+/** RabbitMQ. TXBARRIER_AMQP_URL; defaults to `amqp://guest:guest@127.0.0.1:5672`. */
+export const AMQP_URL = process.env.TXBARRIER_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/**
+ * NATS with JetStream. TXBARRIER_NATS_URL; defaults to `nats://127.0.0.1:4222`. A bare `host:port`
+ * is accepted too (the outbox tests once read it that way) and given the `nats://` scheme.
+ */
+export const NATS_URL = withScheme(process.env.TXBARRIER_NATS_URL ?? 'nats://127.0.0.1:4222', 'nats');
+
+/** Redis (BullMQ). TXBARRIER_REDIS_URL; defaults to `redis://127.0.0.1:6379`. */
+export const REDIS_URL = process.env.TXBARRIER_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+function withScheme(url: string, scheme: string): string {
+  return url.includes('://') ? url : `${scheme}://${url}`;
+}
