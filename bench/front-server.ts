@@ -26,7 +26,7 @@ interface Transfer {
 }
 
 const args = JSON.parse(process.argv[2]!) as FrontArgs;
-const driver = await connect({ ...args, op: 'action', clients: 1, ops: 0, warmOps: 0, accountCount: 0 });
+const driver = await connect(args);
 
 async function sdkServer(): Promise<Server> {
   const [{ branchServer }, store] = await Promise.all([import('../chaos/fronts.js'), sdkStore(driver)]);

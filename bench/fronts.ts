@@ -1,21 +1,24 @@
 /**
  * Each HTTP front's `barrierRoute` against the same route hand-written in that framework, over HTTP
- * on loopback with autocannon. Every server runs in a process of its own (bench/front-server.ts);
- * rounds alternate between the two, every request a new saga action.
+ * on loopback with autocannon. Every server runs in a process of its own (bench/front-server.ts), and
+ * a second hand-written server is the A/A control; rounds rotate among the three, every request a
+ * new saga action.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { FRONTS, type FrontName } from '../chaos/fronts.js';
-import { ACCOUNTS, type BenchEngine } from './engine.js';
+import { ACCOUNTS, type BenchEngine, type EngineName } from './engine.js';
 import type { FrontArgs } from './front-server.js';
 import type { Workers } from './processes.js';
 import { type Ratio, spread } from './rounds.js';
 import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
 export type Route = 'sdk' | 'hand';
-export const ROUTES: readonly Route[] = ['sdk', 'hand'];
+/** The servers of one front: the SDK's route, the hand-written one, and the hand-written one again (the A/A control). */
+export type Server = Route | 'control';
+const SERVERS: readonly Server[] = ['sdk', 'hand', 'control'];
 
 export interface RouteRound {
   requestsPerSecond: number;
@@ -25,14 +28,18 @@ export interface RouteRound {
 export interface FrontResult {
   front: FrontName;
   connections: number;
-  rounds: Record<Route, RouteRound[]>;
+  rounds: Record<Server, RouteRound[]>;
 }
 
 export interface FrontsPlan {
   rounds: number;
   roundSeconds: number;
+  /** One unmeasured round per server first, this long. */
+  warmSeconds: number;
   connections: number;
   fronts?: readonly FrontName[];
+  /** Engines the section runs on (default: all the run's); the full run keeps it to PostgreSQL, for time. */
+  engines?: readonly EngineName[];
 }
 
 /** Starts one front server and resolves once it listens. */
@@ -102,15 +109,19 @@ export async function measureFronts<Tx>(engine: BenchEngine<Tx>, workers: Worker
   const results: FrontResult[] = [];
   try {
     for (const front of plan.fronts ?? FRONTS) {
-      const servers = await Promise.all(ROUTES.map((route) => startFront(workers, frontArgs(engine, front, route, table))));
+      const servers = await Promise.all(
+        SERVERS.map((server) => startFront(workers, frontArgs(engine, front, server === 'control' ? 'hand' : server, table))),
+      );
       try {
-        const port = (route: Route) => servers[ROUTES.indexOf(route)]!.port;
+        const port = (server: Server) => servers[SERVERS.indexOf(server)]!.port;
         // Warm-up: JIT, pool connections, the table's first pages.
-        for (const route of ROUTES) await round(port(route), Math.min(1, plan.roundSeconds), plan.connections);
-        const rounds: Record<Route, RouteRound[]> = { sdk: [], hand: [] };
+        for (const server of SERVERS) await round(port(server), plan.warmSeconds, plan.connections);
+        const rounds: Record<Server, RouteRound[]> = { sdk: [], hand: [], control: [] };
         for (let index = 0; index < plan.rounds; index++) {
-          for (const route of index % 2 === 0 ? ROUTES : [...ROUTES].reverse()) {
-            rounds[route].push(await round(port(route), plan.roundSeconds, plan.connections));
+          const start = index % SERVERS.length;
+          const order = [...SERVERS.slice(start), ...SERVERS.slice(0, start)];
+          for (const server of index % 2 === 0 ? order : order.reverse()) {
+            rounds[server].push(await round(port(server), plan.roundSeconds, plan.connections));
           }
         }
         results.push({ front, connections: plan.connections, rounds });
@@ -124,7 +135,7 @@ export async function measureFronts<Tx>(engine: BenchEngine<Tx>, workers: Worker
   return results;
 }
 
-/** The SDK route's figure divided by the hand-written route's in the same round pair, over all pairs. */
-export function routeRatio(result: FrontResult, field: keyof RouteRound): Ratio {
-  return spread(result.rounds.sdk.map((sdk, index) => sdk[field] / result.rounds.hand[index]![field]));
+/** A server's figure divided by the hand-written route's in the same round, over all rounds (`control`: the A/A ratio). */
+export function routeRatio(result: FrontResult, field: keyof RouteRound, server: 'sdk' | 'control' = 'sdk'): Ratio {
+  return spread(result.rounds[server].map((value, index) => value[field] / result.rounds.hand[index]![field]));
 }

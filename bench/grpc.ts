@@ -47,13 +47,7 @@ const service: grpc.ServiceDefinition = { sdk: { path: '/bench.Bank/Sdk', ...jso
 // The hand-written side: the same statements as the SDK's, on a raw driver of its own (bench/hand-barrier.ts).
 const handDriver = await connect({
   engine: engineName,
-  op: 'action',
-  clients: 1,
-  ops: 0,
-  warmOps: 0,
-  table: TABLE,
   accounts: `${engine.prefix}accounts`,
-  accountCount: ACCOUNTS,
   target: engineName === 'sqlite' ? engine.file! : engineName === 'mysql' ? MYSQL_URL : POSTGRES_URL,
 });
 const handAction = handOp(handDriver, { table: TABLE, op: 'action' });

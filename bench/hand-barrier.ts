@@ -5,24 +5,24 @@
  * the business UPDATE, and the same COMMIT check. The cost worker and the front servers run it.
  */
 import type { PoolConnection } from 'mysql2/promise';
-import type { Driver, Op, WorkerArgs } from './worker-common.js';
+import type { Driver, Op, OpArgs, WorkerOp } from './worker-common.js';
 
 const COLUMNS = '(trans_type, gid, branch_id, op, barrier_id, reason, create_time, update_time)';
 const RETRYABLE_POSTGRES = new Set(['40001', '40P01', '55P03', '57014']);
 const RETRYABLE_MYSQL = new Set([1205, 1213]);
 
 /** The two rows of a compensation (its action's first) or the one row of an action, flattened. */
-const rowsOf = (op: WorkerArgs['op'], gid: string) =>
+const rowsOf = (op: WorkerOp, gid: string) =>
   op === 'action' ? ['saga', gid, '01', 'action', '01', 'action'] : ['saga', gid, '01', 'action', '01', 'compensate', 'saga', gid, '01', 'compensate', '01', 'compensate'];
 
 /** Exactly one row in for an action; for a compensation, its own row (the action's was committed before). */
-function applied(op: WorkerArgs['op'], inserted: number, returned?: { op: unknown }[]): boolean {
+function applied(op: WorkerOp, inserted: number, returned?: { op: unknown }[]): boolean {
   if (op === 'action') return inserted === 1;
   return returned !== undefined && returned.length === 1 && returned[0]!.op === 'compensate';
 }
 
 /** The op of `args` on `driver`, written by hand; resolves to true when it met a database conflict and must be retried. */
-export function handOp(driver: Driver, args: Pick<WorkerArgs, 'table' | 'op'>): Op {
+export function handOp(driver: Driver, args: OpArgs): Op {
   const { table, op } = args;
   switch (driver.engine) {
     case 'postgres': {

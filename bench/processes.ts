@@ -1,42 +1,54 @@
 /**
- * The SDK against the hand-written barrier, each variant in a process of its own: per round, the
- * parent spawns one worker per variant (in an order that rotates and reverses from round to round)
- * and takes the ratios within the round. A process that loaded only the raw driver cannot inherit
- * the SDK's process-wide costs, nor a driver warmed by the other call style.
+ * The SDK against the hand-written barrier, each variant in a process of its own. The processes live
+ * for the whole comparison: each warms its client loops to V8's steady state (seconds and thousands
+ * of ops: the SDK's small async functions reach the optimising compiler only after 1,000–3,000 calls,
+ * compiled on background threads), then runs short measured rounds through the same loops, the
+ * processes taking turns in an order that rotates and reverses from round to round. A second
+ * hand-written process (an A/A control) shows how far two identical processes differ on this
+ * machine; a ratio means something only beyond that.
  *
  * The workers are bundled once per run with esbuild (what tsx uses underneath, without its loader
  * and its function-name wrappers), so they start fast and run code shaped like the built package.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { ACCOUNTS, type BenchEngine, type BranchOp, type EngineName } from './engine.js';
 import { median, type Ratio, spread } from './rounds.js';
-import type { WorkerArgs, WorkerResult } from './worker-common.js';
+import type { WorkerArgs, WorkerCommand, WorkerResult } from './worker-common.js';
 import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
-export type Mechanism = 'hand' | 'sdk';
-export const MECHANISMS: readonly Mechanism[] = ['hand', 'sdk'];
+/**
+ * The processes of section 1: `hand` and `hand A/A` run the same bundle (the A/A control), `sdk`
+ * loads `@opentelemetry/api` as the tests do (a no-op span per call), `sdk no-otel` cannot find it.
+ */
+export type Mechanism = 'hand' | 'hand A/A' | 'sdk' | 'sdk no-otel';
+export const MECHANISMS: readonly Mechanism[] = ['hand', 'hand A/A', 'sdk', 'sdk no-otel'];
 export const OPS: readonly BranchOp[] = ['action', 'compensate'];
 export type VariantName = `${Mechanism} ${BranchOp}`;
 export const VARIANTS: readonly VariantName[] = MECHANISMS.flatMap((m) => OPS.map((op) => `${m} ${op}` as const));
 
 export interface ProcessPlan {
   rounds: number;
-  /** Target length of the slowest variant's measured ops in one round. */
+  /** Length of one variant's measured round. */
   roundSeconds: number;
   clients: number[];
-  /** Unmeasured ops at the start of each process, at least. */
+  /** Engines that run only the first client count (the comparison is the suite's longest section). */
+  firstClientsOnly?: readonly EngineName[];
+  /** Unmeasured warm-up of each variant: at least this long and this many ops. */
+  warmSeconds: number;
   warmOps: number;
-  /** Ops per round without a calibration round (smoke runs); otherwise sized from the round before. */
+  /** Ops per round instead of `roundSeconds` (smoke runs). */
   fixedOps?: number;
 }
 
 export interface ProcessCostResult {
   clients: number;
+  /** Each variant's warm-up, summed. */
+  warm: Record<VariantName, WorkerResult>;
   /** One worker result per round, by variant. */
   rounds: Record<VariantName, WorkerResult[]>;
 }
@@ -48,6 +60,8 @@ export interface Workers {
   front: string;
   /** Section 6's measurement (bench/overhead-worker.ts). */
   overhead: string;
+  /** The per-call counts of test/hot-path-budget.test.ts (bench/budget-worker.ts), with and without OpenTelemetry. */
+  budget: Record<'otel' | 'no-otel', string>;
   dispose(): void;
 }
 
@@ -57,8 +71,7 @@ export async function bundleWorkers(): Promise<Workers> {
   const dir = mkdtempSync(join(tmpdir(), 'txbarrier-workers-'));
   // The bundles import the drivers by name: give their directory the project's node_modules.
   symlinkSync(realpathSync(here('../node_modules')), join(dir, 'node_modules'), 'dir');
-  await build({
-    entryPoints: { hand: here('./worker-hand.ts'), sdk: here('./worker-sdk.ts'), front: here('./front-server.ts'), overhead: here('./overhead-worker.ts') },
+  const options = {
     outdir: dir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -67,27 +80,82 @@ export async function bundleWorkers(): Promise<Workers> {
     target: 'node20',
     packages: 'external',
     logLevel: 'error',
+  } as const;
+  await build({
+    ...options,
+    entryPoints: {
+      hand: here('./worker-hand.ts'),
+      sdk: here('./worker-sdk.ts'),
+      front: here('./front-server.ts'),
+      overhead: here('./overhead-worker.ts'),
+      budget: here('./budget-worker.ts'),
+    },
   });
-  return { script: { hand: join(dir, 'hand.mjs'), sdk: join(dir, 'sdk.mjs') }, front: join(dir, 'front.mjs'), overhead: join(dir, 'overhead.mjs'), dispose: () => rmSync(dir, { recursive: true, force: true }) };
+  await build({
+    ...options,
+    entryPoints: { 'sdk-no-otel': here('./worker-sdk.ts'), 'budget-no-otel': here('./budget-worker.ts') },
+    plugins: [withoutOpenTelemetry],
+  });
+  const hand = join(dir, 'hand.mjs');
+  return {
+    script: { hand, 'hand A/A': hand, sdk: join(dir, 'sdk.mjs'), 'sdk no-otel': join(dir, 'sdk-no-otel.mjs') },
+    front: join(dir, 'front.mjs'),
+    overhead: join(dir, 'overhead.mjs'),
+    budget: { otel: join(dir, 'budget.mjs'), 'no-otel': join(dir, 'budget-no-otel.mjs') },
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
-function runWorker(script: string, args: WorkerArgs): Promise<WorkerResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (err += chunk));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const line = out.trim().split('\n').at(-1);
-      if (code === 0 && line) resolve(JSON.parse(line) as WorkerResult);
-      else reject(new Error(`${script} ${args.engine} ${args.op} exited with ${code}: ${err.trim() || out.trim()}`));
+/** `import('@opentelemetry/api')` fails as it does where the package is not installed. */
+export const withoutOpenTelemetry: Plugin = {
+  name: 'without-opentelemetry',
+  setup(plugin) {
+    plugin.onResolve({ filter: /^@opentelemetry\/api$/ }, () => ({ path: 'absent', namespace: 'without-opentelemetry' }));
+    plugin.onLoad({ filter: /.*/, namespace: 'without-opentelemetry' }, () => ({
+      contents: "throw Object.assign(new Error(\"Cannot find package '@opentelemetry/api'\"), { code: 'ERR_MODULE_NOT_FOUND' });",
+    }));
+  },
+};
+
+/** A cost worker process: one command at a time over IPC, one WorkerResult back. */
+export class CostWorker {
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<never>;
+  /** The worker's first message: connected, loops made, listening. */
+  private readonly ready: Promise<unknown>;
+  private stderr = '';
+
+  constructor(script: string, args: WorkerArgs, label: string, options: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+    this.child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, JSON.stringify(args)], {
+      stdio: ['ignore', options.nodeFlags?.length ? 'inherit' : 'ignore', 'pipe', 'ipc'],
+      env: options.env ?? process.env,
     });
-  });
+    this.child.stderr!.on('data', (chunk) => (this.stderr += chunk));
+    this.exited = new Promise<never>((_, reject) => {
+      this.child.once('error', reject);
+      this.child.once('exit', (code) => reject(new Error(`${label} worker (${args.engine}, ${args.clients} clients) exited with ${code}: ${this.stderr.trim()}`)));
+    });
+    this.exited.catch(() => undefined);
+    this.ready = new Promise((resolve) => this.child.once('message', resolve));
+  }
+
+  async ask(command: Extract<WorkerCommand, { op: unknown }>): Promise<WorkerResult> {
+    await Promise.race([this.ready, this.exited]);
+    const answer = new Promise<WorkerResult>((resolve) => this.child.once('message', (message) => resolve(message as WorkerResult)));
+    this.child.send(command);
+    return Promise.race([answer, this.exited]);
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    if (this.child.connected) this.child.send({ type: 'exit' } satisfies WorkerCommand);
+    else this.child.kill();
+    await exited;
+  }
 }
 
-function targetOf(engine: EngineName, sqliteFile: string | undefined): string {
+export function targetOf(engine: EngineName, sqliteFile: string | undefined): string {
   if (engine === 'sqlite') {
     if (!sqliteFile) throw new Error('the process comparison needs the SQLite engine opened on a file');
     return sqliteFile;
@@ -96,54 +164,60 @@ function targetOf(engine: EngineName, sqliteFile: string | undefined): string {
 }
 
 /**
- * Section 1: per client count, `rounds` rounds of the four variants (hand/SDK × action/compensation),
- * each a fresh process on the same barrier table. A calibration round (discarded) sizes the rounds.
+ * Section 1: per client count, the four processes (hand, hand A/A, sdk, sdk no-otel) on one barrier
+ * table, each running both ops; every variant (process × op) is warmed, then `rounds` rounds run
+ * every variant once, in rotating order.
  */
 export async function measureProcesses<Tx>(
   engine: BenchEngine<Tx>,
   workers: Workers,
   plan: ProcessPlan,
   sqliteFile?: string,
+  progress: (line: string) => void = () => {},
 ): Promise<ProcessCostResult[]> {
   const table = `${engine.prefix}cost`;
   const results: ProcessCostResult[] = [];
-  for (const clients of plan.clients) {
+  const clientCounts = plan.firstClientsOnly?.includes(engine.name) ? plan.clients.slice(0, 1) : plan.clients;
+  for (const clients of clientCounts) {
     await engine.createBarrierTable(table, 'default');
-    const args = (variant: VariantName, ops: number): WorkerArgs => ({
+    const args: WorkerArgs = {
       engine: engine.name,
-      op: variant.split(' ')[1] as BranchOp,
       clients,
-      ops,
-      // Enough calls for V8 to optimise the hot functions before the clock starts.
-      warmOps: Math.max(plan.warmOps, Math.round(ops / 3)),
       table,
       accounts: `${engine.prefix}accounts`,
       accountCount: ACCOUNTS,
       target: targetOf(engine.name, sqliteFile),
-    });
-    const run = (variant: VariantName, ops: number) => runWorker(workers.script[variant.split(' ')[0] as Mechanism], args(variant, ops));
-    let slowest = Infinity;
-    if (plan.fixedOps === undefined) {
-      for (const variant of VARIANTS) {
-        const result = await run(variant, Math.max(clients * 20, 300));
-        slowest = Math.min(slowest, result.ops / result.seconds);
+      warmSeconds: plan.warmSeconds,
+      warmOps: plan.warmOps,
+      roundSeconds: plan.roundSeconds,
+      ...(plan.fixedOps === undefined ? {} : { fixedOps: plan.fixedOps }),
+    };
+    const processes = Object.fromEntries(MECHANISMS.map((m) => [m, new CostWorker(workers.script[m], args, m)])) as Record<Mechanism, CostWorker>;
+    try {
+      const ask = (type: 'warm' | 'round', variant: VariantName) => {
+        const [mechanism, op] = split(variant);
+        return processes[mechanism].ask({ type, op });
+      };
+      const warm = {} as Record<VariantName, WorkerResult>;
+      for (const variant of VARIANTS) warm[variant] = await ask('warm', variant);
+      const rounds = Object.fromEntries(VARIANTS.map((v) => [v, [] as WorkerResult[]])) as Record<VariantName, WorkerResult[]>;
+      for (let round = 0; round < plan.rounds; round++) {
+        for (const variant of rotate(VARIANTS, round)) rounds[variant].push(await ask('round', variant));
+        progress(`${engine.name}: cost, ${clients} clients, round ${round + 1} of ${plan.rounds}`);
       }
+      results.push({ clients, warm, rounds });
+    } finally {
+      await Promise.all(Object.values(processes).map((worker) => worker.close()));
     }
-    const rounds = Object.fromEntries(VARIANTS.map((v) => [v, [] as WorkerResult[]])) as Record<VariantName, WorkerResult[]>;
-    for (let round = 0; round < plan.rounds; round++) {
-      const ops = plan.fixedOps ?? Math.max(clients * 10, Math.round(slowest * plan.roundSeconds));
-      slowest = Infinity;
-      for (const variant of rotate(VARIANTS, round)) {
-        const result = await run(variant, ops);
-        rounds[variant].push(result);
-        slowest = Math.min(slowest, result.ops / result.seconds);
-      }
-    }
-    results.push({ clients, rounds });
   }
   await engine.dropTable(table);
   return results;
 }
+
+const split = (variant: VariantName) => {
+  const at = variant.lastIndexOf(' ');
+  return [variant.slice(0, at) as Mechanism, variant.slice(at + 1) as BranchOp] as const;
+};
 
 function rotate<T>(items: readonly T[], round: number): T[] {
   const start = round % items.length;
@@ -152,11 +226,12 @@ function rotate<T>(items: readonly T[], round: number): T[] {
 }
 
 export const rateOf = (result: WorkerResult) => result.ops / result.seconds;
-/** CPU of the worker process (user + system) per measured op, µs. */
-export const cpuPerOp = (result: WorkerResult) => (result.userMicros + result.systemMicros) / result.ops;
-
-/** User-mode CPU only: leaves out the kernel's socket writes and fsyncs, which a loaded machine inflates. */
-export const userCpuPerOp = (result: WorkerResult) => result.userMicros / result.ops;
+/** CPU of the whole worker process per measured op, µs. */
+export const cpuPerOp = (result: WorkerResult) => (result.mainMicros + result.backgroundMicros) / result.ops;
+/** The JavaScript thread's CPU per op: what a CPU profile sees. */
+export const mainCpuPerOp = (result: WorkerResult) => result.mainMicros / result.ops;
+/** Every other thread's (V8's compilers and GC helpers above all) per op. */
+export const backgroundCpuPerOp = (result: WorkerResult) => result.backgroundMicros / result.ops;
 
 /** `a`'s figure over `b`'s in the same round, over all rounds. */
 export function roundRatio(result: ProcessCostResult, a: VariantName, b: VariantName, figure: (r: WorkerResult) => number): Ratio {

@@ -1,9 +1,23 @@
 /** The suite's results as the markdown tables of bench/RESULTS.md. */
 import type { EngineName } from './engine.js';
-import { routeRatio } from './fronts.js';
+import { type FrontsPlan, routeRatio } from './fronts.js';
 import type { GrowthResult } from './growth.js';
 import { median, type Measured, type Ratio, ratio } from './rounds.js';
-import { cpuPerOp, medianOf, OPS, rateOf, roundRatio, userCpuPerOp, VARIANTS } from './processes.js';
+import {
+  backgroundCpuPerOp,
+  cpuPerOp,
+  type Mechanism,
+  MECHANISMS,
+  mainCpuPerOp,
+  medianOf,
+  OPS,
+  type ProcessCostResult,
+  type ProcessPlan,
+  rateOf,
+  roundRatio,
+  type VariantName,
+  VARIANTS,
+} from './processes.js';
 import type { EngineReport, SuiteReport } from './suite.js';
 import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
 
@@ -26,60 +40,122 @@ function conflictNote(conflicts: Conflicts): string {
   return entries.length === 0 ? '' : ` (conflicts retried: ${entries.map(([name, count]) => `${name} ${count}`).join(', ')})`;
 }
 
-function costSection(engines: EngineReport[]): string {
-  const rows: string[][] = [];
+/**
+ * A ratio against its A/A control: `excess` is (ratio median) − (A/A median), what is left of the
+ * ratio once the difference between two identical processes is taken out; the target applies to it.
+ */
+function againstControl(r: Ratio, control: Ratio, target: number, direction: 'at most' | 'at least'): string {
+  const excess = r.median - control.median;
+  const met = direction === 'at most' ? 1 + excess <= target : 1 + excess >= target;
+  return `${excess >= 0 ? '+' : '−'}${fixed(Math.abs(excess))} ${verdict(met)}`;
+}
+
+/** Main-thread + background-thread µs per op. */
+const threads = (result: ProcessCostResult, variant: VariantName) =>
+  `${fixed(medianOf(result, variant, mainCpuPerOp), 0)} + ${fixed(medianOf(result, variant, backgroundCpuPerOp), 0)}`;
+
+function costSection(engines: EngineReport[], plan: ProcessPlan): string {
+  const rates: string[][] = [];
+  const cpu: string[][] = [];
   const compensation: string[][] = [];
+  const warm: string[][] = [];
   for (const report of engines) {
     for (const result of report.cost ?? []) {
       const { clients } = result;
-      const conflicts = VARIANTS.map((v) => [v, result.rounds[v].reduce((sum, r) => sum + r.conflicts, 0)] as const).filter(([, n]) => n > 0);
+      const label = [ENGINE_LABEL[report.engine], String(clients)];
       for (const op of OPS) {
-        const sdk = `sdk ${op}` as const;
-        const hand = `hand ${op}` as const;
-        const cpu = roundRatio(result, sdk, hand, cpuPerOp);
-        rows.push([
-          ENGINE_LABEL[report.engine],
+        const variant = (mechanism: Mechanism) => `${mechanism} ${op}` as const;
+        const [hand, control, sdk, noOtel] = MECHANISMS.map(variant) as [VariantName, VariantName, VariantName, VariantName];
+        const conflicts = [hand, control, sdk, noOtel]
+          .map((v) => [v, result.rounds[v].reduce((sum, r) => sum + r.conflicts, 0)] as const)
+          .filter(([, n]) => n > 0)
+          .map(([v, n]) => `${v} ${n}`)
+          .join(', ');
+        const rateRatio = roundRatio(result, sdk, hand, rateOf);
+        const rateControl = roundRatio(result, control, hand, rateOf);
+        rates.push([
+          label[0]!,
           op,
-          String(clients),
+          label[1]!,
           fixed(medianOf(result, hand, rateOf), 0),
           fixed(medianOf(result, sdk, rateOf), 0),
-          atLeast(roundRatio(result, sdk, hand, rateOf), 0.95),
-          fixed(medianOf(result, hand, cpuPerOp), 0),
-          fixed(medianOf(result, sdk, cpuPerOp), 0),
-          `${shown(cpu)} ${verdict(cpu.median <= 1.1)}`,
-          shown(roundRatio(result, sdk, hand, userCpuPerOp)),
-          conflicts.length === 0 ? '' : conflicts.map(([v, n]) => `${v} ${n}`).join(', '),
+          shown(rateRatio),
+          shown(rateControl),
+          againstControl(rateRatio, rateControl, 0.95, 'at least'),
+          conflicts,
+        ]);
+        const cpuRatio = roundRatio(result, sdk, hand, cpuPerOp);
+        const cpuControl = roundRatio(result, control, hand, cpuPerOp);
+        const noOtelRatio = roundRatio(result, noOtel, hand, cpuPerOp);
+        cpu.push([
+          label[0]!,
+          op,
+          label[1]!,
+          threads(result, hand),
+          threads(result, sdk),
+          threads(result, noOtel),
+          shown(cpuRatio),
+          shown(cpuControl),
+          againstControl(cpuRatio, cpuControl, 1.1, 'at most'),
+          shown(noOtelRatio),
+          againstControl(noOtelRatio, cpuControl, 1.1, 'at most'),
         ]);
       }
       compensation.push([
-        ENGINE_LABEL[report.engine],
-        String(clients),
-        atLeast(roundRatio(result, 'sdk compensate', 'sdk action', rateOf), 0.95),
+        ...label,
+        shown(roundRatio(result, 'sdk compensate', 'sdk action', rateOf)),
         shown(roundRatio(result, 'hand compensate', 'hand action', rateOf)),
+        shown(roundRatio(result, 'hand A/A compensate', 'hand A/A action', rateOf)),
+        againstControl(roundRatio(result, 'sdk compensate', 'sdk action', rateOf), roundRatio(result, 'hand A/A action', 'hand action', rateOf), 0.95, 'at least'),
+      ]);
+      const warmOps = VARIANTS.map((v) => result.warm[v].ops);
+      const warmSeconds = VARIANTS.map((v) => result.warm[v].seconds);
+      const roundOps = VARIANTS.flatMap((v) => result.rounds[v].map((r) => r.ops));
+      warm.push([
+        ...label,
+        `${Math.min(...warmOps)}–${Math.max(...warmOps)} ops in ${fixed(Math.min(...warmSeconds), 1)}–${fixed(Math.max(...warmSeconds), 1)} s`,
+        `${Math.min(...roundOps)}–${Math.max(...roundOps)}`,
       ]);
     }
   }
-  if (rows.length === 0) return '';
+  if (rates.length === 0) return '';
   return `### 1. Barrier cost: SDK vs hand-written, each in its own process
 
-Each round spawns one process per variant (hand-written / SDK × forward / compensation), in an order that rotates
-and reverses from round to round; each process warms up, then runs the same number of ops as the others, timed,
-with \`process.cpuUsage()\` around the measured ops. Hand-written = the raw driver alone (txbarrier never loaded)
-sending exactly the SDK's statements (bench/hand-barrier.ts); SDK = \`Barrier.from(…).call(store, fn)\` on the
-adapter's store with default options (bench/sdk-barrier.ts). Business work: one \`UPDATE\` of a random account row.
-A compensation undoes an action committed before the round (one of its two rows goes in). CPU is the client
-process's (user + system) per op; the database server's is not in it, but the kernel's work for the client's
-socket writes and (SQLite) its fsyncs is, which is why the user-only ratio is shown too. Ratios are medians of per-round ratios, with
-the interquartile range in brackets.
+Four long-lived processes per engine and client count: **hand** (the raw driver alone, txbarrier never loaded,
+sending exactly the SDK's statements: bench/hand-barrier.ts), **hand A/A** (the same bundle again: the control),
+**SDK** (\`Barrier.from(…).call(store, fn)\` on the adapter's store with default options, bench/sdk-barrier.ts;
+\`@opentelemetry/api\` is installed, so each call runs its no-op span) and **SDK no-otel** (the same bundle with
+that package unresolvable, as for users without it). Each runs both ops through client loops made once; each
+(process, op) is warmed unmeasured through those same loops for ≥ ${plan.warmSeconds} s and ≥ ${plan.warmOps} ops,
+then ${plan.rounds} rounds of ~${plan.roundSeconds} s run every (process, op) once, in an order that rotates and
+reverses from round to round. Business work: one \`UPDATE\` of a random account row; a compensation undoes an action
+committed just before its round (unmeasured). CPU is the client process's, read per thread from
+\`/proc/self/task/*/schedstat\` (exact nanoseconds): the JavaScript thread + all others (V8's optimising compiler and
+GC helpers, libuv's pool); the database server's CPU is not in it. Ratios are medians of per-round ratios, with the
+interquartile range in brackets. **A/A** is hand A/A over hand, the same code in two processes: how far this
+machine moves a ratio by itself. A target is met when (ratio median) − (A/A median) is within it; that difference is
+the "beyond A/A" column. (User-mode CPU alone is not shown: Linux splits a thread's time into user and system by
+which mode the timer tick lands in, so at 100–500 µs per op the split is sampling noise; the per-thread sums are exact.)
+
+Throughput (target: SDK ≥ 0.95× hand-written beyond A/A):
+
+${table(['engine', 'op', 'clients', 'hand tx/s', 'SDK tx/s', 'SDK / hand', 'A/A', 'beyond A/A (≥ −0.05)', 'conflicts retried'], rates)}
+
+CPU per op, µs, main thread + background threads (target: SDK ≤ 1.10× hand-written beyond A/A):
 
 ${table(
-  ['engine', 'op', 'clients', 'hand-written tx/s', 'SDK tx/s', 'SDK / hand tx/s (≥ 0.95)', 'hand-written CPU µs/op', 'SDK CPU µs/op', 'SDK / hand CPU (≤ 1.10)', 'SDK / hand user CPU only', 'conflicts retried'],
-  rows,
+  ['engine', 'op', 'clients', 'hand', 'SDK', 'SDK no-otel', 'SDK / hand', 'A/A', 'SDK beyond A/A (≤ +0.10)', 'no-otel / hand', 'no-otel beyond A/A (≤ +0.10)'],
+  cpu,
 )}
 
-Compensation against forward op, same processes:
+Compensation against forward op, tx/s, same processes (target: SDK ≥ 0.95 beyond A/A, the A/A here being hand A/A
+action over hand action):
 
-${table(['engine', 'clients', 'SDK compensate / action (≥ 0.95)', 'hand-written compensate / action'], compensation)}`;
+${table(['engine', 'clients', 'SDK compensate / action', 'hand compensate / action', 'hand A/A compensate / action', 'SDK beyond A/A (≥ −0.05)'], compensation)}
+
+Warm-up of each (process, op), and ops per measured round:
+
+${table(['engine', 'clients', 'warm-up', 'ops per round'], warm)}`;
 }
 
 const SCHEMA_TARGET: Partial<Record<EngineName, number>> = { postgres: 1.1, sqlite: 1.2 };
@@ -151,36 +227,58 @@ ${table(['engine', 'clients', 'business statements', 'bare tx/s', 'SDK tx/s', 't
 
 const FRONT_LABEL: Record<string, string> = { express: 'Express 5', fastify: 'Fastify 5', hono: 'Hono 4', koa: 'Koa 3' };
 
-function frontsSection(engines: EngineReport[]): string {
+function frontsSection(engines: EngineReport[], plan: FrontsPlan): string {
   const rows: string[][] = [];
   for (const report of engines) {
     for (const result of report.fronts ?? []) {
+      const rps = routeRatio(result, 'requestsPerSecond');
+      const rpsControl = routeRatio(result, 'requestsPerSecond', 'control');
       const p99 = routeRatio(result, 'p99Ms');
-      const figure = (route: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms') =>
-        fixed(median(result.rounds[route].map((round) => round[field])), 0);
+      const p99Control = routeRatio(result, 'p99Ms', 'control');
+      const figure = (server: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms') =>
+        fixed(median(result.rounds[server].map((round) => round[field])), 0);
       rows.push([
         ENGINE_LABEL[report.engine],
         FRONT_LABEL[result.front] ?? result.front,
-        String(result.connections),
         figure('sdk', 'requestsPerSecond'),
         figure('hand', 'requestsPerSecond'),
-        atLeast(routeRatio(result, 'requestsPerSecond'), 0.95),
+        shown(rps),
+        shown(rpsControl),
+        againstControl(rps, rpsControl, 0.95, 'at least'),
         figure('sdk', 'p99Ms'),
         figure('hand', 'p99Ms'),
-        `${shown(p99)} ${verdict(p99.median <= 1.1)}`,
+        shown(p99),
+        shown(p99Control),
+        againstControl(p99, p99Control, 1.1, 'at most'),
       ]);
     }
   }
   if (rows.length === 0) return '';
   return `### 4. HTTP fronts: \`barrierRoute\` against the same route hand-written in that framework
 
-autocannon on loopback, POST with a JSON body, every request a new saga action. Each server runs in a process of
-its own: the SDK's is the front's \`barrierRoute\` as chaos/fronts.ts mounts it, the hand-written one the same
-framework with a route on the raw driver sending the same statements (bench/front-server.ts, txbarrier not
-loaded). Both answer \`{"dtm_result":"SUCCESS","outcome":"applied","value":…}\`. Rounds alternate between the two.
+autocannon on loopback (${plan.connections} connections), POST with a JSON body, every request a new saga action.
+Each server runs in a process of its own: the SDK's is the front's \`barrierRoute\` as chaos/fronts.ts mounts it,
+the hand-written one the same framework with a route on the raw driver sending the same statements
+(bench/front-server.ts, txbarrier not loaded), and a second hand-written server is the A/A control. All answer
+\`{"dtm_result":"SUCCESS","outcome":"applied","value":…}\`. Each server gets one unmeasured ${plan.warmSeconds} s round, then
+${plan.rounds} rounds of ${plan.roundSeconds} s rotate among the three. Ratios are medians of per-round ratios (interquartile
+range in brackets); targets apply beyond the A/A ratio, as in section 1.
 
 ${table(
-  ['store', 'front', 'connections', 'SDK req/s', 'hand-written req/s', 'req/s SDK / hand (≥ 0.95)', 'SDK p99 ms', 'hand-written p99 ms', 'p99 SDK / hand (≤ 1.10)'],
+  [
+    'store',
+    'front',
+    'SDK req/s',
+    'hand req/s',
+    'req/s SDK / hand',
+    'A/A',
+    'beyond A/A (≥ −0.05)',
+    'SDK p99 ms',
+    'hand p99 ms',
+    'p99 SDK / hand',
+    'A/A',
+    'beyond A/A (≤ +0.10)',
+  ],
   rows,
 )}`;
 }
@@ -262,29 +360,36 @@ The last column is txbarrier's own work per call; compare it with section 1's CP
 ${table(['engine', 'SDK µs per call', 'hand-written µs per call', "the SDK's own µs per call"], rows)}`;
 }
 
-function header(report: SuiteReport, command: string): string {
+function header(report: SuiteReport, command: string, forcedAbove?: number): string {
   const { machine, config } = report;
   const versions = report.engines.map((e) =>
     e.skipped ? `- ${ENGINE_LABEL[e.engine]}: skipped (${e.skipped})` : `- ${e.version}`,
   );
   const load = (values: number[]) => values.map((v) => v.toFixed(2)).join(', ');
-  return `## Results
+  const forced =
+    forcedAbove === undefined
+      ? ''
+      : `\n\n**Written under load (\`--force\`)**: the 1-minute load average was above ${forcedAbove} when the run started
+(see below); other work shared the cores, so rates and CPU per op include its interference. The A/A columns show how
+much.\n`;
+  return `### Run${forced}
 
 - Date: ${report.date}
 - Command: \`${command}\`
 - Machine: ${machine.cpus}, ${machine.memoryGb} GB, ${machine.os}, Node ${machine.node}
 - Load average (1, 5, 15 min) before: ${load(machine.loadBefore)}; after: ${load(machine.loadAfter)}
-- Rounds: ${config.throughput.rounds} of ~${config.throughput.roundSeconds} s per variant, clients ${config.throughput.clients.join(' and ')}; run took ${fixed(report.seconds / 60, 1)} min
+- Rounds: section 1, ${config.processes.rounds} of ~${config.processes.roundSeconds} s per (process, op); sections 2, 3 and 5, ${config.throughput.rounds} of ~${config.throughput.roundSeconds} s per variant; clients ${config.throughput.clients.join(' and ')}; run took ${fixed(report.seconds / 60, 1)} min
 ${versions.join('\n')}`;
 }
 
-export function renderReport(report: SuiteReport, command: string): string {
+/** `forcedAbove`: the load limit the run was forced past (`--force`), said in the output. */
+export function renderReport(report: SuiteReport, command: string, forcedAbove?: number): string {
   return [
-    header(report, command),
-    costSection(report.engines),
+    header(report, command, forcedAbove),
+    costSection(report.engines, report.config.processes),
     schemaSection(report.engines),
     statementsSection(report.engines),
-    frontsSection(report.engines),
+    frontsSection(report.engines, report.config.fronts),
     growthSection(report),
     overheadSection(report),
   ]

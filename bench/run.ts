@@ -1,11 +1,14 @@
 /**
- * npm run bench [-- --engines sqlite,mysql,postgres] [--quick] [--only cost,schema,…] [--reload] [--write]
+ * npm run bench [-- --engines sqlite,mysql,postgres] [--quick] [--only cost,schema,…] [--reload] [--write [--force]]
  *
  * Prints the results as markdown on stdout (progress goes to stderr). --write also puts them into
- * bench/RESULTS.md between its generated-results markers, leaving the notes around them alone.
+ * bench/RESULTS.md between its generated-results markers, leaving the notes around them alone. On a
+ * loaded machine the figures measure the other load: --write refuses to start when the 1-minute load
+ * average is above 1.5, unless --force, and then the file says so.
  * Server URLs: TXBARRIER_MYSQL_URL, TXBARRIER_POSTGRES_URL (defaults: local root / postgres, database txbarrier_test, which npm test creates).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENGINES, type EngineName } from './engine.js';
@@ -31,8 +34,18 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     reload: { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
   },
 });
+
+/** Above this 1-minute load average (on any number of cores) --write refuses without --force. */
+const MAX_LOAD = 1.5;
+const [load1, load5, load15] = loadavg();
+process.stderr.write(`load average (1, 5, 15 min): ${load1!.toFixed(2)}, ${load5!.toFixed(2)}, ${load15!.toFixed(2)} on ${cpus().length} cores\n`);
+if (values.write && load1! > MAX_LOAD && !values.force) {
+  process.stderr.write(`not running: --write needs a 1-minute load of at most ${MAX_LOAD}; wait for a quieter machine, or add --force (RESULTS.md will say so)\n`);
+  process.exit(1);
+}
 
 const config = {
   ...suiteConfig(values.quick ? 'quick' : 'full'),
@@ -44,7 +57,7 @@ const config = {
 const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
 
 const report = await runSuite(config, (line) => process.stderr.write(`${line}\n`));
-const markdown = renderReport(report, command);
+const markdown = renderReport(report, command, values.force && load1! > MAX_LOAD ? MAX_LOAD : undefined);
 process.stdout.write(`${markdown}\n`);
 
 if (values.write) {

@@ -6,7 +6,7 @@ import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, type BarrierStore, BarrierOngoing } from '../src/index.js';
-import type { Driver, Op, WorkerArgs } from './worker-common.js';
+import type { Driver, Op, OpArgs, WorkerOp } from './worker-common.js';
 
 function storeOf(driver: Driver, table: string): BarrierStore<unknown> {
   switch (driver.engine) {
@@ -20,7 +20,7 @@ function storeOf(driver: Driver, table: string): BarrierStore<unknown> {
 }
 
 /** The op of `args` through the SDK on `driver`; resolves to true when it met a database conflict and must be retried. */
-export function sdkOp(driver: Driver, { table, op }: Pick<WorkerArgs, 'table' | 'op'>): Op {
+export function sdkOp(driver: Driver, { table, op }: OpArgs): Op {
   const store = storeOf(driver, table);
   return async (gid, account, amount) => {
     const barrier = Barrier.from({ transType: 'saga', gid, branchId: '01', op });

@@ -46,14 +46,15 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
     case 'full':
       return {
         throughput: { rounds: 12, roundSeconds: 0.3, clients: [1, 16] },
-        processes: { rounds: 8, roundSeconds: 0.5, clients: [1, 16], warmOps: 400 },
+        // 16 clients on PostgreSQL only: section 1 is the longest, and the run must stay under 35 minutes.
+        processes: { rounds: 8, roundSeconds: 2, clients: [1, 16], firstClientsOnly: ['sqlite', 'mysql'], warmSeconds: 3, warmOps: 8000 },
         // MariaDB's default 128 MB buffer pool makes a 10M-row load take far longer than the others; it is not a target.
         growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
         pruneRows: M,
         // MariaDB's schema figures are reported, not a target; its 1M-row loads are slow.
         schemaRows: { sqlite: M, postgres: M, mysql: 0 },
         pruneBaselineSeconds: 5,
-        fronts: { rounds: 4, roundSeconds: 1.5, connections: 16 },
+        fronts: { rounds: 6, roundSeconds: 1.5, warmSeconds: 3, connections: 16, engines: ['postgres'] },
         overheadCalls: 50_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
@@ -61,12 +62,12 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
     case 'quick':
       return {
         throughput: { rounds: 6, roundSeconds: 0.2, clients: [1, 16] },
-        processes: { rounds: 2, roundSeconds: 0.2, clients: [1, 16], warmOps: 200 },
+        processes: { rounds: 2, roundSeconds: 0.3, clients: [1, 16], warmSeconds: 0.5, warmOps: 500 },
         growthSizes: { sqlite: [0, 10_000, 100_000], postgres: [0, 10_000, 100_000], mysql: [0, 10_000, 100_000] },
         pruneRows: 20_000,
         schemaRows: { sqlite: 20_000, postgres: 20_000, mysql: 20_000 },
         pruneBaselineSeconds: 1,
-        fronts: { rounds: 2, roundSeconds: 1, connections: 16 },
+        fronts: { rounds: 2, roundSeconds: 1, warmSeconds: 1, connections: 16 },
         overheadCalls: 10_000,
         keepGrowthTables: true,
         sqliteGrowthFile: SQLITE_GROWTH_FILE,
@@ -74,13 +75,13 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
     case 'smoke':
       return {
         throughput: { rounds: 1, roundSeconds: 0.01, clients: [1, 4] },
-        processes: { rounds: 1, roundSeconds: 0.01, clients: [1, 4], warmOps: 4, fixedOps: 8 },
+        processes: { rounds: 1, roundSeconds: 0.01, clients: [1, 4], warmSeconds: 0, warmOps: 4, fixedOps: 8 },
         growthSizes: { sqlite: [0, 300], postgres: [0, 300], mysql: [0, 300] },
         pruneRows: 2_500,
         schemaRows: { sqlite: 300, postgres: 300, mysql: 300 },
         pruneBaselineSeconds: 0.1,
         // One front: the JSON test in test/bench-smoke.test.ts starts and calls every front's two servers.
-        fronts: { rounds: 1, roundSeconds: 0.3, connections: 4, fronts: ['express'] },
+        fronts: { rounds: 1, roundSeconds: 0.3, warmSeconds: 0.3, connections: 4, fronts: ['express'] },
         overheadCalls: 200,
         keepGrowthTables: false,
       };
@@ -152,7 +153,7 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
       return result;
     };
     try {
-      report.cost = await step('cost', () => measureProcesses(engine, workers!, config.processes, engine.file));
+      report.cost = await step('cost', () => measureProcesses(engine, workers!, config.processes, engine.file, progress));
       report.schema = await step('schema', async () => {
         const results = [await measureSchema(engine, config.throughput, 0)];
         if (config.schemaRows[name] > 0) results.push(await measureSchema(engine, config.throughput, config.schemaRows[name]));
@@ -161,7 +162,7 @@ export async function runSuite(config: SuiteConfig, progress: (line: string) => 
       report.statements = await step('statements', () => measureStatements(engine, config.throughput));
       report.growth = await step('growth', () => growth(name, engine, config, progress));
       report.prune = await step('prune', () => measurePrune(engine, config.pruneRows, largest, config.pruneBaselineSeconds));
-      report.fronts = await step('fronts', () => measureFronts(engine, workers!, config.fronts));
+      if (config.fronts.engines?.includes(name) ?? true) report.fronts = await step('fronts', () => measureFronts(engine, workers!, config.fronts));
     } finally {
       await engine.close();
     }

@@ -1,36 +1,62 @@
 /**
- * What both cost workers share, and none of it txbarrier: the raw driver connection, the business
- * statement, the unmeasured preload of the actions a compensation undoes, and the timed loop with
- * its CPU reading. `worker-hand.ts` and `worker-sdk.ts` each add one way of running the barrier.
+ * What the cost workers share, and none of it txbarrier: the raw driver connection, the business
+ * statement, the unmeasured preload of the actions a compensation undoes, the client loops, and the
+ * per-thread CPU reading. `worker-hand.ts` and `worker-sdk.ts` each add one way of running the barrier.
  */
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export type WorkerEngine = 'sqlite' | 'mysql' | 'postgres';
 export type WorkerOp = 'action' | 'compensate';
 
-/** One round of one variant, as the parent passes it (JSON in argv[2]). */
-export interface WorkerArgs {
+/** What a worker needs to reach the database: the engine, its URL or SQLite file, and the accounts table. */
+export interface ConnectArgs {
   engine: WorkerEngine;
-  op: WorkerOp;
-  clients: number;
-  /** Measured operations, after `warmOps` unmeasured ones. */
-  ops: number;
-  warmOps: number;
-  /** The barrier table (already created by the parent) and the accounts table the business UPDATE hits. */
-  table: string;
-  accounts: string;
-  accountCount: number;
   /** Server URL, or the SQLite file. */
   target: string;
+  /** The accounts table the business UPDATE hits. */
+  accounts: string;
+}
+
+/** A cost worker's setup, as the parent passes it (JSON in argv[2]); the rounds then come over IPC. */
+export interface WorkerArgs extends ConnectArgs {
+  clients: number;
+  /** The barrier table (already created by the parent). */
+  table: string;
+  accountCount: number;
+  /** Warm-up of each op's client loops: at least this long and at least this many ops, unmeasured. */
+  warmSeconds: number;
+  warmOps: number;
+  /** Target length of one measured round; its op count comes from the loops' last rate. */
+  roundSeconds: number;
+  /** Ops per measured round instead (smoke runs). */
+  fixedOps?: number;
+}
+
+/** Which barrier op a worker runs, on which table. */
+export interface OpArgs {
+  table: string;
+  op: WorkerOp;
+}
+
+/** What the parent asks of a worker over IPC; the worker answers `warm` and `round` with a WorkerResult. */
+export type WorkerCommand = { type: 'warm' | 'round'; op: WorkerOp } | { type: 'exit' };
+
+/** CPU time of the process's threads, µs, from /proc/self/task/<tid>/schedstat (exact, not tick-sampled). */
+export interface ThreadCpu {
+  /** The JavaScript thread. */
+  main: number;
+  /** Every other thread: V8's compiler and GC helpers, libuv's pool (better-sqlite3 does not use it; DNS, fs would). */
+  background: number;
 }
 
 export interface WorkerResult {
   ops: number;
   seconds: number;
-  /** `process.cpuUsage()` over the measured operations, µs. */
-  userMicros: number;
-  systemMicros: number;
-  /** Database conflicts met and retried in the measured operations. */
+  /** Per-thread CPU over the measured ops, µs (`main + background` = the process's CPU). */
+  mainMicros: number;
+  backgroundMicros: number;
+  /** Database conflicts met and retried in the measured ops. */
   conflicts: number;
 }
 
@@ -41,7 +67,7 @@ export type Driver =
   | { engine: 'postgres'; handle: import('pg').Pool; update: (tx: unknown, account: number, amount: number) => Promise<unknown>; close(): Promise<void> };
 
 /** Pools of 16, as the benchmark's other sections use; SQLite one connection, WAL, synchronous=FULL. */
-export async function connect(args: WorkerArgs): Promise<Driver> {
+export async function connect(args: ConnectArgs): Promise<Driver> {
   switch (args.engine) {
     case 'sqlite': {
       const { default: Database } = await import('better-sqlite3');
@@ -53,7 +79,8 @@ export async function connect(args: WorkerArgs): Promise<Driver> {
     }
     case 'mysql': {
       const { default: mysql } = await import('mysql2/promise');
-      const pool = mysql.createPool({ uri: args.target, connectionLimit: 16 });
+      // Idle connections stay open: a cost worker waits while the others run, and must not reconnect in its round.
+      const pool = mysql.createPool({ uri: args.target, connectionLimit: 16, idleTimeout: 3_600_000 });
       const update = `UPDATE \`${args.accounts}\` SET balance = balance + ? WHERE id = ?`;
       return {
         engine: 'mysql',
@@ -64,7 +91,7 @@ export async function connect(args: WorkerArgs): Promise<Driver> {
     }
     case 'postgres': {
       const { default: pg } = await import('pg');
-      const pool = new pg.Pool({ connectionString: args.target, max: 16 });
+      const pool = new pg.Pool({ connectionString: args.target, max: 16, idleTimeoutMillis: 0 });
       const update = `UPDATE "${args.accounts}" SET balance = balance + $1 WHERE id = $2`;
       return {
         engine: 'postgres',
@@ -109,44 +136,172 @@ async function preloadActions(driver: Driver, table: string, gids: string[]): Pr
 /** One barrier-protected op; resolves to true if it met a database conflict and must be retried. */
 export type Op = (gid: string, account: number, amount: number) => Promise<boolean>;
 
-async function runOps(op: Op, clients: number, gids: string[], accounts: number[], amount: number, from: number, to: number): Promise<number> {
-  let next = from;
-  let conflicts = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(clients, to - from) }, async () => {
-      while (next < to) {
-        const index = next++;
-        while (await op(gids[index]!, accounts[index]!, amount)) conflicts++;
-      }
-    }),
-  );
-  return conflicts;
+/** CPU of each of this process's threads so far, µs by thread id. Threads that exited are gone from the list. */
+export function threadTimes(): Map<string, number> {
+  const times = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      // schedstat: ns on the CPU, ns waiting on a run queue, timeslices.
+      times.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1000);
+    } catch {
+      // The thread exited between the listing and the read: its time is no longer anyone's.
+    }
+  }
+  return times;
+}
+
+/** Main-thread and background-thread CPU since `before` (a threadTimes() reading). */
+export function threadCpuSince(before: Map<string, number>): ThreadCpu {
+  const main = String(process.pid);
+  const cpu: ThreadCpu = { main: 0, background: 0 };
+  for (const [tid, micros] of threadTimes()) {
+    const used = micros - (before.get(tid) ?? 0);
+    if (tid === main) cpu.main += used;
+    else cpu.background += used;
+  }
+  return cpu;
 }
 
 /**
- * Reads the arguments, connects, prepares every gid and account up front (compensations: their
- * actions committed first), runs the warm-up and then the measured ops, and prints the result as
- * one JSON line. `makeOp` is the only thing the two workers do differently.
+ * One op's client loops, made once and kept for the worker's life: warm-up and measured rounds go
+ * through the same closures, so V8's optimised code for them is the code that is measured (a new
+ * closure at a window's start deoptimises on "wrong call target" and recompiles in the window).
+ * Between runs the loops wait on a gate.
  */
-export async function workerMain(makeOp: (driver: Driver, args: WorkerArgs) => Op | Promise<Op>): Promise<void> {
+class ClientLoops {
+  private gids: string[] = [];
+  private accounts: number[] = [];
+  private next = 0;
+  private end = 0;
+  private conflicts = 0;
+  private waiting = 0;
+  private open: () => void = () => {};
+  private gate!: Promise<void>;
+  private allWaiting: () => void = () => {};
+  private failure: unknown;
+
+  constructor(
+    private readonly op: Op,
+    private readonly clients: number,
+    private readonly amount: number,
+  ) {
+    this.closeGate();
+    for (let client = 0; client < clients; client++) void this.loop();
+  }
+
+  private closeGate() {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      if (this.next >= this.end) {
+        if (++this.waiting === this.clients) this.allWaiting();
+        await this.gate;
+        this.waiting--;
+        continue;
+      }
+      const index = this.next++;
+      try {
+        while (await this.op(this.gids[index]!, this.accounts[index]!, this.amount)) this.conflicts++;
+      } catch (error) {
+        this.failure ??= error;
+        this.end = this.next;
+      }
+    }
+  }
+
+  /** Runs the given ops over the client loops; resolves to the conflicts they retried. */
+  async run(gids: string[], accounts: number[]): Promise<number> {
+    this.gids = gids;
+    this.accounts = accounts;
+    this.next = 0;
+    this.end = gids.length;
+    this.conflicts = 0;
+    const done = new Promise<void>((resolve) => (this.allWaiting = resolve));
+    const open = this.open;
+    this.closeGate();
+    open();
+    await done;
+    if (this.failure !== undefined) throw this.failure;
+    return this.conflicts;
+  }
+}
+
+/** Writes a CPU profile of `run` (bench/profile.ts sets the file): the measured round only, not the warm-up. */
+async function profiled<T>(file: string, run: () => Promise<T>): Promise<T> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  const result = await run();
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(file, JSON.stringify(profile));
+  session.disconnect();
+  return result;
+}
+
+/**
+ * A cost worker: connects, makes each op's client loops once, then answers the parent's commands:
+ * `warm` runs an op unmeasured until both `warmSeconds` and `warmOps` are reached, `round` runs one
+ * measured round of about `roundSeconds` (sized from that op's last rate; compensations get their
+ * actions committed first, unmeasured) and reports its time and per-thread CPU. `makeOp` is the
+ * only thing the workers do differently.
+ */
+export async function workerMain(makeOp: (driver: Driver, args: OpArgs) => Op | Promise<Op>): Promise<void> {
   const args = JSON.parse(process.argv[2]!) as WorkerArgs;
   const driver = await connect(args);
-  try {
-    const total = args.warmOps + args.ops;
-    const gids = Array.from({ length: total }, () => randomUUID());
-    const accounts = Array.from({ length: total }, () => 1 + Math.floor(Math.random() * args.accountCount));
-    if (args.op === 'compensate') await preloadActions(driver, args.table, gids);
-    const op = await makeOp(driver, args);
-    const amount = args.op === 'action' ? 1 : -1;
-    await runOps(op, args.clients, gids, accounts, amount, 0, args.warmOps);
-    const cpu = process.cpuUsage();
-    const start = performance.now();
-    const conflicts = await runOps(op, args.clients, gids, accounts, amount, args.warmOps, total);
-    const seconds = (performance.now() - start) / 1000;
-    const used = process.cpuUsage(cpu);
-    const result: WorkerResult = { ops: args.ops, seconds, userMicros: used.user, systemMicros: used.system, conflicts };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  } finally {
-    await driver.close();
+  const loops = {} as Record<WorkerOp, ClientLoops>;
+  const rate = {} as Record<WorkerOp, number>;
+  for (const op of ['action', 'compensate'] as const) {
+    loops[op] = new ClientLoops(await makeOp(driver, { table: args.table, op }), args.clients, op === 'action' ? 1 : -1);
   }
+  const prepare = async (op: WorkerOp, ops: number) => {
+    const gids = Array.from({ length: ops }, () => randomUUID());
+    const accounts = Array.from({ length: ops }, () => 1 + Math.floor(Math.random() * args.accountCount));
+    if (op === 'compensate') await preloadActions(driver, args.table, gids);
+    return [gids, accounts] as const;
+  };
+  const timed = async (op: WorkerOp, ops: number): Promise<WorkerResult> => {
+    const [gids, accounts] = await prepare(op, ops);
+    const before = threadTimes();
+    const start = performance.now();
+    const conflicts = await loops[op].run(gids, accounts);
+    const seconds = (performance.now() - start) / 1000;
+    const cpu = threadCpuSince(before);
+    rate[op] = ops / seconds;
+    return { ops, seconds, mainMicros: cpu.main, backgroundMicros: cpu.background, conflicts };
+  };
+  const sizeFor = (op: WorkerOp, seconds: number) => Math.max(args.clients * 10, Math.round((rate[op] ?? 0) * seconds));
+  process.on('message', async (command: WorkerCommand) => {
+    try {
+      if (command.type === 'exit') {
+        await driver.close();
+        process.disconnect();
+        return;
+      }
+      const { op } = command;
+      if (command.type === 'warm') {
+        // Chunks of about a second each, the first small: the rate is not known yet.
+        const total: WorkerResult = { ops: 0, seconds: 0, mainMicros: 0, backgroundMicros: 0, conflicts: 0 };
+        let chunk = Math.max(args.clients * 20, Math.min(args.warmOps, 500));
+        while (total.ops < args.warmOps || total.seconds < args.warmSeconds) {
+          const result = await timed(op, chunk);
+          for (const key of ['ops', 'seconds', 'mainMicros', 'backgroundMicros', 'conflicts'] as const) total[key] += result[key];
+          const wanted = Math.max(args.warmOps - total.ops, Math.round(rate[op]! * (args.warmSeconds - total.seconds)));
+          chunk = Math.min(sizeFor(op, 1), Math.max(args.clients, wanted));
+        }
+        process.send!(total);
+        return;
+      }
+      const ops = args.fixedOps ?? sizeFor(op, args.roundSeconds);
+      const profile = process.env.TXBARRIER_BENCH_PROFILE;
+      process.send!(profile ? await profiled(profile, () => timed(op, ops)) : await timed(op, ops));
+    } catch (error) {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    }
+  });
+  process.send!('ready');
 }
