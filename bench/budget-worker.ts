@@ -20,7 +20,7 @@ import { createHook } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { otelTracer } from '../src/tracing.js';
+import { otelTracer } from '../src/observe/tracing.js';
 import { handOp } from './hand-barrier.js';
 import { sdkOp } from './sdk-barrier.js';
 import { connect, type ConnectArgs, type Op } from './worker-common.js';

@@ -38,9 +38,12 @@ export interface ProcessPlan {
   clients: number[];
   /** Engines that run only the first client count (the comparison is the suite's longest section). */
   firstClientsOnly?: readonly EngineName[];
-  /** Unmeasured warm-up of each variant: at least this long and this many ops. */
+  /** Unmeasured warm-up of each variant: at least this long and this many ops… */
   warmSeconds: number;
   warmOps: number;
+  /** …unless it has taken this long and is past this many ops (a loaded machine). */
+  warmMaxSeconds?: number;
+  warmMinOps?: number;
   /** Ops per round instead of `roundSeconds` (smoke runs). */
   fixedOps?: number;
 }
@@ -189,6 +192,7 @@ export async function measureProcesses<Tx>(
       target: targetOf(engine.name, sqliteFile),
       warmSeconds: plan.warmSeconds,
       warmOps: plan.warmOps,
+      ...(plan.warmMaxSeconds === undefined ? {} : { warmMaxSeconds: plan.warmMaxSeconds, warmMinOps: plan.warmMinOps ?? 0 }),
       roundSeconds: plan.roundSeconds,
       ...(plan.fixedOps === undefined ? {} : { fixedOps: plan.fixedOps }),
     };

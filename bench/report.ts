@@ -126,7 +126,9 @@ sending exactly the SDK's statements: bench/hand-barrier.ts), **hand A/A** (the 
 **SDK** (\`Barrier.from(…).call(store, fn)\` on the adapter's store with default options, bench/sdk-barrier.ts;
 \`@opentelemetry/api\` is installed, so each call runs its no-op span) and **SDK no-otel** (the same bundle with
 that package unresolvable, as for users without it). Each runs both ops through client loops made once; each
-(process, op) is warmed unmeasured through those same loops for ≥ ${plan.warmSeconds} s and ≥ ${plan.warmOps} ops,
+(process, op) is warmed unmeasured through those same loops for ≥ ${plan.warmSeconds} s and ≥ ${plan.warmOps} ops${
+    plan.warmMaxSeconds === undefined ? '' : ` (or ${plan.warmMaxSeconds} s once past ${plan.warmMinOps} ops, on a slow machine)`
+  },
 then ${plan.rounds} rounds of ~${plan.roundSeconds} s run every (process, op) once, in an order that rotates and
 reverses from round to round. Business work: one \`UPDATE\` of a random account row; a compensation undoes an action
 committed just before its round (unmeasured). CPU is the client process's, read per thread from

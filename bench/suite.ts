@@ -47,7 +47,16 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
       return {
         throughput: { rounds: 12, roundSeconds: 0.3, clients: [1, 16] },
         // 16 clients on PostgreSQL only: section 1 is the longest, and the run must stay under 35 minutes.
-        processes: { rounds: 8, roundSeconds: 2, clients: [1, 16], firstClientsOnly: ['sqlite', 'mysql'], warmSeconds: 3, warmOps: 8000 },
+        processes: {
+          rounds: 8,
+          roundSeconds: 2,
+          clients: [1, 16],
+          firstClientsOnly: ['sqlite', 'mysql'],
+          warmSeconds: 3,
+          warmOps: 8000,
+          warmMaxSeconds: 20,
+          warmMinOps: 4000,
+        },
         // MariaDB's default 128 MB buffer pool makes a 10M-row load take far longer than the others; it is not a target.
         growthSizes: { sqlite: [0, M, 10 * M], postgres: [0, M, 10 * M], mysql: [0, M] },
         pruneRows: M,

@@ -27,6 +27,12 @@ export interface WorkerArgs extends ConnectArgs {
   /** Warm-up of each op's client loops: at least this long and at least this many ops, unmeasured. */
   warmSeconds: number;
   warmOps: number;
+  /**
+   * On a machine too slow for `warmOps` in reasonable time: stop after this long once past
+   * `warmMinOps` (beyond the 1,000–3,000 calls after which V8 optimises the SDK's functions).
+   */
+  warmMaxSeconds?: number;
+  warmMinOps?: number;
   /** Target length of one measured round; its op count comes from the loops' last rate. */
   roundSeconds: number;
   /** Ops per measured round instead (smoke runs). */
@@ -286,7 +292,8 @@ export async function workerMain(makeOp: (driver: Driver, args: OpArgs) => Op | 
         // Chunks of about a second each, the first small: the rate is not known yet.
         const total: WorkerResult = { ops: 0, seconds: 0, mainMicros: 0, backgroundMicros: 0, conflicts: 0 };
         let chunk = Math.max(args.clients * 20, Math.min(args.warmOps, 500));
-        while (total.ops < args.warmOps || total.seconds < args.warmSeconds) {
+        const capped = () => total.seconds >= (args.warmMaxSeconds ?? Infinity) && total.ops >= (args.warmMinOps ?? 0);
+        while ((total.ops < args.warmOps || total.seconds < args.warmSeconds) && !capped()) {
           const result = await timed(op, chunk);
           for (const key of ['ops', 'seconds', 'mainMicros', 'backgroundMicros', 'conflicts'] as const) total[key] += result[key];
           const wanted = Math.max(args.warmOps - total.ops, Math.round(rate[op]! * (args.warmSeconds - total.seconds)));
