@@ -107,10 +107,10 @@ try {
             : 'native (socket writes, timers, …)';
     groups.set(group, (groups.get(group) ?? 0) + hitCount);
   }
-  // Wall time per op: `(idle)` is the JavaScript thread waiting on the database.
+  // Sampled wall time of the JavaScript thread per op: a synchronous driver's blocking (better-sqlite3's fsync) is in it, `(idle)` is waiting.
   const line = (hits: number, name: string) =>
     `${((100 * hits) / totalHits).toFixed(1).padStart(5)}%  ${((hits * microsPerHit) / result.ops).toFixed(2).padStart(7)} µs/op  ${name}`;
-  console.log(`profile of the measured round: ${file}`);
+  console.log(`profile of the measured round (JavaScript thread, sampled wall time, µs per op): ${file}`);
   console.log('by origin:');
   for (const [name, hits] of [...groups].sort((a, b) => b[1] - a[1])) console.log(line(hits, name));
   console.log('by function:');
