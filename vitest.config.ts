@@ -6,6 +6,8 @@ export default defineConfig({
     // Heavy suites run once in CI, each by its own `npm run test:<suite>` (test/peers/vitest.config.ts).
     exclude: [...configDefaults.exclude, 'test/peers/**'],
     globalSetup: ['test/global-setup.ts'],
+    // Under .ci/run, skipped tests are also written down for its summary (test/ci-skips.ts).
+    reporters: process.env.TXBARRIER_CI_SKIPS ? ['default', './test/ci-skips.ts'] : ['default'],
     // Race tests hold transactions open against real servers; the default 5 s is tight on 2 cores.
     testTimeout: 30_000,
     hookTimeout: 30_000,

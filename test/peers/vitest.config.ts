@@ -6,11 +6,13 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import defaults from '../../vitest.config.js';
 import { peerSuite } from './suite.js';
 
 const here = 'test/peers';
 const suites = readdirSync(here, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 
 export default defineConfig({
-  test: { projects: suites.map((suite) => (existsSync(`${here}/${suite}/vitest.config.ts`) ? `${here}/${suite}/vitest.config.ts` : peerSuite(suite))) },
+  // Reporters belong to the run, not to a project: the same as the default suite's.
+  test: { reporters: defaults.test?.reporters, projects: suites.map((suite) => (existsSync(`${here}/${suite}/vitest.config.ts`) ? `${here}/${suite}/vitest.config.ts` : peerSuite(suite))) },
 });
