@@ -25,10 +25,13 @@ if [[ ! -x $out ]]; then
   if [[ $target == ./* ]]; then
     (cd "$target" && go build -o "$out.tmp" "$@" .) >&2
   else
+    # Not `go install MODULE@VERSION`: it also asks the proxy for the module's version list (to
+    # report deprecations), and the proxy here refuses that list for some modules (DTM's) while
+    # serving every pinned version. A throwaway module that requires the pinned version resolves
+    # the same dependency versions and builds the same package.
     tmp=$(mktemp -d)
-    GOBIN=$tmp go install "$@" "$target" >&2
-    mv "$tmp"/* "$out.tmp"
-    rm -rf "$tmp"
+    trap 'rm -rf "$tmp"' EXIT
+    (cd "$tmp" && go mod init txbarrier.local/go-build && go get "$target" && go build -o "$out.tmp" "$@" "${target%@*}") >&2
   fi
   mv "$out.tmp" "$out"
   echo "go-build: $name built in $((SECONDS - started)) s" >&2

@@ -7,6 +7,10 @@
  * several people or branches running at once each set their own (TXBARRIER_POSTGRES_URL=…/txb_<name>).
  * A started peer (DTM, a Kafka broker, …) gets a module of its own here, `servers/<peer>.ts`.
  */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
 
 /** The database engines the suites run on: SQLite (a file, no server) and the two servers below. */
 export type EngineName = 'sqlite' | 'mysql' | 'postgres';
@@ -29,6 +33,33 @@ export const NATS_URL = withScheme(process.env.TXBARRIER_NATS_URL ?? 'nats://127
 
 /** Redis (BullMQ). TXBARRIER_REDIS_URL; defaults to `redis://127.0.0.1:6379`. */
 export const REDIS_URL = process.env.TXBARRIER_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A TCP port nobody listens on right now, from the OS (listen on 0), for a server we start. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * The path of a Go peer's binary, built by `go-build.sh` on this machine's first use and cached
+ * outside the repo (`~/.cache/txbarrier`, or `TXBARRIER_CACHE`). A cold build can take minutes.
+ */
+export function goBinary(name: string, target: string, flags: readonly string[] = []): Promise<string> {
+  const script = fileURLToPath(new URL('./go-build.sh', import.meta.url));
+  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/go/bin` };
+  return new Promise((resolve, reject) => {
+    execFile(script, [name, target, ...flags], { env, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`go-build.sh ${name} ${target} failed:\n${stderr.trim().split('\n').slice(-20).join('\n')}`, { cause: error }));
+      else resolve(stdout.trim());
+    });
+  });
+}
 
 function withScheme(url: string, scheme: string): string {
   return url.includes('://') ? url : `${scheme}://${url}`;
