@@ -1,7 +1,8 @@
 /**
- * The business under test in `npm run chaos`: a transfer saga between accounts in one database.
- * Branch 01 debits `from`, branch 02 credits `to`; each applied action or compensation writes a
- * ledger row in the same transaction, so the invariants read committed truth.
+ * The business under test in `npm run chaos` and the DTM suite: a transfer between accounts in one
+ * database. Branch 01 debits `from`, branch 02 credits `to`; each applied op writes a ledger row in
+ * the same transaction, so the invariants read committed truth. As a TCC, `try` moves the money as
+ * a saga's `action` does, `cancel` undoes it as `compensate` does, and `confirm` only records itself.
  */
 import { BarrierFailure, type BarrierStore } from '../src/index.js';
 import { checkLedger, type LedgerEntry, type SagaResult, type Violation } from '../src/testing/index.js';
@@ -36,7 +37,7 @@ export interface BranchWork {
 export const ACCOUNTS = 20;
 export const OPENING_BALANCE = 1000;
 /** Credits to this account are refused: a business FAILURE that makes the saga compensate a committed debit. */
-const FROZEN_ACCOUNT = 0;
+export const FROZEN_ACCOUNT = 0;
 
 /** A transfer between two distinct accounts, drawn from the harness's seeded random. */
 export function randomTransfer(random: () => number): Transfer {
@@ -65,14 +66,21 @@ export interface Bank {
   canKillTransactions: boolean;
   /** Creates this run's tables and opens the accounts. */
   create(): Promise<void>;
-  /** The business work of one delivery, inside the transaction `tx`. */
+  /**
+   * The business work of one delivery, inside the transaction `tx`. `fault`: `kill-transaction`
+   * destroys the connection after the work; `crash` SIGKILLs this process there (a service dying
+   * mid-branch, its work uncommitted).
+   */
   apply(tx: unknown, work: BranchWork): Promise<void>;
-  /** The saga invariants from the ledger, and money conservation from the balances. */
+  /** The saga invariants from the ledger (a TCC's `try`/`cancel` read as `action`/`compensate`, `confirm` checked apart), and money conservation from the balances. */
   check(sagas: SagaResult[]): Promise<Violation[]>;
   /** Drops this run's tables. */
   drop(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A TCC's ops as the saga invariants read them: `try` moves the money as `action` does, `cancel` undoes it. */
+const AS_SAGA_OP: Record<string, LedgerEntry['op']> = { try: 'action', cancel: 'compensate' };
 
 export async function openBank(config: BankConfig): Promise<Bank> {
   const engine = await openEngine(config);
@@ -98,11 +106,12 @@ export async function openBank(config: BankConfig): Promise<Bank> {
       const { from, to, amount } = payload as Transfer;
       const debit = branchId === '01';
       const accountId = debit ? from : to;
-      if (op === 'action' && !debit && to === FROZEN_ACCOUNT) throw new BarrierFailure(`account ${to} is frozen`);
-      const delta = (debit ? -amount : amount) * (op === 'action' ? 1 : -1);
+      const forward = op === 'action' || op === 'try';
+      if (forward && !debit && to === FROZEN_ACCOUNT) throw new BarrierFailure(`account ${to} is frozen`);
+      const delta = op === 'confirm' ? 0 : (debit ? -amount : amount) * (forward ? 1 : -1);
       // Only a debit checks funds, in the UPDATE itself so concurrent debits cannot both pass; a
       // compensation must succeed whatever happened since, even below zero.
-      const checked = op === 'action' && debit;
+      const checked = forward && debit;
       const changed = await engine.execute(
         tx,
         `UPDATE ${account} SET balance = balance + ? WHERE id = ?${checked ? ' AND balance + ? >= 0' : ''}`,
@@ -117,22 +126,38 @@ export async function openBank(config: BankConfig): Promise<Bank> {
         delta,
       ]);
       if (fault === 'kill-transaction') await engine.killConnection?.(tx);
+      if (fault === 'crash') process.kill(process.pid, 'SIGKILL');
     },
 
     async check(sagas) {
-      const entries = (await engine.query(`SELECT gid, branch_id, op, seq FROM ${ledger}`)).map(
-        (row): LedgerEntry => ({
-          gid: String(row.gid),
-          branchId: String(row.branch_id),
-          op: row.op as LedgerEntry['op'],
-          seq: Number(row.seq),
-        }),
-      );
+      const rows = await engine.query(`SELECT gid, branch_id, op, seq FROM ${ledger}`);
+      const entries = rows
+        .filter((row) => row.op !== 'confirm')
+        .map(
+          (row): LedgerEntry => ({
+            gid: String(row.gid),
+            branchId: String(row.branch_id),
+            op: AS_SAGA_OP[String(row.op)] ?? (row.op as LedgerEntry['op']),
+            seq: Number(row.seq),
+          }),
+        );
+      const confirms: Violation[] = [];
+      for (const saga of sagas) {
+        for (const branchId of saga.branchIds) {
+          const ops = rows.filter((row) => row.gid === saga.gid && row.branch_id === branchId).map((row) => String(row.op));
+          const confirmed = ops.filter((op) => op === 'confirm').length;
+          const problem = (text: string) => confirms.push({ gid: saga.gid, problem: `branch ${branchId}: ${text}` });
+          if (confirmed > 1) problem(`confirm applied ${confirmed} times`);
+          if (confirmed > 0 && !ops.includes('try')) problem('confirmed a try that never committed');
+          if (confirmed > 0 && saga.status === 'compensated') problem('confirmed in a cancelled transaction');
+          if (confirmed === 0 && ops.includes('try') && saga.status === 'succeeded') problem('confirmed transaction, branch never confirmed');
+        }
+      }
       const [{ total }] = (await engine.query(`SELECT SUM(balance) AS total FROM ${account}`)) as [{ total: unknown }];
       const expected = ACCOUNTS * OPENING_BALANCE;
       const money: Violation[] =
         Number(total) === expected ? [] : [{ problem: `money not conserved: the accounts hold ${total}, not ${expected}` }];
-      return [...checkLedger(sagas, entries), ...money];
+      return [...checkLedger(sagas, entries), ...confirms, ...money];
     },
 
     async drop() {

@@ -42,11 +42,13 @@ export const DTM_SERVER_CONFIG = {
 
 /**
  * The options each test transaction carries (DTM's `TransOptions`): retried 1 s after an ONGOING
- * or error answer (doubling after each error: 1, 2, 4 s…; default 10 s), a TCC or message not
- * submitted within 3 s is failed/checked back (default 35 s), and an HTTP branch call times out
- * after 2 s (default: none at all for HTTP when the transaction names none; the server's 3 s for gRPC).
+ * answer or an error (doubling after each error: 1, 2, 4 s…; default 10 s), and an HTTP branch
+ * call times out after 3 s (when a transaction names none, DTM 1.19 sets no timeout at all on its
+ * HTTP branch calls; gRPC ones get the server's `RequestTimeout`). A test sets `timeout_to_fail`
+ * where it wants one: seconds until a TCC or message not submitted fails or is checked back
+ * (server default 35 s), or a saga not finished compensates (default: never).
  */
-export const DTM_TRANS_OPTIONS = { retry_interval: 1, timeout_to_fail: 3, request_timeout: 2 } as const;
+export const DTM_TRANS_OPTIONS = { retry_interval: 1, request_timeout: 3 } as const;
 
 export interface DtmServer {
   /** `http://127.0.0.1:<port>/api/dtmsvr`, the base of DTM's HTTP API (what DTM's clients call "the dtm server"). */
