@@ -5,7 +5,7 @@
  * started it. `TXBARRIER_DTM_BIN` names a `dtm` binary you already have; `TXBARRIER_DTM_URL`
  * (`http://host:port`, with `TXBARRIER_DTM_GRPC` = `host:port`) uses a running server instead.
  *
- * `npm run dtm` starts one for you and prints where it listens, until Ctrl-C.
+ * `npm run dtm` starts one for you and prints where it listens, until Ctrl-C (`-- --build` only builds it).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -133,12 +133,16 @@ function reachable(port: number): Promise<boolean> {
   });
 }
 
-// `npm run dtm`: a server for trying things by hand.
+// `npm run dtm`: a server for trying things by hand; `npm run dtm -- --build` only builds it (CI's own step).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const server = await startDtm();
-  console.log(`DTM ${DTM_VERSION}\n  HTTP API: ${server.httpApi}\n  gRPC:     ${server.grpcAddress}`);
-  console.log(`  config:   ${JSON.stringify(DTM_SERVER_CONFIG)}\nCtrl-C stops it and deletes its data.`);
-  const stop = () => void server.stop().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  if (process.argv.includes('--build')) {
+    console.log(await dtmBinary());
+  } else {
+    const server = await startDtm();
+    console.log(`DTM ${DTM_VERSION}\n  HTTP API: ${server.httpApi}\n  gRPC:     ${server.grpcAddress}`);
+    console.log(`  config:   ${JSON.stringify(DTM_SERVER_CONFIG)}\nCtrl-C stops it and deletes its data.`);
+    const stop = () => void server.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  }
 }

@@ -44,7 +44,11 @@ export interface CoordinatorOptions {
   timeoutMs?: number;
   /** Pause between retries. Defaults to 100 ms (DTM waits 10 s; tests want it short). */
   retryDelayMs?: number;
-  /** Unanswered attempts (timeouts, errors) at a forward op before the transaction times out to failure and rolls back; ONGOING does not count. Defaults to 3. */
+  /**
+   * Unanswered attempts (timeouts, errors) at a forward op before the transaction gives up and rolls
+   * back; ONGOING does not count. Defaults to 3. DTM itself: a TCC initiator gives up at the first
+   * failed try; a saga action is retried with backoff until the saga's `timeout_to_fail`, if it has one, else forever.
+   */
   forwardAttempts?: number;
   /** Ops are retried until they are decided (second-phase ops until they succeed); past this many attempts it is a bug and the call rejects. Defaults to 100. */
   maxAttempts?: number;
