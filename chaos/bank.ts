@@ -17,6 +17,8 @@ export interface BankConfig {
   prefix: string;
   /** The database file, for SQLite. */
   sqliteFile?: string;
+  /** The barrier table. Defaults to `<prefix>_barrier`. */
+  barrierTable?: string;
 }
 
 export interface Transfer {
@@ -74,6 +76,8 @@ export interface Bank {
   apply(tx: unknown, work: BranchWork): Promise<void>;
   /** The saga invariants from the ledger (a TCC's `try`/`cancel` read as `action`/`compensate`, `confirm` checked apart), and money conservation from the balances. */
   check(sagas: SagaResult[]): Promise<Violation[]>;
+  /** Runs a statement (`?` placeholders) outside any barrier; resolves to its rows. */
+  query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   /** Drops this run's tables. */
   drop(): Promise<void>;
   close(): Promise<void>;
@@ -160,6 +164,8 @@ export async function openBank(config: BankConfig): Promise<Bank> {
       return [...checkLedger(sagas, entries), ...confirms, ...money];
     },
 
+    query: (sql, params) => engine.query(sql, params),
+
     async drop() {
       for (const table of [account, ledger, engine.store.table]) await engine.query(`DROP TABLE IF EXISTS ${table}`);
     },
@@ -168,8 +174,8 @@ export async function openBank(config: BankConfig): Promise<Bank> {
   };
 }
 
-async function openEngine({ engine, prefix, sqliteFile }: BankConfig): Promise<Engine> {
-  const table = `${prefix}_barrier`;
+async function openEngine({ engine, prefix, sqliteFile, barrierTable }: BankConfig): Promise<Engine> {
+  const table = barrierTable ?? `${prefix}_barrier`;
   if (engine === 'sqlite') {
     const { default: Database } = await import('better-sqlite3');
     const { sqliteStore } = await import('../adapters/stores/sqlite.js');

@@ -3,7 +3,8 @@
  * request, from the branch the query names: a reply dropped after the service committed, a request
  * held back until the test lets it through (so a compensation overtakes its action), a request
  * delivered twice at once, a request that kills the service mid-branch. It records every
- * exchange, so a test can assert which barrier outcome each delivery got.
+ * exchange, so a test can assert which barrier outcome each delivery got. Given several services
+ * (replicas of one service), it sends each delivery to the next, in turn.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +33,8 @@ export interface Exchange {
   outcome?: string;
   /** True for a held request, delivered after `release`. */
   late?: boolean;
+  /** Which of the services answered it (its index in the proxy's list). */
+  replica?: number;
 }
 
 export type FaultPlan = (request: { branchId: string; op: string; attempt: number }) => ProxyFault | undefined;
@@ -48,34 +51,44 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function faultProxy(target: string): Promise<FaultProxy> {
+export async function faultProxy(targets: readonly string[]): Promise<FaultProxy> {
+  let turn = 0;
   const plans = new Map<string, FaultPlan>();
   const attempts = new Map<string, number>();
   const held = new Map<string, (() => Promise<void>)[]>();
   const log = new Map<string, Exchange[]>();
 
+  interface Answer {
+    replica: number;
+    status?: number;
+    headers: IncomingMessage['headers'];
+    body: Buffer;
+  }
   const forward = (incoming: IncomingMessage, body: Buffer, extraHeaders: Record<string, string> = {}) =>
-    new Promise<{ status?: number; headers: IncomingMessage['headers']; body: Buffer }>((resolve) => {
+    new Promise<Answer>((resolve) => {
+      const replica = turn++ % targets.length;
       const headers = { ...incoming.headers, ...extraHeaders };
-      const upstream = httpRequest(new URL(incoming.url!, target), { method: incoming.method, headers }, (response) => {
+      const unanswered = () => resolve({ replica, headers: {}, body: Buffer.alloc(0) });
+      const upstream = httpRequest(new URL(incoming.url!, targets[replica]), { method: incoming.method, headers }, (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }));
-        response.on('error', () => resolve({ headers: {}, body: Buffer.alloc(0) }));
+        response.on('end', () => resolve({ replica, status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }));
+        response.on('error', unanswered);
       });
       // A service killed mid-request: no answer.
-      upstream.on('error', () => resolve({ headers: {}, body: Buffer.alloc(0) }));
+      upstream.on('error', unanswered);
       upstream.end(body);
     });
 
-  const record = (exchange: Exchange, answer: { status?: number; body: Buffer }) => {
+  const record = (exchange: Exchange, answer: Answer) => {
+    exchange.replica = answer.replica;
     if (answer.status !== undefined) exchange.status = answer.status;
     const outcome = /"outcome":"([a-z-]+)"/.exec(answer.body.toString())?.[1];
     if (outcome) exchange.outcome = outcome;
     log.set(exchange.gid, [...(log.get(exchange.gid) ?? []), exchange]);
   };
 
-  const reply = (res: ServerResponse, answer: { status?: number; headers: IncomingMessage['headers']; body: Buffer }) => {
+  const reply = (res: ServerResponse, answer: Answer) => {
     if (answer.status === undefined) return void res.socket?.destroy();
     res.writeHead(answer.status, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
     res.end(answer.body);
@@ -85,7 +98,7 @@ export async function faultProxy(target: string): Promise<FaultProxy> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    const query = new URL(req.url!, target).searchParams;
+    const query = new URL(req.url!, 'http://proxy').searchParams;
     const gid = query.get('gid') ?? '';
     const branchId = query.get('branch_id') ?? '00';
     const op = query.get('op') ?? 'msg';
@@ -106,7 +119,7 @@ export async function faultProxy(target: string): Promise<FaultProxy> {
       }
       case 'duplicate': {
         const [first, second] = await Promise.all([forward(req, body), forward(req, body)]);
-        record(exchange, first);
+        record({ ...exchange }, first);
         record({ ...exchange }, second);
         return reply(res, first);
       }

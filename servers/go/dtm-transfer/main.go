@@ -1,0 +1,147 @@
+// The transfer service of the DTM suite (chaos/bank.ts) written as a Go user of DTM's own client
+// writes it: each branch under dtmcli's barrier (BarrierFromQuery … CallWithDB) and the message
+// check-back under its QueryPrepared, on the same tables as the TypeScript service, so the two can
+// stand behind one address and share one barrier table.
+//
+// Environment: PORT; DB_DRIVER (mysql | postgres); DB_DSN (Go driver DSN); BANK_PREFIX (the bank's
+// tables are <prefix>_account, <prefix>_ledger); BARRIER_TABLE. Prints "ready" once listening.
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/dtm-labs/client/dtmcli"
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/lib/pq"
+)
+
+// frozenAccount refuses credits, as in chaos/bank.ts: a business FAILURE.
+const frozenAccount = 0
+
+type transfer struct {
+	From   int64 `json:"from"`
+	To     int64 `json:"to"`
+	Amount int64 `json:"amount"`
+}
+
+func main() {
+	driver, prefix := os.Getenv("DB_DRIVER"), os.Getenv("BANK_PREFIX")
+	db, err := sql.Open(driver, os.Getenv("DB_DSN"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	dtmcli.SetCurrentDBType(driver)
+	dtmcli.SetBarrierTableName(os.Getenv("BARRIER_TABLE"))
+	placeholders := func(query string) string {
+		if driver != "postgres" {
+			return query
+		}
+		for n := 1; strings.Contains(query, "?"); n++ {
+			query = strings.Replace(query, "?", fmt.Sprintf("$%d", n), 1)
+		}
+		return query
+	}
+
+	http.HandleFunc("/transfer/", func(w http.ResponseWriter, r *http.Request) {
+		barrier, err := dtmcli.BarrierFromQuery(r.URL.Query())
+		if err != nil {
+			answer(w, err, false)
+			return
+		}
+		var t transfer
+		if err := json.NewDecoder(r.Body).Decode(&t); err != nil {
+			answer(w, err, false)
+			return
+		}
+		applied := false
+		err = barrier.CallWithDB(db, func(tx *sql.Tx) error {
+			applied = true
+			return apply(tx, placeholders, prefix, barrier, t, r.Header.Get("txbarrier-fault"))
+		})
+		answer(w, err, applied)
+	})
+
+	http.HandleFunc("/query-prepared", func(w http.ResponseWriter, r *http.Request) {
+		barrier, err := dtmcli.BarrierFromQuery(r.URL.Query())
+		if err == nil {
+			err = barrier.QueryPrepared(db)
+		}
+		answer(w, err, false)
+	})
+
+	listener := fmt.Sprintf("127.0.0.1:%s", os.Getenv("PORT"))
+	server := &http.Server{Addr: listener}
+	go func() { log.Fatal(server.ListenAndServe()) }()
+	fmt.Println("ready")
+	select {}
+}
+
+// apply is chaos/bank.ts's work for one op: try/action move the money, cancel/compensate undo it,
+// confirm only records itself; each writes a ledger row in the barrier's transaction.
+func apply(tx *sql.Tx, placeholders func(string) string, prefix string, barrier *dtmcli.BranchBarrier, t transfer, fault string) error {
+	debit := barrier.BranchID == "01"
+	account := t.To
+	if debit {
+		account = t.From
+	}
+	forward := barrier.Op == "action" || barrier.Op == "try"
+	if forward && !debit && t.To == frozenAccount {
+		return fmt.Errorf("account %d is frozen: %w", t.To, dtmcli.ErrFailure)
+	}
+	delta := t.Amount
+	if debit {
+		delta = -delta
+	}
+	if !forward {
+		delta = -delta
+	}
+	if barrier.Op == "confirm" {
+		delta = 0
+	}
+	update := "UPDATE " + prefix + "_account SET balance = balance + ? WHERE id = ?"
+	args := []any{delta, account}
+	if forward && debit {
+		update += " AND balance + ? >= 0"
+		args = append(args, delta)
+	}
+	result, err := tx.Exec(placeholders(update), args...)
+	if err != nil {
+		return err
+	}
+	if changed, err := result.RowsAffected(); err != nil || changed == 0 {
+		return fmt.Errorf("insufficient funds in account %d: %w", account, errors.Join(err, dtmcli.ErrFailure))
+	}
+	insert := "INSERT INTO " + prefix + "_ledger (gid, branch_id, op, account, amount) VALUES (?, ?, ?, ?, ?)"
+	if _, err := tx.Exec(placeholders(insert), barrier.Gid, barrier.BranchID, barrier.Op, account, delta); err != nil {
+		return err
+	}
+	if fault == "crash" {
+		// Dies inside the transaction, its work uncommitted, as the TypeScript service does.
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	return nil
+}
+
+// answer writes what dtmcli's handlers write: 200 SUCCESS, 409 FAILURE, 425 ONGOING, else 500;
+// `outcome: applied` when the business function ran (DTM's client says nothing of the other outcomes).
+func answer(w http.ResponseWriter, err error, applied bool) {
+	w.Header().Set("content-type", "application/json")
+	switch {
+	case err == nil && applied:
+		_, _ = w.Write([]byte(`{"dtm_result":"SUCCESS","outcome":"applied","replica":"go"}`))
+	case err == nil:
+		_, _ = w.Write([]byte(`{"dtm_result":"SUCCESS","replica":"go"}`))
+	default:
+		code, body := dtmcli.Result2HttpJSON(err)
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
