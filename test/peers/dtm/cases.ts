@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Bank, type BankConfig, FROZEN_ACCOUNT, openBank, type Transfer } from '../../../chaos/bank.js';
-import type { EngineName } from '../../../bench/engine.js';
+import type { EngineName } from '../../../servers/index.js';
 import { Barrier, BarrierDuplicateMessage } from '../../../src/index.js';
 import type { SagaResult } from '../../../src/testing/index.js';
 import { hasServer } from '../../servers.js';

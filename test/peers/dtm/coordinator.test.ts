@@ -8,12 +8,11 @@
  * (`npm run test:dtm:full`) runs every case through every front on every engine.
  */
 import { afterAll } from 'vitest';
-import type { EngineName } from '../../../bench/engine.js';
+import { ENGINES } from '../../../servers/index.js';
 import { CASES, describeGroup, EVERY_FRONT } from './cases.js';
 import { FRONTS, removeNestBuild } from './services.js';
 
 const FULL = process.env.TXBARRIER_DTM_FULL === '1';
-const ENGINES: EngineName[] = ['sqlite', 'mysql', 'postgres'];
 /** gRPC has no HTTP proxy in between and no check-back in its test service: saga and TCC only. */
 const GRPC_CASES = [...EVERY_FRONT, ...(FULL ? ['saga commits', 'tcc: a try fails, DTM cancels both (02 a null compensation)'] : [])];
 

@@ -9,7 +9,7 @@
  */
 import { startService } from '../../../src/testing/index.js';
 import { goBinary } from '../../../servers/index.js';
-import { MYSQL_URL, POSTGRES_URL } from '../../servers.js';
+import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
 import type { BankConfig } from '../../../chaos/bank.js';
 import { CASES, describeGroup } from './cases.js';
 import type { TransferService } from './services.js';

@@ -1,13 +1,6 @@
-import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { peerSuite } from '../suite.js';
 
-/** `npm run test:dtm`: the suites with the real DTM server as coordinator, which the global setup starts. */
-export default defineConfig({
-  test: {
-    root: fileURLToPath(new URL('../../..', import.meta.url)),
-    include: ['test/peers/dtm/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts', 'test/peers/dtm/setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 600_000,
-  },
+// `npm run test:dtm`: the suites with the real DTM server as coordinator, which setup.ts starts once.
+export default peerSuite('dtm', {
+  test: { globalSetup: ['test/peers/dtm/setup.ts'], testTimeout: 120_000, hookTimeout: 600_000 },
 });
