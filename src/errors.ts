@@ -1,5 +1,5 @@
 /**
- * Every error txbarrier throws carries a stable `code` (listed in the README): match on it, never on
+ * Every error txbarrier throws carries a stable `code` (listed in docs/errors.md): match on it, never on
  * the message, which may be reworded.
  */
 export class BarrierError extends Error {
@@ -87,7 +87,7 @@ export class BarrierDuplicateMessage extends BarrierError {
 
 /**
  * A store, executor or call was set up wrongly: a table name that is not an identifier, an unknown
- * engine, a handle that is not a transaction, a missing table. `code` says which (see the README).
+ * engine, a handle that is not a transaction, a missing table. `code` says which (see docs/errors.md).
  */
 export class BarrierConfigError extends BarrierError {
   constructor(message: string, options?: { cause?: unknown; code?: string }) {

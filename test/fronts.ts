@@ -1,6 +1,6 @@
 /**
  * One conformance suite for every HTTP front (Express, Fastify, Hono, Koa), over real HTTP, on
- * every engine: each row of the README's protocol table, 400 with nothing written, 500 with nothing
+ * every engine: each row of the protocol table (docs/protocol.md), 400 with nothing written, 500 with nothing
  * leaked and reported, the check-back and its race with the local transaction. A front's test file
  * supplies `start`: its app serving the routes below, as a user of that framework would write them.
  */

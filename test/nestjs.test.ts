@@ -2,7 +2,7 @@
  * The NestJS front on Nest's Express and Fastify platforms: the front conformance suite on every
  * engine, and a short fault-injection run through each, process crashes included. The apps (fixtures/nest-app) are compiled
  * the standard Nest way, by tsc with decorator metadata, since vitest's transform emits none; the
- * README's Nest example is compiled with them.
+ * README's and docs/' Nest examples are compiled with them.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as txbarrier from '../adapters/http/nestjs/barrier.js';
 import { startService } from '../src/testing/index.js';
 import { dtmQuery, request } from './express-http.js';
+import { documentationFiles } from './docs.js';
 import { describeFront, type FrontRoutes, type FrontServer } from './fronts.js';
 import { shortChaosRun } from './nestjs-grpc-chaos.js';
 import { sqliteHarness } from './sqlite-harness.js';
@@ -36,16 +37,16 @@ interface NestApps {
 let compiled: Promise<NestApps> | undefined;
 
 /**
- * Compiles the apps once for the whole file, with the README's Nest example beside them (the
+ * Compiles the apps once for the whole file, with the Nest examples of the README and docs/ beside them (the
  * project's tsconfig has no decorator settings, so test/readme.test.ts leaves that block to this
  * file), and loads the app with Node's own `require`, as `node dist/main.js` would.
  */
 function nestApps(): Promise<NestApps> {
   compiled ??= (async () => {
-    const examples = [...readFileSync('README.md', 'utf8').matchAll(/```typescript\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    const examples = documentationFiles().flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/```typescript\n([\s\S]*?)```/g)].map((m) => m[1]!));
     expect(examples.some((code) => code.includes("from 'txbarrier/nestjs'"))).toBe(true);
     mkdirSync(join(OUT, 'readme'), { recursive: true });
-    // The README's example as an ES module of its own, `txbarrier` resolved to the sources.
+    // Each documented example as an ES module of its own, `txbarrier` resolved to the sources.
     writeFileSync(join(OUT, 'readme', 'package.json'), '{ "type": "module" }');
     const files = examples.map((code, i) => {
       const file = join(OUT, 'readme', `example-${i + 1}.ts`);

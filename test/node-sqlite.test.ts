@@ -1,6 +1,6 @@
 /**
  * The store on node:sqlite (Node ≥ 22.16 / 24): the conformance suite, the SQLite store's queue and
- * busy handling (the suite better-sqlite3 runs too), and the README's no-native-module quickstart. On a runtime without a usable
+ * busy handling (the suite better-sqlite3 runs too), and the no-native-module quickstart of docs/stores.md. On a runtime without a usable
  * node:sqlite the suite is skipped and says so; with TXBARRIER_REQUIRE_NODE_SQLITE=1 (as .ci/run
  * sets on Node 22 and 24) it fails instead.
  */
@@ -108,8 +108,8 @@ describe.skipIf(!usable)('node:sqlite store', () => {
     expect([a.outcome, b.outcome].sort()).toEqual(['applied', 'duplicate']);
   });
 
-  it("runs the README's node:sqlite quickstart against the built package, with no node_modules at all", async () => {
-    const quickstart = /### Without a native module[\s\S]*?```js\n([\s\S]*?)```/.exec(readFileSync('README.md', 'utf8'))?.[1];
+  it("runs the node:sqlite quickstart of docs/stores.md against the built package, with no node_modules at all", async () => {
+    const quickstart = /## Without a native module[\s\S]*?```js\n([\s\S]*?)```/.exec(readFileSync('docs/stores.md', 'utf8'))?.[1];
     expect(quickstart).toContain('nodeSqliteStore');
     const root = tempDir();
     onTestFinished(() => rmSync(root, { recursive: true, force: true }));

@@ -68,7 +68,7 @@ describe('the published package', () => {
   it('ships what its source maps point to, its licence and its changelog', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { timeout: 60_000 });
     const shipped = new Set((JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
-    for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md']) expect(shipped, file).toContain(file);
+    for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md', 'docs/barrier.md']) expect(shipped, file).toContain(file);
     const maps = readdirSync(join(root, 'dist')).filter((file) => file.endsWith('.map'));
     expect(maps.length).toBeGreaterThan(0);
     for (const map of maps) {

@@ -1,12 +1,13 @@
 /**
- * Every TypeScript block in the README compiles under the project's strict settings, each as a module
- * of its own, with `txbarrier` and its subpaths resolved to the sources. A block declares whatever
- * context it needs (`declare const req: …`), as a reader's file would.
+ * Every TypeScript block in the README and in docs/ compiles under the project's strict settings, each
+ * as a module of its own, with `txbarrier` and its subpaths resolved to the sources. A block declares
+ * whatever context it needs (`declare const req: …`), as a reader's file would.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
+import { documentationFiles } from './docs.js';
 
 const SUBPATHS: Record<string, string> = { txbarrier: 'src/index.ts', 'txbarrier/testing': 'src/testing/index.ts' };
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, unknown> };
@@ -18,18 +19,22 @@ function sourceOf(name: string): string | undefined {
   return match?.[1];
 }
 
-const blocks = [...readFileSync('README.md', 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+/** Each block with where it is (`docs/outbox.md:12`), for the failure message. */
+const blocks = documentationFiles().flatMap((file) => {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => ({ code: m[1]!, at: `${file}:${text.slice(0, m.index).split('\n').length}` }));
+});
 const dir = join(process.cwd(), 'test', '.readme');
 
-describe('README', () => {
+describe('README and docs/', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('has TypeScript blocks, and every one of them compiles', () => {
-    expect(blocks.length).toBeGreaterThan(5);
+    expect(blocks.length).toBeGreaterThan(20);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const files = blocks.map((code, index) => {
-      const file = join(dir, `block-${String(index + 1).padStart(2, '0')}.ts`);
+    const files = blocks.map(({ code }, index) => {
+      const file = join(dir, `block-${String(index + 1).padStart(3, '0')}.ts`);
       writeFileSync(file, `${code}\nexport {};\n`);
       return file;
     });
@@ -48,9 +53,8 @@ describe('README', () => {
       .filter((d) => d.file && d.file.fileName.startsWith(dir))
       .map((d) => {
         const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
-        const block = Number(/block-(\d+)/.exec(d.file!.fileName)![1]);
-        const first = blocks[block - 1]!.split('\n')[0];
-        return `block ${block} (${first}…) line ${line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+        const block = blocks[Number(/block-(\d+)/.exec(d.file!.fileName)![1]) - 1]!;
+        return `${block.at} (${block.code.split('\n')[0]}…) line ${line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
       });
     expect(problems).toEqual([]);
   }, 120_000);

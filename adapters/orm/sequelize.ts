@@ -53,7 +53,7 @@ export function sequelizeExecutor<Tx extends SequelizeTransaction>(transaction: 
     },
     {
       placeholder: dollarNumber,
-      // Sequelize tells of a commit only: a rolled-back transaction reports nothing (see the README).
+      // Sequelize tells of a commit only: a rolled-back transaction reports nothing (see docs/observability.md).
       onTransactionEnd: (listener) => transaction.afterCommit(() => listener(true)),
     },
   );
