@@ -37,6 +37,7 @@ const sources: Record<string, string> = {
   amqp: 'adapters/brokers/amqp/consumer.ts',
   nats: 'adapters/brokers/nats/consumer.ts',
   bullmq: 'adapters/brokers/bullmq/consumer.ts',
+  temporal: 'adapters/engines/temporal.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

@@ -21,6 +21,7 @@ const PROJECTS: string[][] = [
   ['postgres@4'],
   ['drizzle-orm', 'postgres@4'],
   ['better-sqlite3@12'],
+  ['@temporalio/activity'],
 ];
 
 /** The npm majors every project is installed with: the system npm if it is that major, else one fetched (servers/npm-fetch.sh). */

@@ -9,7 +9,7 @@ import type { Info } from '@temporalio/activity';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { activityBarrier, sagaStepBarrier, type TemporalActivityInfo } from '../adapters/engines/temporal.js';
-import { postgresExecutor } from '../adapters/postgres.js';
+import { postgresExecutor } from '../adapters/stores/postgres.js';
 import { type BarrierResult, keyPart } from '../src/index.js';
 import type { Harness } from './conformance.js';
 import { postgresHarness, mysqlHarness, postgresPool } from './server-harness.js';

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { mysqlStore } from '../../../adapters/mysql.js';
-import { postgresStore } from '../../../adapters/postgres.js';
+import { mysqlStore } from '../../../adapters/stores/mysql.js';
+import { postgresStore } from '../../../adapters/stores/postgres.js';
 import { type Barrier, type BarrierStore, mysqlDialect, type Outcome, postgresDialect, type StoreOptions } from '../../../src/index.js';
 
 export type BankEngine = 'postgres' | 'mysql';
