@@ -8,6 +8,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { mysqlStore } from '../../../adapters/stores/mysql.js';
 import { postgresStore } from '../../../adapters/stores/postgres.js';
+import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
 import { type Barrier, type BarrierStore, mysqlDialect, type Outcome, postgresDialect, type StoreOptions } from '../../../src/index.js';
 
 export type BankEngine = 'postgres' | 'mysql';
@@ -40,12 +41,9 @@ export interface Bank {
   close(): Promise<void>;
 }
 
-/** A new bank's spec: tables of its own on the engine's test database (the URL from the environment). */
+/** A new bank's spec: tables of its own on the engine's test database (servers/index.ts). */
 export function bankSpec(engine: BankEngine): BankSpec {
-  const url =
-    engine === 'mysql'
-      ? (process.env.TXBARRIER_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/txbarrier_test')
-      : (process.env.TXBARRIER_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/txbarrier_test');
+  const url = engine === 'mysql' ? MYSQL_URL : POSTGRES_URL;
   const suffix = randomUUID().slice(0, 8);
   return { engine, url, barrier: `temporal_barrier_${suffix}`, accounts: `temporal_accounts_${suffix}`, ledger: `temporal_ledger_${suffix}` };
 }
