@@ -12,10 +12,6 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 
-import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
-
 /** The database engines the suites run on: SQLite (a file, no server) and the two servers below. */
 export type EngineName = 'sqlite' | 'mysql' | 'postgres';
 export const ENGINES: readonly EngineName[] = ['sqlite', 'mysql', 'postgres'];
@@ -67,31 +63,4 @@ export function goBinary(name: string, target: string, flags: readonly string[] 
 
 function withScheme(url: string, scheme: string): string {
   return url.includes('://') ? url : `${scheme}://${url}`;
-}
-
-/** A TCP port nobody listens on right now, from the OS (listen on 0), for a server we start. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/**
- * The path of a Go peer's binary, built by `go-build.sh` on this machine's first use and cached
- * outside the repo (`~/.cache/txbarrier`, or `TXBARRIER_CACHE`). A cold build can take minutes.
- */
-export function goBinary(name: string, target: string): Promise<string> {
-  const script = fileURLToPath(new URL('./go-build.sh', import.meta.url));
-  const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/go/bin` };
-  return new Promise((resolve, reject) => {
-    execFile(script, [name, target], { env, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`go-build.sh ${name} ${target} failed:\n${stderr.trim().split('\n').slice(-20).join('\n')}`, { cause: error }));
-      else resolve(stdout.trim());
-    });
-  });
 }
