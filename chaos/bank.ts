@@ -2,7 +2,8 @@
  * The business under test in `npm run chaos` and the DTM suite: a transfer between accounts in one
  * database. Branch 01 debits `from`, branch 02 credits `to`; each applied op writes a ledger row in
  * the same transaction, so the invariants read committed truth. As a TCC, `try` moves the money as
- * a saga's `action` does, `cancel` undoes it as `compensate` does, and `confirm` only records itself.
+ * a saga's `action` does, `cancel` undoes it as `compensate` does, and `confirm` only records itself;
+ * a workflow's `rollback` undoes its `action`.
  */
 import { BarrierFailure, type BarrierStore } from '../src/index.js';
 import { checkLedger, type LedgerEntry, type SagaResult, type Violation } from '../src/testing/index.js';
@@ -83,8 +84,8 @@ export interface Bank {
   close(): Promise<void>;
 }
 
-/** A TCC's ops as the saga invariants read them: `try` moves the money as `action` does, `cancel` undoes it. */
-const AS_SAGA_OP: Record<string, LedgerEntry['op']> = { try: 'action', cancel: 'compensate' };
+/** A TCC's and a workflow's ops as the saga invariants read them: `try` moves the money as `action` does, `cancel` and `rollback` undo it. */
+const AS_SAGA_OP: Record<string, LedgerEntry['op']> = { try: 'action', cancel: 'compensate', rollback: 'compensate' };
 
 export async function openBank(config: BankConfig): Promise<Bank> {
   const engine = await openEngine(config);

@@ -1,10 +1,16 @@
-// The transfer service of the DTM suite (chaos/bank.ts) written as a Go user of DTM's own client
-// writes it: each branch under dtmcli's barrier (BarrierFromQuery … CallWithDB) and the message
-// check-back under its QueryPrepared, on the same tables as the TypeScript service, so the two can
-// stand behind one address and share one barrier table.
+// The DTM suite's Go side, written as a Go user of DTM's own client writes it.
 //
-// Environment: PORT; DB_DRIVER (mysql | postgres); DB_DSN (Go driver DSN); BANK_PREFIX (the bank's
-// tables are <prefix>_account, <prefix>_ledger); BARRIER_TABLE. Prints "ready" once listening.
+// With DB_DRIVER set, the transfer service (chaos/bank.ts): each branch under dtmcli's barrier
+// (BarrierFromQuery … CallWithDB) and the message check-back under its QueryPrepared, on the same
+// tables as the TypeScript service, so the two can stand behind one address and share one barrier
+// table. DB_DRIVER (mysql | postgres); DB_DSN (Go driver DSN); BANK_PREFIX (the bank's tables are
+// <prefix>_account, <prefix>_ledger); BARRIER_TABLE.
+//
+// With DTM_HTTP set (DTM's HTTP API), a workflow initiator: POST /workflow?gid=… with a transfer
+// and its `target` (the service's base URL) runs DTM's workflow "transfer" (branch 01 debits, 02
+// credits, each rolled back by a `rollback` request) and answers 200, or 409 when it rolled back.
+//
+// PORT; prints "ready" once listening.
 package main
 
 import (
@@ -12,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -19,6 +26,8 @@ import (
 	"syscall"
 
 	"github.com/dtm-labs/client/dtmcli"
+	"github.com/dtm-labs/client/workflow"
+	"github.com/go-resty/resty/v2"
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/lib/pq"
 )
@@ -33,7 +42,21 @@ type transfer struct {
 }
 
 func main() {
-	driver, prefix := os.Getenv("DB_DRIVER"), os.Getenv("BANK_PREFIX")
+	if driver := os.Getenv("DB_DRIVER"); driver != "" {
+		serveTransfer(driver)
+	}
+	if dtm := os.Getenv("DTM_HTTP"); dtm != "" {
+		serveWorkflow(dtm)
+	}
+	listener := fmt.Sprintf("127.0.0.1:%s", os.Getenv("PORT"))
+	server := &http.Server{Addr: listener}
+	go func() { log.Fatal(server.ListenAndServe()) }()
+	fmt.Println("ready")
+	select {}
+}
+
+func serveTransfer(driver string) {
+	prefix := os.Getenv("BANK_PREFIX")
 	db, err := sql.Open(driver, os.Getenv("DB_DSN"))
 	if err != nil {
 		log.Fatal(err)
@@ -76,12 +99,60 @@ func main() {
 		}
 		answer(w, err, false)
 	})
+}
 
-	listener := fmt.Sprintf("127.0.0.1:%s", os.Getenv("PORT"))
-	server := &http.Server{Addr: listener}
-	go func() { log.Fatal(server.ListenAndServe()) }()
-	fmt.Println("ready")
-	select {}
+type workflowInput struct {
+	transfer
+	Target string `json:"target"`
+}
+
+func serveWorkflow(dtm string) {
+	workflow.InitHTTP(dtm, fmt.Sprintf("http://127.0.0.1:%s/workflow/resume", os.Getenv("PORT")))
+	err := workflow.Register("transfer", func(wf *workflow.Workflow, data []byte) error {
+		var input workflowInput
+		if err := json.Unmarshal(data, &input); err != nil {
+			return err
+		}
+		for _, branch := range []string{"01", "02"} {
+			url := fmt.Sprintf("%s/transfer/%s", input.Target, branch)
+			wf.NewBranch().OnRollback(func(bb *dtmcli.BranchBarrier) error {
+				return branchError(wf.NewRequest().SetBody(input.transfer).Post(url + "/rollback"))
+			})
+			if err := branchError(wf.NewRequest().SetBody(input.transfer).Post(url + "/action")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(wf *workflow.Workflow) {
+		// The suite's short timings (servers/dtm.ts, DTM_TRANS_OPTIONS).
+		wf.RetryInterval, wf.RequestTimeout = 1, 3
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.HandleFunc("/workflow", func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(r.Body)
+		if err == nil {
+			err = workflow.Execute("transfer", r.URL.Query().Get("gid"), data)
+		}
+		answer(w, err, false)
+	})
+	// DTM calls this to resume a workflow whose initiator went away.
+	http.HandleFunc("/workflow/resume", func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(r.Body)
+		if err == nil {
+			err = workflow.ExecuteByQS(r.URL.Query(), data)
+		}
+		answer(w, err, false)
+	})
+}
+
+// branchError is a branch call's result as DTM's client reads it: 409 or FAILURE is ErrFailure, 425 ErrOngoing.
+func branchError(resp *resty.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	return dtmcli.HTTPResp2DtmError(resp)
 }
 
 // apply is chaos/bank.ts's work for one op: try/action move the money, cancel/compensate undo it,

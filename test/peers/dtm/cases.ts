@@ -18,6 +18,8 @@ import { hasServer } from '../../servers.js';
 import { DtmInitiator, type DtmStatus, grpcTransfer, tryOverHttp } from './initiator.js';
 import { type FaultProxy, faultProxy } from './proxy.js';
 import { type Front, startTransferService, type TransferService } from './services.js';
+import { goBinary } from '../../../servers/index.js';
+import { type Service, startService } from '../../../src/testing/index.js';
 
 /** What one case has at hand. */
 interface Context {
@@ -41,6 +43,8 @@ interface Context {
   outcomes(gid: string, branchId: string, op: string): string[];
   /** Expected outcomes as `outcomes` reports them here: with a Go replica, every suppressed outcome is `suppressed`. */
   norm(outcomes: string[]): string[];
+  /** Runs DTM's workflow "transfer" through DTM's Go workflow client (servers/go/dtm-transfer); resolves to its HTTP status. */
+  workflow(gid: string, payload: Transfer): Promise<number>;
 }
 
 let counter = 0;
@@ -198,6 +202,36 @@ export const CASES: Record<string, Case> = {
   },
 };
 
+Object.assign(CASES, {
+  async "workflow commits (DTM's Go workflow client as the initiator)"(c: Context) {
+    const payload = transfer();
+    const gid = c.begin(payload);
+    expect(await c.workflow(gid, payload)).toBe(200);
+    expect(await c.verdict(gid)).toBe('succeed');
+    for (const branch of ['01', '02']) expect(c.outcomes(gid, branch, 'action')).toEqual(c.norm(['applied']));
+  },
+
+  async 'workflow: a branch answers FAILURE, the workflow rolls back the branch before it'(c: Context) {
+    const payload = toFrozen();
+    const gid = c.begin(payload);
+    expect(await c.workflow(gid, payload)).toBe(409);
+    expect(await c.verdict(gid)).toBe('failed');
+    expect(c.outcomes(gid, '02', 'action')).toEqual(['409']);
+    expect(c.outcomes(gid, '01', 'rollback')).toEqual(c.norm(['applied']));
+  },
+
+  async 'workflow: the reply to an action is lost; run again, the workflow resumes and gets duplicate'(c: Context) {
+    const payload = transfer();
+    const gid = c.begin(payload);
+    c.proxy!.plan(gid, ({ branchId, op, attempt }) => (branchId === '01' && op === 'action' && attempt === 1 ? 'drop-reply' : undefined));
+    expect(await c.workflow(gid, payload)).toBe(500);
+    expect((await c.dtm.query(gid)).status).toBe('prepared');
+    expect(await c.workflow(gid, payload)).toBe(200);
+    expect(await c.verdict(gid)).toBe('succeed');
+    expect(c.outcomes(gid, '01', 'action')).toEqual(c.norm(['applied', 'duplicate']));
+  },
+} satisfies Record<string, Case>);
+
 /** Run alone, after the others: it kills the service, which every case in flight would notice. */
 export const CRASH: Case = async (c) => {
   const payload = transfer();
@@ -255,6 +289,7 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
     const available = dtmApi !== undefined && (engine === 'sqlite' || hasServer(engine));
     const results: SagaResult[] = [];
     const services: TransferService[] = [];
+    const stopping: Service[] = [];
     let context: Context;
     let dir: string | undefined;
     let schema: string | undefined;
@@ -276,6 +311,11 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
       await bank.create();
       services.push(await startTransferService(front, config));
       if (goReplica) services.push(await goReplica.start(config));
+      // DTM's Go workflow client as the initiator of the workflow cases.
+      const initiator = cases.some((name) => name.startsWith('workflow'))
+        ? await startService({ command: await goBinary('dtm-transfer', './servers/go/dtm-transfer'), env: { DTM_HTTP: dtmApi } })
+        : undefined;
+      if (initiator) stopping.push(initiator);
       const proxy = front === 'grpc' ? undefined : await faultProxy(services.map((service) => service.url));
       const base = proxy?.url ?? services[0]!.url;
       const suppressed = new Set(['duplicate', 'null-compensation', 'dangling']);
@@ -303,12 +343,17 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
               .map((e) => e.outcome ?? (e.status === 200 && op !== 'msg' ? 'suppressed' : String(e.status))),
           ),
         norm: (outcomes) => (goReplica ? outcomes.map((outcome) => (suppressed.has(outcome) ? 'suppressed' : outcome)) : outcomes),
+        async workflow(gid, payload) {
+          const response = await fetch(`${initiator!.url}/workflow?gid=${gid}`, { method: 'POST', body: JSON.stringify({ ...payload, target: base }) });
+          await response.text();
+          return response.status;
+        },
       };
     });
 
     afterAll(async () => {
       await context?.proxy?.close();
-      for (const service of services) await service.stop();
+      for (const service of [...services, ...stopping]) await service.stop();
       if (context) {
         await context.bank.drop();
         if (schema) await context.bank.query(`DROP SCHEMA ${schema} CASCADE`);
