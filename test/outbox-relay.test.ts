@@ -3,16 +3,19 @@
  * RabbitMQ; enqueue inside an ORM executor's transaction.
  */
 import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
 import knex from 'knex';
+import { amqpPublisher } from '../adapters/brokers/amqp/publisher.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knexExecutor } from '../adapters/orm/knex.js';
 import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
 import { Barrier } from '../src/index.js';
-import { createRelay, type OutboxPublisher } from '../src/messaging/outbox/index.js';
+import { createRelay, type OutboxPublisher, type RelayEvent } from '../src/messaging/outbox/index.js';
+import { tcpProxy } from './tcp-proxy.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
 import { deferred, type MysqlPool, waitUntil } from './server-harness.js';
-import { POSTGRES_URL } from '../servers/index.js';
+import { AMQP_URL, POSTGRES_URL } from '../servers/index.js';
 
 const amqp = BROKERS.find((b) => b.name === 'amqp')!;
 
@@ -173,6 +176,41 @@ for (const engine of ENGINES) {
       await waitUntil('X arrived twice (at least once is the promise)', async () => (await receivedIds([x!])).length === 2);
       expect(await receivedIds([y!])).toEqual([]);
       await clear();
+    });
+
+    if (engine.name === 'sqlite') it('bounds a publish and stop() on a stalled connection: the publish is retried on a new connection, stop() returns at its timeout', async () => {
+      const target = new URL(AMQP_URL);
+      const proxy = await tcpProxy(Number(target.port || 5672), target.hostname);
+      const proxied = new URL(AMQP_URL);
+      proxied.port = String(proxy.port);
+      const retries: RelayEvent[] = [];
+      const errors: unknown[] = [];
+      const publisher = amqpPublisher({ connect: () => amqplib.connect(proxied.href), timeout: 300 });
+      const relay = createRelay(db.outbox, { publisher, onRetry: (e) => retries.push(e), onError: (e) => errors.push(e) });
+      try {
+        const [first] = await enqueueMany(1);
+        expect(await relay.runOnce()).toBe(1);
+        proxy.stall();
+        const [second] = await enqueueMany(1);
+        const started = Date.now();
+        expect(await relay.runOnce()).toBe(1);
+        expect(Date.now() - started).toBeLessThan(2000);
+        expect(retries).toMatchObject([{ id: second, attempt: 1, retryInMs: 0 }]);
+        expect(String(retries[0]!.error)).toMatch(/no confirm for message .* within 300 ms/);
+        // The stalled connection was abandoned: the retry opens a new one and goes through.
+        expect(await relay.runOnce()).toBe(1);
+        expect(await db.outbox.counts()).toMatchObject({ pending: 0, sent: 2 });
+        await waitUntil('both arrived', async () => (await receivedIds([first!, second!])).length === 2);
+
+        proxy.stall();
+        const stopping = Date.now();
+        await relay.stop({ stopTimeout: '200ms' });
+        expect(Date.now() - stopping).toBeLessThan(1000);
+        expect(errors.map(String)).toEqual([expect.stringMatching(/not closed within 200 ms/)]);
+      } finally {
+        await proxy.close();
+        await clear();
+      }
     });
 
     it('stops gracefully: the round in flight is published and recorded, then nothing more is claimed', async () => {

@@ -5,11 +5,17 @@ export interface TcpProxy {
   port: number;
   /** Destroys every open connection (both sides); the proxy keeps listening, so clients may reconnect. */
   drop(): void;
+  /**
+   * Stops forwarding on every open connection, both ways, without closing anything: a half-open
+   * connection or a frozen peer. Bytes sent meanwhile are lost; new connections are forwarded.
+   */
+  stall(): void;
   close(): Promise<void>;
 }
 
 export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const stalled = new WeakSet<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -19,7 +25,9 @@ export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Pr
     const upstream = connect(targetPort, targetHost);
     track(client);
     track(upstream);
-    client.pipe(upstream).pipe(client);
+    const forward = (from: Socket, to: Socket) => from.on('data', (chunk) => stalled.has(from) || to.write(chunk));
+    forward(client, upstream);
+    forward(upstream, client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -30,6 +38,9 @@ export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Pr
   return {
     port: (server.address() as { port: number }).port,
     drop,
+    stall: () => {
+      for (const socket of sockets) stalled.add(socket);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         drop();

@@ -1,3 +1,4 @@
+import { parseDuration } from '../../../src/duration.js';
 import { BarrierConfigError } from '../../../src/errors.js';
 import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/index.js';
 
@@ -54,6 +55,14 @@ export interface AmqpPublisherOptions {
   mandatory?: boolean;
   /** Delivery mode 2, so a durable queue keeps the message across a broker restart. Defaults to `true`. */
   persistent?: boolean;
+  /**
+   * The longest one publish may take, connecting included, and the longest `close()` waits: ms or
+   * a duration. A connection that stalls without closing (a half-open TCP connection, a frozen
+   * broker) never answers, so a publish past it fails: the relay retries it as any failed attempt
+   * (it is parked only when its attempts are spent), and with `connect` the connection it waited
+   * on is abandoned and the next publish opens a new one. Defaults to `'10s'`.
+   */
+  timeout?: number | string;
 }
 
 /**
@@ -66,6 +75,7 @@ export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
   if ((connect === undefined) === (options.channel === undefined)) {
     throw new BarrierConfigError('amqpPublisher: give exactly one of connect (a function opening a connection) and channel (a confirm channel)');
   }
+  const timeoutMs = parseDuration(options.timeout ?? '10s', 'amqpPublisher timeout');
   let connection: Promise<AmqpConnection> | undefined;
   let channel: Promise<AmqpConfirmChannel> | undefined = options.channel && Promise.resolve(watch(options.channel));
   let closed = false;
@@ -115,23 +125,13 @@ export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
     system: 'rabbitmq',
 
     async publish(message: OutboxDelivery) {
-      const confirm = await currentChannel();
-      const { 'content-type': contentType, ...headers } = message.headers;
-      await new Promise<void>((resolve, reject) => {
-        const fits = confirm.publish(
-          exchange,
-          message.topic,
-          message.payload,
-          { messageId: message.id, headers, persistent, mandatory, timestamp: Math.floor(Date.now() / 1000), ...(contentType ? { contentType } : {}) },
-          (error) => {
-            if (error) return reject(error instanceof Error ? error : new Error(String(error)));
-            if (returned.delete(message.id)) return reject(new Error(`unroutable: no queue is bound for routing key ${JSON.stringify(message.topic)} on exchange ${JSON.stringify(exchange)}`));
-            resolve();
-          },
-        );
-        // The confirm still arrives; `fits` only asks us to slow down, which the relay's batches do.
-        void fits;
-      });
+      const used = currentChannel();
+      try {
+        await within(send(used, message), timeoutMs, `amqpPublisher: no confirm for message ${message.id} within ${timeoutMs} ms (a stalled connection?)`);
+      } catch (error) {
+        if (error instanceof PublishTimeout) abandon(used);
+        throw error;
+      }
     },
 
     async close() {
@@ -139,8 +139,57 @@ export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
       if (!connect) return;
       const [openChannel, openConnectionNow] = [channel, connection];
       channel = connection = undefined;
-      await openChannel?.then((c) => c.close()).catch(() => undefined);
-      await openConnectionNow?.then((c) => c.close()).catch(() => undefined);
+      const closing = (async () => {
+        await openChannel?.then((c) => c.close()).catch(() => undefined);
+        await openConnectionNow?.then((c) => c.close()).catch(() => undefined);
+      })();
+      await within(closing, timeoutMs, `amqpPublisher: the connection did not close within ${timeoutMs} ms (a stalled connection?); it is left to the heartbeat`);
     },
   };
+
+  /**
+   * Forgets the connection a publish timed out on (unless another publish already did), so the
+   * next publish opens a new one. Its close is not awaited: on a stalled connection it answers
+   * only when the heartbeat gives up on it.
+   */
+  function abandon(used: Promise<AmqpConfirmChannel>): void {
+    if (!connect || channel !== used) return;
+    const [stalledChannel, stalledConnection] = [channel, connection];
+    channel = connection = undefined;
+    void stalledChannel?.then((c) => c.close()).catch(() => undefined);
+    void stalledConnection?.then((c) => c.close()).catch(() => undefined);
+  }
+
+  async function send(used: Promise<AmqpConfirmChannel>, message: OutboxDelivery): Promise<void> {
+    const confirm = await used;
+    const { 'content-type': contentType, ...headers } = message.headers;
+    await new Promise<void>((resolve, reject) => {
+      const fits = confirm.publish(
+        exchange,
+        message.topic,
+        message.payload,
+        { messageId: message.id, headers, persistent, mandatory, timestamp: Math.floor(Date.now() / 1000), ...(contentType ? { contentType } : {}) },
+        (error) => {
+          if (error) return reject(error instanceof Error ? error : new Error(String(error)));
+          if (returned.delete(message.id)) return reject(new Error(`unroutable: no queue is bound for routing key ${JSON.stringify(message.topic)} on exchange ${JSON.stringify(exchange)}`));
+          resolve();
+        },
+      );
+      // The confirm still arrives; `fits` only asks us to slow down, which the relay's batches do.
+      void fits;
+    });
+  }
+}
+
+/** A publish or close that outlived the publisher's `timeout`. */
+class PublishTimeout extends Error {
+  override name = 'PublishTimeout';
+}
+
+/** Resolves as `work` does, or rejects with `PublishTimeout` after `ms`; a late failure of `work` is then moot (the caller has moved on). */
+function within(work: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new PublishTimeout(message)), ms)));
+  work.catch(() => undefined);
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }

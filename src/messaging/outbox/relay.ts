@@ -125,8 +125,13 @@ export interface Relay {
    * outcome. Resolves to how many it claimed. Rounds never overlap: a call during one waits for it.
    */
   runOnce(): Promise<number>;
-  /** Stops claiming, waits (up to `stopTimeout`) for the round in flight, stops listening, closes the publisher. */
-  stop(): Promise<void>;
+  /**
+   * Stops claiming, waits for the round in flight, stops listening and closes the publisher, all
+   * within `stopTimeout` (this call's, else the relay's): past it, it resolves anyway, reports what
+   * did not finish to the logger (or `onError` for a failed or late close), and the round's messages
+   * are published again after their lease.
+   */
+  stop(options?: { stopTimeout?: number | string }): Promise<void>;
 }
 
 interface Claimed {
@@ -262,25 +267,38 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
       looping = loop();
     },
     runOnce,
-    async stop() {
+    async stop(stopOptions = {}) {
+      const stopTimeoutMs = stopOptions.stopTimeout === undefined ? settings.stopTimeoutMs : parseDuration(stopOptions.stopTimeout, 'stopTimeout');
       running = false;
       wake?.();
-      // The loop ends after its round (and prune); a round started by runOnce() is waited for too.
-      const inFlight = Promise.all([looping, round?.catch(() => 0)]);
-      looping = undefined;
       let deadline: NodeJS.Timeout | undefined;
-      const expired = await Promise.race([
-        inFlight.then(() => false),
-        new Promise<boolean>((resolve) => (deadline = setTimeout(() => resolve(true), settings.stopTimeoutMs))),
-      ]);
-      clearTimeout(deadline);
-      if (expired) {
-        logger?.warn?.({ stopTimeoutMs: settings.stopTimeoutMs }, 'txbarrier outbox relay stopped with a round in flight; its messages return after their lease');
+      const expired = new Promise<'expired'>((resolve) => (deadline = setTimeout(() => resolve('expired'), stopTimeoutMs)));
+      try {
+        // The loop ends after its round (and prune); a round started by runOnce() is waited for too.
+        const inFlight = Promise.all([looping, round?.catch(() => 0)]);
+        looping = undefined;
+        if ((await Promise.race([inFlight, expired])) === 'expired') {
+          logger?.warn?.({ stopTimeoutMs }, 'txbarrier outbox relay stopped with a round in flight; its messages return after their lease');
+        }
+        // Listening and the publisher close in what is left of the same deadline: a stalled
+        // connection must not hold stop() (and the process's shutdown) past it.
+        const closing = (async () => {
+          const stopListening = await unlisten;
+          unlisten = undefined;
+          await stopListening?.();
+          await publisher.close?.();
+        })();
+        const closed = await Promise.race([closing.then(() => 'closed' as const), expired]).catch((error: unknown) => {
+          report('error', 'txbarrier outbox relay: closing the publisher or the listener failed', 'onError', options.onError, error);
+          return 'failed' as const;
+        });
+        if (closed === 'expired') {
+          closing.catch(() => undefined);
+          report('error', 'txbarrier outbox relay: the publisher or the listener did not close within stopTimeout', 'onError', options.onError, new Error(`not closed within ${stopTimeoutMs} ms`));
+        }
+      } finally {
+        clearTimeout(deadline);
       }
-      const stopListening = await unlisten;
-      unlisten = undefined;
-      await stopListening?.();
-      await publisher.close?.();
     },
   };
 }
