@@ -59,8 +59,12 @@ async function run(name: string): Promise<BrokerRun> {
           }
         : consumer.processor;
       // Short locks, so a job whose worker died is found stalled and run again within the test.
-      const worker = new Worker(name, processor, { connection: connection(viaProxy), prefix, concurrency: 8, lockDuration: 1000, stalledInterval: 500 });
+      // As many stalls as the consumer has attempts, so BullMQ never gives up on a job first.
+      const maxStalledCount = (policy.maxAttempts ?? 5) - 1;
+      const worker = new Worker(name, processor, { connection: connection(viaProxy), prefix, concurrency: 8, lockDuration: 1000, stalledInterval: 500, maxStalledCount, autorun: false });
       worker.on('error', () => undefined);
+      consumer.watch(worker);
+      void worker.run().catch(() => undefined);
       workers.add(worker);
       return {
         async stop() {

@@ -11,7 +11,7 @@ import { knexExecutor } from '../adapters/orm/knex.js';
 import { mysqlStore } from '../adapters/stores/mysql.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
 import { Barrier } from '../src/index.js';
-import { createRelay, type OutboxPublisher, type RelayEvent } from '../src/messaging/outbox/index.js';
+import { createOutbox, createRelay, type OutboxPublisher, type RelayEvent } from '../src/messaging/outbox/index.js';
 import { tcpProxy } from './tcp-proxy.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './outbox-harness.js';
 import { deferred, type MysqlPool, waitUntil } from './server-harness.js';
@@ -324,6 +324,28 @@ describe.skipIf(postgres.skip || amqp.skip)('outbox on postgres: LISTEN/NOTIFY a
     await waitUntil('it arrived', async () => (await mq.received()).some((m) => m.id === id), { timeoutMs: 5000 });
     expect(Date.now() - started).toBeLessThan(3000);
     await relay.stop();
+  });
+
+  it("notifies on a channel within PostgreSQL's 63 characters, however long schema.table is", async () => {
+    const topic = mq.topic('long');
+    await mq.accept(topic);
+    const schema = `txb_${randomUUID().replaceAll('-', '')}_${'s'.repeat(20)}`;
+    const outbox = createOutbox(db.store, { table: `${schema}.outbox_${'t'.repeat(50)}` });
+    expect(outbox.table.length).toBeGreaterThan(63);
+    expect(outbox.channel.length).toBeLessThanOrEqual(63);
+    await outbox.ensureSchema();
+    const relay = createRelay(outbox, { publisher: mq.publisher(), pollInterval: '1h', listen: postgresListener(db.pool as never) });
+    try {
+      relay.start();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      const id = await outbox.store.transaction(({ tx }) => outbox.enqueue(tx, { topic, payload: 'wake up' }));
+      await waitUntil('it arrived', async () => (await mq.received()).some((m) => m.id === id), { timeoutMs: 5000 });
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await relay.stop();
+      await db.query(`DROP SCHEMA "${schema}" CASCADE`);
+    }
   });
 
   it('listens again after its connection was killed', async () => {

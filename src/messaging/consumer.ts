@@ -228,6 +228,11 @@ export interface MessageConsumer<M> {
   drain(): Promise<void>;
   /** Reports a broker-side problem that settled no delivery (a closed channel) to the logger or as a process warning. */
   warn(what: string, error?: unknown): void;
+  /**
+   * Reports a message the broker gave up on by itself, without a delivery to decide on (BullMQ's
+   * stalled-job limit), as dead-lettered for `attempts`: to `onSettled`, `onDeadLetter` and the logger.
+   */
+  deadLetteredByBroker(delivery: Omit<Delivery<M>, 'header'>, error: unknown): void;
 }
 
 export interface RetryPolicy {
@@ -343,6 +348,18 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
       }
     },
     warn,
+    deadLetteredByBroker: (delivery, error) =>
+      report({
+        message: delivery.message,
+        messageId: checkId(delivery.id)[0],
+        consumer,
+        source: delivery.source,
+        attempt: delivery.attempt,
+        settlement: 'dead-letter',
+        reason: 'attempts',
+        error,
+        durationMs: 0,
+      }),
   };
 }
 

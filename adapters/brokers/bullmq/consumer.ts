@@ -13,7 +13,7 @@
  * BullMQ carries trace context by its own `telemetry` option rather than in headers, so this
  * adapter reads none.
  */
-import { type ConsumerOptions, type Decision, messageConsumer, type Settlement } from '../../../src/messaging/consumer.js';
+import { BarrierConsumerConfigError, type ConsumerOptions, type Decision, messageConsumer, type Settlement } from '../../../src/messaging/consumer.js';
 
 export * from '../consumer-exports.js';
 
@@ -30,6 +30,12 @@ export interface BullmqJob {
 /** The part of a BullMQ `Worker` that `stop` uses. */
 export interface BullmqWorker {
   close(force?: boolean): Promise<void>;
+}
+
+/** The part of a BullMQ `Worker` that `watch` uses. */
+export interface BullmqWatchedWorker<J extends BullmqJob> extends BullmqWorker {
+  readonly opts: { readonly maxStalledCount?: number };
+  on(event: 'failed', listener: (job: J | undefined, error: Error, prev: string) => void): unknown;
 }
 
 export interface BullmqConsumerOptions<Tx, J extends BullmqJob> extends ConsumerOptions<Tx, J> {
@@ -52,7 +58,23 @@ export interface BullmqConsumer<J extends BullmqJob> {
    * cut off there stalls and is processed again, and the barrier recognises it if it committed.
    */
   stop(worker: BullmqWorker): Promise<void>;
+  /**
+   * Checks the worker that runs `processor` and listens to it. BullMQ fails a job whose worker
+   * died mid-run more than `maxStalledCount` times (its default is 1) without calling the
+   * processor, so with fewer than `maxAttempts - 1` a job could be given up on before its attempts
+   * are spent: `watch` refuses such a worker with `ERR_TXBARRIER_DELIVERY_LIMIT` (raise
+   * `maxStalledCount`, or lower `maxAttempts`). A job BullMQ does fail that way (one that kills
+   * every worker that runs it) is reported to `onSettled`, `onDeadLetter` and the logger as
+   * dead-lettered for `attempts`. Call it once, before the worker takes jobs (`autorun: false`,
+   * then `worker.run()`).
+   */
+  watch(worker: BullmqWatchedWorker<J>): void;
 }
+
+/** BullMQ's failure text for a job that stalled more than `maxStalledCount` times. */
+const STALLED_LIMIT = /stalled more than allowable limit/;
+/** BullMQ's default `maxStalledCount`. */
+const BULLMQ_MAX_STALLED = 1;
 
 /**
  * An exactly-once processor for a BullMQ worker. `BarrierFailure`, a job without a usable id and a
@@ -63,8 +85,13 @@ export interface BullmqConsumer<J extends BullmqJob> {
 export function bullmqConsumer<Tx, J extends BullmqJob>(options: BullmqConsumerOptions<Tx, J>): BullmqConsumer<J> {
   const { messageId = (job: J) => (job.id === undefined || /^\d+$/.test(job.id) ? undefined : job.id) } = options;
   const core = messageConsumer(options);
+  let watched = false;
 
   const processor = async (job: J, token?: string): Promise<Settlement> => {
+    if (!watched) {
+      watched = true;
+      core.warn('bullmqConsumer: call consumer.watch(worker) before the worker runs, so a stalled-job limit below maxAttempts is refused and jobs BullMQ fails by it are reported');
+    }
     let decided: Decision | undefined;
     let moveError: unknown;
     const settlement = await core.deliver({ message: job, id: messageId(job), source: [job.queueName], attempt: Math.max(1, job.attemptsStarted), header: () => undefined }, async (decision) => {
@@ -97,6 +124,21 @@ export function bullmqConsumer<Tx, J extends BullmqJob>(options: BullmqConsumerO
 
   return {
     processor,
+    watch: (worker) => {
+      const maxStalled = worker.opts.maxStalledCount ?? BULLMQ_MAX_STALLED;
+      if (maxStalled < core.policy.maxAttempts - 1) {
+        throw new BarrierConsumerConfigError(
+          'ERR_TXBARRIER_DELIVERY_LIMIT',
+          `the worker has maxStalledCount ${maxStalled} < maxAttempts ${core.policy.maxAttempts} - 1: BullMQ would fail a job whose runs keep stalling ` +
+            'before the consumer spends its attempts, without calling the processor. Raise maxStalledCount, or lower maxAttempts.',
+        );
+      }
+      watched = true;
+      worker.on('failed', (job, error) => {
+        if (!job || !STALLED_LIMIT.test(error?.message ?? '')) return;
+        core.deadLetteredByBroker({ message: job, id: messageId(job), source: [job.queueName], attempt: Math.max(1, job.attemptsStarted) }, error);
+      });
+    },
     stop: async (worker) => {
       const closing = worker.close();
       closing.catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { Placeholder } from '../../dialects/dialect.js';
+import { keyPart } from '../../barrier/key.js';
 import { BarrierError } from '../../errors.js';
 import { uuidv7 } from './id.js';
 import { pruneSent } from './prune.js';
@@ -60,7 +61,11 @@ export type OutboxStatus = 'pending' | 'sent' | 'parked';
 export interface Outbox<Tx, S extends BarrierStore<Tx> = BarrierStore<Tx>> {
   /** The table, as given or defaulted. */
   readonly table: string;
-  /** The PostgreSQL channel the outbox notifies on (the table name); relays listen on it. */
+  /**
+   * The PostgreSQL channel the outbox notifies on; relays listen on it. The table name, or where
+   * that exceeds PostgreSQL's 63 characters for a channel, its first characters, `~` and a hash
+   * of the whole name (`keyPart`), so two long names never share a channel.
+   */
   readonly channel: string;
   /**
    * The store, with transactions `enqueue(tx, …)` can write into. Pass this one to `barrier.call`
@@ -112,6 +117,8 @@ export class OutboxNotInTransaction extends BarrierError {
 }
 
 export const DEFAULT_OUTBOX_TABLE = 'txbarrier_outbox';
+/** PostgreSQL's longest identifier (NAMEDATALEN - 1), which `pg_notify` enforces on a channel name. */
+const PG_CHANNEL_WIDTH = 63;
 const MAX_TEXT = 255;
 // Control characters would make the topic or key unreadable in logs and the CLI, and a NUL ends a C string in the broker.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -126,7 +133,7 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
   const engine = store.dialect.name;
   const sql = outboxSql(engine, table, store.placeholder);
   const notify = engine === 'postgres' && (options.notify ?? true);
-  const channel = table;
+  const channel = keyPart(table, 'channel', PG_CHANNEL_WIDTH);
   // The connection of each transaction `outbox.store` has open, by the tx it hands out: what lets
   // `enqueue(tx)` write into exactly that transaction, and refuse once it has ended. The tx is a
   // view of the driver's object made for this transaction alone: a pool lends the same client to
