@@ -31,7 +31,7 @@ export function handOp(driver: Driver, args: OpArgs): Op {
       const insert =
         `INSERT INTO "${table}" ${COLUMNS} VALUES ${op === 'action' ? row(1) : `${row(1)}, ${row(7)}`} ` +
         `ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING${op === 'action' ? '' : ' RETURNING op'}`;
-      const begin = 'BEGIN; SET LOCAL lock_timeout = 2000; SET LOCAL idle_in_transaction_session_timeout = 11000';
+      const begin = 'BEGIN; SET LOCAL lock_timeout = 2000; SET LOCAL idle_in_transaction_session_timeout = 11000; SET LOCAL statement_timeout = 11000';
       return async (gid, account, amount) => {
         const client = await pool.connect();
         try {
@@ -59,7 +59,7 @@ export function handOp(driver: Driver, args: OpArgs): Op {
         const connection: PoolConnection = await pool.getConnection();
         try {
           if (!configured.has(connection.connection)) {
-            await connection.query('SET SESSION innodb_lock_wait_timeout = 2');
+            await connection.query('SET SESSION innodb_lock_wait_timeout = 2/*M!100300 , idle_transaction_timeout = 11*/');
             configured.add(connection.connection);
           }
           await connection.query('START TRANSACTION');

@@ -50,8 +50,15 @@ export const mysqlDialect: Dialect = {
 
   // The lock timeout is a session variable (MySQL has no per-transaction form), set once per
   // connection; SET TRANSACTION without SESSION applies to the next transaction only.
-  beginStatements: ({ isolationLevel, lockTimeoutMs }) => ({
-    session: [`SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(lockTimeoutMs / 1000))}`],
+  // MariaDB (≥ 10.3) also ends a transaction left idle past idle_transaction_timeout (whole
+  // seconds): a process that froze or a host that vanished while holding a barrier row would
+  // otherwise hold it until wait_timeout (8 h). In MariaDB's executable comment, which MySQL (which
+  // has no such variable) reads as a comment: one statement either way.
+  beginStatements: ({ isolationLevel, lockTimeoutMs, idleTimeoutMs }) => ({
+    session: [
+      `SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(lockTimeoutMs / 1000))}` +
+        (idleTimeoutMs === false ? '' : `/*M!100300 , idle_transaction_timeout = ${Math.ceil(idleTimeoutMs / 1000)}*/`),
+    ],
     transaction: [...(isolationLevel ? [`SET TRANSACTION ISOLATION LEVEL ${isolationLevel}`] : []), 'START TRANSACTION'],
   }),
 

@@ -51,7 +51,12 @@ export const postgresDialect: Dialect = {
     transaction: [
       isolationLevel ? `BEGIN ISOLATION LEVEL ${isolationLevel}` : 'BEGIN',
       `SET LOCAL lock_timeout = ${lockTimeoutMs}`,
-      ...(idleTimeoutMs === false ? [] : [`SET LOCAL idle_in_transaction_session_timeout = ${idleTimeoutMs}`]),
+      // The client's timeout closes the socket, but the backend runs its statement to the end (a
+      // pg_sleep, a runaway query, holding locks): the server bounds a statement as it bounds
+      // idleness. (transaction_timeout, PostgreSQL ≥ 17, would cost a version check per connection.)
+      ...(idleTimeoutMs === false
+        ? []
+        : [`SET LOCAL idle_in_transaction_session_timeout = ${idleTimeoutMs}`, `SET LOCAL statement_timeout = ${idleTimeoutMs}`]),
     ],
   }),
 
