@@ -12,7 +12,10 @@ import { postgresStore } from './stores/postgres.js';
 import { type NodeSqliteDatabase, nodeSqliteStore } from './stores/node-sqlite.js';
 import { sqliteStore } from './stores/sqlite.js';
 
-/** Which engine a URL names and where: the password is kept only in `url`, never in `shown`. */
+/**
+ * Which engine a URL names and where: the password (in the user part or a `password` parameter)
+ * is kept only in `url`, never in `shown`.
+ */
 export type DatabaseTarget =
   | { engine: 'mysql' | 'postgres'; url: string; shown: string }
   | { engine: 'sqlite'; path: string; shown: string };
@@ -49,12 +52,48 @@ export function parseDatabaseUrl(text: string): DatabaseTarget {
   try {
     url = new URL(text);
   } catch {
-    throw urlError(`not a database URL: ${JSON.stringify(text)} (try mysql://..., postgres://... or sqlite:path)`);
+    throw urlError(`not a database URL: ${JSON.stringify(redacted(String(text)))} (try mysql://..., postgres://... or sqlite:path)`);
   }
   const engine = url.protocol === 'mysql:' ? 'mysql' : url.protocol === 'postgres:' || url.protocol === 'postgresql:' ? 'postgres' : undefined;
   if (!engine) throw urlError(`unsupported URL scheme ${url.protocol} (use mysql:, postgres:, postgresql: or sqlite:)`);
-  if (url.password) url.password = '***';
-  return { engine, url: text, shown: url.toString() };
+  return { engine, url: text, shown: redacted(text) };
+}
+
+/** A query parameter that carries a password (`password`, `sslpassword`, any case). */
+const SECRET_PARAM = /pass/i;
+
+/** The URL with its password and password parameters shown as `***`; for text that is no URL, the same by pattern. */
+function redacted(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password) url.password = '***';
+    for (const name of new Set(url.searchParams.keys())) if (SECRET_PARAM.test(name)) url.searchParams.set(name, '***');
+    // URLSearchParams encodes `*`; the mask reads better as it is.
+    return url.toString().replaceAll('%2A%2A%2A', '***');
+  } catch {
+    return text.replace(/(\/\/[^/:@]*:)[^@/]*@/, '$1***@').replace(/([?&][^=&]*pass[^=&]*=)[^&]*/gi, '$1***');
+  }
+}
+
+/**
+ * The secrets a database URL carries (its password and password parameters, as written and
+ * decoded), for a tool that must scrub them from a driver's error messages: `shown` is never the
+ * only place a message could echo them.
+ */
+export function secretsOf(text: string): string[] {
+  const found = new Set<string>();
+  const add = (value: string | undefined) => {
+    if (!value) return;
+    found.add(value);
+    try {
+      found.add(decodeURIComponent(value));
+    } catch {
+      // Not valid percent-encoding: the text as written is what a message would echo.
+    }
+  };
+  add(/\/\/[^/:@]*:([^@/]*)@/.exec(text)?.[1]);
+  for (const match of text.matchAll(/[?&][^=&]*pass[^=&]*=([^&#]*)/gi)) add(match[1]);
+  return [...found];
 }
 
 /** A store on the database `url` names, on a pool of its own; `close()` when done. */

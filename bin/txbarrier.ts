@@ -6,12 +6,17 @@
  * loaded only when a command needs a connection.
  */
 import { parseArgs } from 'node:util';
-import { type DatabaseTarget, parseDatabaseUrl, storeFromUrl } from '../adapters/url.js';
+import { type DatabaseTarget, parseDatabaseUrl, secretsOf, storeFromUrl } from '../adapters/url.js';
 import { errorChain } from '../src/dialects/dialect.js';
 import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency/guard.js';
 import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
 import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/messaging/outbox/index.js';
 import { outboxSql } from '../src/messaging/outbox/sql.js';
+import { parseDuration } from '../src/duration.js';
+import { checkPrune } from '../src/transaction/define-store.js';
+
+/** Where the CLI reads the database URL when the command line gives none: arguments show in `ps`, the environment does not. */
+const URL_VARIABLE = 'TXBARRIER_DATABASE_URL';
 
 const HELP = `Usage:
   txbarrier schema <url> [--table T] [--apply]
@@ -33,6 +38,8 @@ const HELP = `Usage:
       mysql://user:password@host:3306/database
       postgres://user:password@host:5432/database   (or postgresql://)
       sqlite:path/to/file.db                        (or sqlite:///absolute/path.db)
+  Leave <url> out to read it from the environment variable TXBARRIER_DATABASE_URL, which other
+  users cannot see in the process list. Passwords are never printed.
 
   --table      table or schema.table (default: dtm_barrier.barrier; barrier on SQLite)
   --force      allow a retention under one day. Rows must outlast the coordinator's longest
@@ -57,6 +64,8 @@ interface TableKind {
   ensure(store: BarrierStore<unknown>, table: string): Promise<void>;
   /** Whether prune takes --older-than (a retention) or deletes by the rows' own expiry. */
   retention: boolean;
+  /** Checks a prune's arguments before anything connects; throws `BarrierConfigError`. */
+  checkPrune(request: PruneRequest): void;
   prune(store: BarrierStore<unknown>, table: string, request: PruneRequest): Promise<number>;
 }
 
@@ -66,6 +75,7 @@ const TABLES: Record<'barrier' | 'idempotency' | 'outbox', TableKind> = {
     ddl: (engine, table) => dialects[engine].createSchema(table),
     ensure: (store) => store.ensureSchema(),
     retention: true,
+    checkPrune: ({ olderThan, batchSize, force }) => void checkPrune({ olderThan: olderThan!, batchSize, force }),
     prune: (store, _table, { olderThan, ...rest }) => store.prune({ olderThan: olderThan!, ...rest }),
   },
   idempotency: {
@@ -73,6 +83,7 @@ const TABLES: Record<'barrier' | 'idempotency' | 'outbox', TableKind> = {
     ddl: (engine, table) => idempotencySchemaSql(engine, table),
     ensure: (store, table) => ensureIdempotencySchema(store, { table }),
     retention: false,
+    checkPrune: () => undefined,
     prune: (store, table, { batchSize, onProgress }) => pruneIdempotencyKeys(store, { table, batchSize, onProgress }),
   },
   outbox: {
@@ -80,6 +91,7 @@ const TABLES: Record<'barrier' | 'idempotency' | 'outbox', TableKind> = {
     ddl: (engine, table) => outboxSql(engine, table).createSchema(),
     ensure: (store, table) => createOutbox(store, { table }).ensureSchema(),
     retention: true,
+    checkPrune: ({ olderThan }) => void parseDuration(olderThan!, 'olderThan'),
     prune: (store, table, { olderThan, batchSize }) => createOutbox(store, { table }).prune({ olderThan: olderThan!, batchSize }),
   },
 };
@@ -142,7 +154,10 @@ async function main(argv: string[]): Promise<number> {
       },
     });
     const kindName = KINDS.find((name) => name !== 'barrier' && name === positionals[0]) ?? 'barrier';
-    const [command, url, ...extra] = kindName === 'barrier' ? positionals : positionals.slice(1);
+    const [command, ...rest] = kindName === 'barrier' ? positionals : positionals.slice(1);
+    // With the variable set, the first argument is the URL only if it has a scheme (requeue's ids have none).
+    const fromEnvironment = process.env[URL_VARIABLE] ? !/^[a-z][a-z0-9+.-]*:/i.test(rest[0] ?? '') : false;
+    const [url, ...extra] = fromEnvironment ? [process.env[URL_VARIABLE]!, ...rest] : rest;
     const kind = TABLES[kindName];
     if (values.help || command === 'help' || command === undefined) {
       process.stdout.write(`${HELP}\n`);
@@ -152,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
     if (command !== 'schema' && command !== 'prune' && !outboxCommands.includes(command)) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}; run txbarrier --help`);
     }
-    if (url === undefined) throw new UsageError(`${command} needs a database URL; run txbarrier --help`);
+    if (url === undefined) throw new UsageError(`${command} needs a database URL (an argument, or the environment variable ${URL_VARIABLE}); run txbarrier --help`);
     if (extra.length > 0 && command !== 'requeue') throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
     target = parseUsageUrl(url);
     table = values.table ?? kind.defaultTable(target.engine);
@@ -198,6 +213,11 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`${kindName} prune deletes what has expired: --older-than and --force do not apply`);
     }
     const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
+    if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1)) {
+      throw new UsageError(`--batch-size must be a positive integer; got ${values['batch-size']}`);
+    }
+    // Every argument is checked before connecting: an unreachable database must not hide a typo.
+    kind.checkPrune({ olderThan, batchSize, force: values.force ?? false });
     // Prune must not create an empty file where a typo put the path; schema --apply may.
     const { store, close } = await storeFromUrl(target, { table: kindName === 'barrier' ? table : undefined, poolSize: 1, create: false });
     const progress = process.stderr.isTTY ? (deleted: number) => process.stderr.write(`\rpruned ${deleted} rows...`) : undefined;
@@ -213,9 +233,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const { message, status } = describeFailure(error, target, table);
-    process.stderr.write(`txbarrier: ${message}\n`);
+    process.stderr.write(`txbarrier: ${scrubbed(message, [...argv, process.env[URL_VARIABLE] ?? ''])}\n`);
     return status;
   }
+}
+
+/** A driver's message may quote what it was given: every secret any database URL in `sources` carries becomes `***`. */
+function scrubbed(message: string, sources: string[]): string {
+  const secrets = sources.flatMap(secretsOf).sort((a, b) => b.length - a.length);
+  return secrets.reduce((text, secret) => text.replaceAll(secret, '***'), message);
 }
 
 /** The URL as the store reads it; its mistakes are the command line's (exit status 2). */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
+import { parseDatabaseUrl } from '../adapters/url.js';
 import { idempotencySchemaSql } from '../src/idempotency/guard.js';
 import { createOutbox } from '../src/messaging/outbox/index.js';
 import { outboxSql } from '../src/messaging/outbox/sql.js';
@@ -24,10 +25,10 @@ interface Run {
   stderr: string;
 }
 
-function txbarrier(args: string[], nodeOptions: string[] = []): Promise<Run> {
+function txbarrier(args: string[], nodeOptions: string[] = [], env: Record<string, string> = {}): Promise<Run> {
   const [command, commandArgs] = nodeOptions.length ? [process.execPath, ['--import', 'tsx', ...nodeOptions, CLI, ...args]] : [TSX, [CLI, ...args]];
   return new Promise((resolve) => {
-    execFile(command, commandArgs, { timeout: 20_000 }, (error, stdout, stderr) => {
+    execFile(command, commandArgs, { timeout: 20_000, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
     });
   });
@@ -77,7 +78,7 @@ describe('txbarrier: usage', () => {
       [['prune', 'not a url', '--older-than', '7d'], /not a database URL: "not a url"/],
       [['prune', db], /prune needs --older-than/],
       [['prune', db, '--older-than', '12h'], /under one day.*Pass --force/],
-      [['prune', db, '--older-than', '7d', '--batch-size', 'lots'], /batchSize must be a positive integer/],
+      [['prune', db, '--older-than', '7d', '--batch-size', 'lots'], /--batch-size must be a positive integer/],
       [['prune', db, '--older-than', '7d', '--table', 'x; drop table y'], /is not an identifier/],
       [['prune', db, '--older-than', '7d', '--bogus'], /Unknown option '--bogus'[\s\S]*--help/],
       [['vacuum', db], /unknown command "vacuum"/],
@@ -287,6 +288,62 @@ for (const server of servers) {
     });
   });
 }
+
+describe('txbarrier: secrets and arguments', () => {
+  const SECRET = 'S3cretPW';
+
+  it('never prints a password: in the URL, in ?password=, in a malformed URL, in shown, in an error or its cause', async () => {
+    const runs = await Promise.all([
+      txbarrier(['prune', `postgres://admin:${SECRET}@127.0.0.1:1/db`, '--older-than', '7d']),
+      txbarrier(['prune', `postgres://admin@127.0.0.1:1/db?password=${SECRET}`, '--older-than', '7d']),
+      txbarrier(['prune', `mysql://admin@127.0.0.1:1/db?sslmode=off&Password=${SECRET}`, '--older-than', '7d']),
+      txbarrier(['prune', `postgres//admin:${SECRET}@127.0.0.1:1/db`, '--older-than', '7d']),
+      txbarrier(['prune', `postgres://admin:${SECRET}@127.0.0.1:1/db`, `postgres://admin:${SECRET}@127.0.0.1:1/db`, '--older-than', '7d']),
+      txbarrier(['schema', `postgres://admin:${encodeURIComponent(`${SECRET}/x`)}@127.0.0.1:1/db`, '--apply']),
+    ]);
+    for (const run of runs) {
+      expect(run.status, run.stderr).not.toBe(0);
+      expect(run.stderr).not.toBe('');
+      expect(`${run.stdout}${run.stderr}`).not.toContain(SECRET);
+    }
+    expect(runs[1]!.stderr).toMatch(/cannot connect to postgres:\/\/admin@127\.0\.0\.1:1\/db\?password=\*\*\*/);
+    const target = parseDatabaseUrl(`postgres://admin:${SECRET}@db.internal/app?application_name=x&password=${SECRET}`);
+    expect(target.shown).toBe('postgres://admin:***@db.internal/app?application_name=x&password=***');
+    const error = (() => {
+      try {
+        parseDatabaseUrl(`postgres//admin:${SECRET}@db.internal/app`);
+      } catch (thrown) {
+        return thrown as Error;
+      }
+    })();
+    expect(error).toMatchObject({ code: 'ERR_TXBARRIER_URL' });
+    expect(`${error!.message} ${String(error!.cause)}`).not.toContain(SECRET);
+  });
+
+  it('reads the URL from TXBARRIER_DATABASE_URL, so it stays out of the process list', async () => {
+    const file = join(dir, `env-${randomUUID()}.db`);
+    const env = { TXBARRIER_DATABASE_URL: `sqlite:${file}` };
+    expect(await txbarrier(['schema', '--apply'], [], env)).toEqual({ status: 0, stdout: `schema ready: table barrier in sqlite:${file}\n`, stderr: '' });
+    expect(await txbarrier(['prune', '--older-than', '7d'], [], env)).toEqual({ status: 0, stdout: `pruned 0 rows older than 7d from barrier in sqlite:${file}\n`, stderr: '' });
+    const missing = await txbarrier(['prune', '--older-than', '7d'], [], { TXBARRIER_DATABASE_URL: '' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/TXBARRIER_DATABASE_URL/);
+  });
+
+  it('refuses bad arguments with status 2 before connecting to anything', async () => {
+    // The file does not exist and nothing listens on port 1: a connection attempt would answer 1.
+    const nowhere = `sqlite:${join(dir, 'missing', 'nowhere.db')}`;
+    const runs = await Promise.all([
+      txbarrier(['prune', nowhere, '--older-than=-1d']),
+      txbarrier(['prune', nowhere, '--older-than', '7d', '--batch-size', '0']),
+      txbarrier(['prune', 'postgres://x@127.0.0.1:1/db', '--older-than', '1h']),
+      txbarrier(['outbox', 'prune', nowhere, '--older-than', 'soon']),
+      txbarrier(['idempotency', 'prune', nowhere, '--batch-size', '1.5']),
+    ]);
+    for (const run of runs) expect([run.status, run.stderr]).toEqual([2, expect.not.stringMatching(/cannot connect/)]);
+    expect(runs[2]!.stderr).toMatch(/under one day.*--force/);
+  });
+});
 
 describe('txbarrier idempotency', () => {
   it('prints, applies and prunes the idempotency-key table', async () => {

@@ -11,6 +11,26 @@ export const DEFAULT_TRANSACTION_TIMEOUT_MS = 10_000;
 const SERVER_BOUND_MARGIN_MS = 1000;
 
 /**
+ * The retention and batch size of a barrier prune, checked (the CLI checks them before it
+ * connects). Throws `BarrierConfigError`: `ERR_TXBARRIER_RETENTION` for a retention under one day
+ * without `force`, `ERR_TXBARRIER_OPTION` for a batch size that is not a positive integer.
+ */
+export function checkPrune({ olderThan, batchSize = 1000, force = false }: PruneOptions): { retentionMs: number; batchSize: number } {
+  const retentionMs = parseDuration(olderThan, 'olderThan');
+  if (retentionMs < ONE_DAY_MS && !force) {
+    throw new BarrierConfigError(
+      `a retention of ${retentionMs} ms is under one day: rows must outlast the coordinator's longest ` +
+        `retry window, or a late action would find no barrier and apply. Pass force: true if you are sure.`,
+      { code: 'ERR_TXBARRIER_RETENTION' },
+    );
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new BarrierConfigError(`batchSize must be a positive integer; got ${batchSize}`, { code: 'ERR_TXBARRIER_OPTION' });
+  }
+  return { retentionMs, batchSize };
+}
+
+/**
  * Builds a store from a driver's steps: the transaction sequence, schema creation and pruning are
  * the core's, the same on every engine. Options are checked here, so a bad one throws when the
  * store is made, not on the first request. `settings` are what the driver's `begin` must apply.
@@ -55,18 +75,9 @@ export function defineStore<Conn, Tx>(
       }
     },
 
-    async prune({ olderThan, batchSize = 1000, force = false, onProgress }: PruneOptions) {
-      const retentionMs = parseDuration(olderThan, 'olderThan');
-      if (retentionMs < ONE_DAY_MS && !force) {
-        throw new BarrierConfigError(
-          `a retention of ${retentionMs} ms is under one day: rows must outlast the coordinator's longest ` +
-            `retry window, or a late action would find no barrier and apply. Pass force: true if you are sure.`,
-          { code: 'ERR_TXBARRIER_RETENTION' },
-        );
-      }
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new BarrierConfigError(`batchSize must be a positive integer; got ${batchSize}`, { code: 'ERR_TXBARRIER_OPTION' });
-      }
+    async prune(pruneOptions: PruneOptions) {
+      const { retentionMs, batchSize } = checkPrune(pruneOptions);
+      const { onProgress } = pruneOptions;
       const statement = dialect.pruneBatch(target.table);
       const seconds = Math.floor(retentionMs / 1000);
       let deleted = 0;
