@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { idempotentRoute, keepRawBody } from '../adapters/http/express/idempotency.js';
-import { draftCases, routeSpecs, runs, type StartApp } from './idempotency-cases.js';
+import { clientOf, draftCases, routeSpecs, runs, type StartApp } from './idempotency-cases.js';
 import { EXPRESS_VERSIONS, listen } from './express-http.js';
 import { ENGINES, newKey, openEngine, post } from './idempotency-harness.js';
 
-const client = (req: { headers: Record<string, unknown> }) => String(req.headers['x-client']);
+const client = (req: { headers: Record<string, unknown> }) => clientOf(req.headers['x-client']);
 
 const startOn = (express: (typeof EXPRESS_VERSIONS)[number][1]): StartApp => async (h, specs) => {
   const app = express();

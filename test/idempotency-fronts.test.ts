@@ -7,14 +7,14 @@ import Koa from 'koa';
 import { idempotentRoute as fastifyRoute } from '../adapters/http/fastify/idempotency.js';
 import { idempotentRoute as honoRoute } from '../adapters/http/hono/idempotency.js';
 import { idempotentRoute as koaRoute } from '../adapters/http/koa/idempotency.js';
-import { draftCases, type StartApp } from './idempotency-cases.js';
+import { clientOf, draftCases, type StartApp } from './idempotency-cases.js';
 import { listen } from './express-http.js';
 
 const startFastify: StartApp = async (h, specs) => {
   const app = Fastify();
   for (const spec of specs) {
     const { global, ...options } = spec.options;
-    const scope = global ? ('global' as const) : (request: FastifyRequest) => String(request.headers['x-client']);
+    const scope = global ? ('global' as const) : (request: FastifyRequest) => clientOf(request.headers['x-client']);
     app.post(spec.path, fastifyRoute(h.store, (tx, request: FastifyRequest) => spec.handler(tx, request.body), { ...options, scope }));
   }
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -27,7 +27,7 @@ const startHono: StartApp = async (h, specs) => {
   app.onError((_error, c) => c.text('internal error', 500));
   for (const spec of specs) {
     const { global, ...options } = spec.options;
-    const scope = global ? ('global' as const) : (c: { req: { header(name: string): string | undefined } }) => String(c.req.header('x-client'));
+    const scope = global ? ('global' as const) : (c: { req: { header(name: string): string | undefined } }) => clientOf(c.req.header('x-client'));
     app.post(spec.path, honoRoute(h.store, async (tx, c: Context) => spec.handler(tx, await c.req.json()), { ...options, scope }));
   }
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -43,8 +43,8 @@ const startKoa: StartApp = async (h, specs) => {
   const routes = new Map(
     specs.map((spec) => {
       const { global, ...options } = spec.options;
-      const scope = global ? ('global' as const) : (ctx: Koa.Context) => String(ctx.get('x-client'));
-      const route = koaRoute(h.store, (tx, ctx: Koa.Context) => spec.handler(tx, JSON.parse(String((ctx.request as { rawBody?: Buffer }).rawBody))), { ...options, scope });
+      const scope = global ? ('global' as const) : (ctx: Koa.Context) => clientOf(ctx.get('x-client'));
+      const route = koaRoute(h.store, (tx, ctx) => spec.handler(tx, JSON.parse(String(ctx.request.rawBody))), { ...options, scope });
       return [spec.path, route] as const;
     }),
   );
@@ -56,5 +56,5 @@ const startKoa: StartApp = async (h, specs) => {
 };
 
 draftCases('fastify', startFastify);
-draftCases('hono', startHono);
-draftCases('koa', startKoa);
+draftCases('hono', startHono, { readsBody: true });
+draftCases('koa', startKoa, { readsBody: true });

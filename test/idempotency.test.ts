@@ -7,6 +7,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import {
+  bodyLimitOf,
   canonicalJson,
   ensureIdempotencySchema,
   type IdempotencyEvent,
@@ -86,6 +87,16 @@ describe('the Idempotency-Key header', () => {
     expect(parseIdempotencyKey(['"a"', '"b"'], 255)).toMatchObject({ kind: 'invalid' });
   });
 
+  it('takes a bare RFC 8941 token only where asked, as the same key as its quoted form', () => {
+    expect(parseIdempotencyKey('abc', 255)).toMatchObject({ kind: 'invalid' });
+    expect([parseIdempotencyKey('abc', 255, true), parseIdempotencyKey('"abc"', 255, true), parseIdempotencyKey('  abc ', 255, true)]).toEqual(['abc', 'abc', 'abc']);
+    // A UUID may start with a digit, which a strict sf-token may not: such keys are what bare-key clients send.
+    expect(parseIdempotencyKey("5f2c*:/!#$%&'+-.^_`|~Z", 255, true)).toBe("5f2c*:/!#$%&'+-.^_`|~Z");
+    for (const bad of ['a b', 'a,b', 'a;b', 'a"', '(a)', 'é', '\u00e9', 'abcd']) {
+      expect([bad, parseIdempotencyKey(bad, 3, true)]).toMatchObject([bad, { kind: 'invalid' }]);
+    }
+  });
+
   it('fingerprints method, target and body bytes; canonical JSON ignores key order', () => {
     const base = requestFingerprint('POST', '/pay', '{"a":1}');
     expect(base).toMatch(/^[0-9a-f]{64}$/);
@@ -117,6 +128,8 @@ describe('idempotencyGuard', () => {
     expect(() => idempotencyGuard(store, { scope: 'global', lifetime: 0 })).toThrow(BarrierConfigError);
     expect(() => idempotencyGuard(store, { scope: 'global', maxKeyLength: 256 })).toThrow(BarrierConfigError);
     expect(() => idempotencyGuard(store, { scope: 'global', table: 'no such; table' })).toThrow(BarrierConfigError);
+    for (const maxBodyBytes of [-1, 1.5, Number.NaN]) expect(() => bodyLimitOf({ maxBodyBytes })).toThrow(BarrierConfigError);
+    expect([bodyLimitOf({}), bodyLimitOf({ maxBodyBytes: 0 })]).toEqual([1_048_576, 0]);
   });
 
   it('throws IdempotencyScopeError for a scope that is no string, and writes nothing', async () => {

@@ -87,7 +87,10 @@ describe('the published package', () => {
     const project = join(root, 'consumer');
     mkdirSync(join(project, 'node_modules'), { recursive: true });
     symlinkSync(root, join(project, 'node_modules', 'txbarrier'));
-    for (const types of ['@types', 'express']) symlinkSync(join(process.cwd(), 'node_modules', types), join(project, 'node_modules', types));
+    // The peers' types beside the package too (the project lies inside it), as an npm install puts them where
+    // the package's declarations look: dist/ imports `express`'s types, which resolve from the package's real path.
+    mkdirSync(join(root, 'node_modules'));
+    for (const types of ['@types', 'express']) symlinkSync(join(process.cwd(), 'node_modules', types), join(root, 'node_modules', types));
     const uses = (name: string) =>
       `import { Barrier } from 'txbarrier';\nimport { barrierRoute } from 'txbarrier/express';\n` +
       `export const ${name}: Barrier = Barrier.from({ transType: 'saga', gid: 'g', branchId: '01', op: 'action' });\n` +

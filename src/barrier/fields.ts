@@ -79,15 +79,25 @@ export function parseFields(read: FieldReader): BarrierFields {
   return values as unknown as BarrierFields;
 }
 
+/**
+ * Why `value` cannot be stored faithfully as part of a key on every engine, or `undefined`: a
+ * control character, or a lone surrogate (stored as U+FFFD, so two different values could
+ * become one key).
+ */
+export function textProblem(value: string): string | undefined {
+  if (CONTROL.test(value)) return 'contains control characters';
+  if (LONE_SURROGATE.test(value)) return 'is not well-formed Unicode';
+  return undefined;
+}
+
 function checkValue(value: Raw, maxLength: number): string | undefined {
   if (value === undefined || value === null) return 'is missing';
   if (value instanceof Unreadable) return value.problem;
   if (Array.isArray(value)) return 'is repeated';
   if (typeof value !== 'string') return 'is not a string';
   if (value.length === 0) return 'is empty';
-  if (CONTROL.test(value)) return 'contains control characters';
-  // A lone surrogate is stored as U+FFFD, so two different ids could become one key.
-  if (LONE_SURROGATE.test(value)) return 'is not well-formed Unicode';
+  const problem = textProblem(value);
+  if (problem) return problem;
   // MySQL's collations pad with spaces, so 'g1' and 'g1 ' would be one key there.
   if (value.endsWith(' ')) return 'ends with a space';
   // Column widths count characters (code points), never more than UTF-16 units: count them only when it could matter.

@@ -1,5 +1,7 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { textProblem } from '../barrier/fields.js';
 import { parseDuration } from '../duration.js';
-import { BarrierConfigError, BarrierError } from '../errors.js';
+import { BarrierConfigError, BarrierError, BarrierOngoing } from '../errors.js';
 import { canonicalJson, parseIdempotencyKey, requestFingerprint } from './key.js';
 import { type IdempotencyHooks, type IdempotencyOutcome, observeIdempotency } from './observe.js';
 import { DEFAULT_IDEMPOTENCY_TABLE, idempotencySql, type IdempotencySql } from './sql.js';
@@ -32,8 +34,12 @@ export interface IdempotentRequest {
   target: string;
   /** The `Idempotency-Key` header as the framework holds it. */
   key: string | readonly string[] | undefined;
-  /** The body as received (bytes or text); a canonical form where a front could not keep the bytes. */
-  body: Uint8Array | string | undefined;
+  /**
+   * The body as received (bytes or text); a canonical form where a front could not keep the bytes.
+   * A function is called only once the key is known to be good (or absent where not required), so
+   * a refused request's body is never read; a body over the limit of `readBody` is answered 413.
+   */
+  body: Uint8Array | string | undefined | (() => Promise<Uint8Array | string | undefined>);
 }
 
 /** What a front sends. */
@@ -45,6 +51,8 @@ export interface IdempotencyAnswer {
   outcome: IdempotencyOutcome;
   scope?: string;
   key?: string;
+  /** For `busy`: the `BarrierOngoing` or database conflict the 503 stands for, reported to the hooks. */
+  error?: unknown;
 }
 
 /** The options of every front's `idempotentRoute`. */
@@ -70,6 +78,13 @@ export interface IdempotencyOptions<Req> extends IdempotencyHooks {
   maxResponseBytes?: number;
   /** The longest key accepted, in characters (at most 255, the column's width). Defaults to 255. */
   maxKeyLength?: number;
+  /**
+   * Also accept a bare key, unquoted (`Idempotency-Key: 5f2c…`, as Stripe-style clients send it):
+   * 1 to `maxKeyLength` characters of an RFC 8941 token (letters, digits, ``!#$%&'*+-.^_`|~:/``),
+   * the same key as its quoted form (`abc` is `"abc"`). Defaults to `false`: only the draft's
+   * quoted sf-string.
+   */
+  acceptBareKeys?: boolean;
   /** `table` or `schema.table` of the keys; give the same to `ensureIdempotencySchema` and `pruneIdempotencyKeys`. Defaults to `idempotency_key`. */
   table?: string;
   /**
@@ -79,14 +94,21 @@ export interface IdempotencyOptions<Req> extends IdempotencyHooks {
   documentation?: string;
 }
 
-/** The `scope` function returned no usable scope: a string of 1 to 255 characters. Nothing was written. */
+/**
+ * The `scope` function returned no usable scope: a string of 1 to 255 characters without control
+ * characters or lone surrogates (which two engines would store alike). Nothing was written.
+ */
 export class IdempotencyScopeError extends BarrierError {
   constructor(message: string) {
     super(message, { code: 'ERR_TXBARRIER_IDEMPOTENCY_SCOPE' });
   }
 }
 
-/** The handler returned something that is not a response: a bad status, a header that is not a string, a body JSON cannot carry. Its work rolled back. */
+/**
+ * The handler returned something that is not a response (a bad status, a header HTTP cannot carry
+ * or the front sets itself, a body JSON cannot carry) or rejected with something that is not an
+ * `Error` (kept as `cause`). Its work rolled back and nothing was stored, so a retry runs afresh.
+ */
 export class IdempotencyResponseError extends BarrierError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, { ...options, code: 'ERR_TXBARRIER_IDEMPOTENCY_RESPONSE' });
@@ -105,9 +127,55 @@ export class IdempotencyResponseTooLarge extends BarrierError {
   }
 }
 
+/** Thrown by `readBody` for a body over its limit; the guard answers it with a 413, never rethrows it. */
+class BodyTooLarge {
+  constructor(readonly limit: number) {}
+}
+
+/** The option of the fronts that read the request body themselves (Koa, Hono). */
+export interface IdempotencyBodyOptions {
+  /**
+   * The largest request body read, in bytes: a longer one (by its `content-length`, or as it
+   * streams in) is answered 413 `application/problem+json` and nothing runs. Defaults to 1048576 (1 MiB).
+   */
+  maxBodyBytes?: number;
+}
+
+/** Checks `maxBodyBytes` when the route is made; returns it. */
+export function bodyLimitOf(options: IdempotencyBodyOptions): number {
+  const { maxBodyBytes = 1_048_576 } = options;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new BarrierConfigError(`idempotentRoute: maxBodyBytes must be a non-negative integer; got ${maxBodyBytes}`);
+  }
+  return maxBodyBytes;
+}
+
+/**
+ * For fronts: reads a body of at most `limit` bytes, failing (the guard answers 413) as soon as the declared
+ * `content-length` or the bytes read pass it. It stops reading there without ending `chunks`: the
+ * front answers 413 and its server discards the rest, so the connection can still carry the answer.
+ */
+export async function readBody(chunks: AsyncIterable<Uint8Array | string>, length: string | null | undefined, limit: number): Promise<Buffer> {
+  if (length && Number(length) > limit) throw new BodyTooLarge(limit);
+  const parts: Buffer[] = [];
+  let size = 0;
+  const iterator = chunks[Symbol.asyncIterator]();
+  for (;;) {
+    const { done, value } = await iterator.next();
+    if (done) return Buffer.concat(parts, size);
+    const bytes = typeof value === 'string' ? Buffer.from(value) : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    size += bytes.byteLength;
+    if (size > limit) throw new BodyTooLarge(limit);
+    parts.push(bytes);
+  }
+}
+
 /** Runs handlers under `Idempotency-Key`: the engine-neutral algorithm every front calls. */
 export interface IdempotencyGuard<Tx, Req> {
-  /** Answers `request`: a problem, a replay, or `handler`'s response committed with its work. Rejects with what the handler or the database threw. */
+  /**
+   * Answers `request`: a problem (a busy database is a 503), a replay, or `handler`'s response
+   * committed with its work. Rejects with what the handler or the database threw, always an `Error`.
+   */
   respond(request: IdempotentRequest, req: Req, handler: (tx: Tx) => Promise<IdempotentResponse> | IdempotentResponse): Promise<IdempotencyAnswer>;
 }
 
@@ -115,7 +183,7 @@ const MAX_COLUMN = 255;
 
 /** Checks the options once, when the route is made, and returns the guard its requests go through. */
 export function idempotencyGuard<Tx, Req>(store: BarrierStore<Tx>, options: IdempotencyOptions<Req>): IdempotencyGuard<Tx, Req> {
-  const { scope, required = true, lifetime = '24h', maxResponseBytes = 65_536, maxKeyLength = MAX_COLUMN, documentation } = options;
+  const { scope, required = true, lifetime = '24h', maxResponseBytes = 65_536, maxKeyLength = MAX_COLUMN, acceptBareKeys = false, documentation } = options;
   const table = options.table ?? DEFAULT_IDEMPOTENCY_TABLE;
   const engine = store.dialect.name;
   store.dialect.quoteTable(table);
@@ -141,17 +209,25 @@ export function idempotencyGuard<Tx, Req>(store: BarrierStore<Tx>, options: Idem
     if (typeof value !== 'string' || value.length === 0 || value.length > MAX_COLUMN) {
       throw new IdempotencyScopeError(`idempotentRoute: scope(request) must return a string of 1 to ${MAX_COLUMN} characters; got ${describe(value)}`);
     }
+    const problem = textProblem(value);
+    if (problem) throw new IdempotencyScopeError(`idempotentRoute: scope(request) ${problem}: ${describe(value)}`);
     return value;
   };
 
   const guarded = async (request: IdempotentRequest, req: Req, handler: (tx: Tx) => Promise<IdempotentResponse> | IdempotentResponse) => {
-    const key = parseIdempotencyKey(request.key, maxKeyLength);
-    if (typeof key !== 'string') {
-      if (key.kind === 'missing' && !required) return runUnkeyed(store, handler);
-      return key.kind === 'missing' ? problems.missingKey() : problems.invalidKey(key.detail);
+    const key = parseIdempotencyKey(request.key, maxKeyLength, acceptBareKeys);
+    const unkeyed = typeof key !== 'string' && key.kind === 'missing' && !required;
+    if (typeof key !== 'string' && !unkeyed) return key.kind === 'missing' ? problems.missingKey() : problems.invalidKey(key.detail);
+    const clientScope = unkeyed ? '' : scopeOf(req);
+    let body: Uint8Array | string | undefined;
+    try {
+      body = typeof request.body === 'function' ? await request.body() : request.body;
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return problems.bodyTooLarge(error.limit);
+      throw error;
     }
-    const clientScope = scopeOf(req);
-    const fingerprint = requestFingerprint(request.method, request.target, request.body);
+    if (typeof key !== 'string') return runUnkeyed(store, handler, problems);
+    const fingerprint = requestFingerprint(request.method, request.target, body);
     const identity = { scope: clientScope, key };
     const run = () => claimAndRun(store, statements, { ...identity, fingerprint, lifetimeMs, maxResponseBytes }, handler, problems);
 
@@ -204,11 +280,6 @@ function statementsOf(sql: IdempotencySql, table: string): Statements {
   return { sql, claim: sql.claim(table), select: sql.select(table), takeOver: sql.takeOver(table), complete: sql.complete(table) };
 }
 
-/** Carries what the handler threw out of the transaction, so it is rethrown unchanged and never read as a database conflict. */
-class HandlerThrew {
-  constructor(readonly error: unknown) {}
-}
-
 /** A 5xx from the handler: thrown to roll its work back, then sent. */
 class NotStored {
   constructor(readonly answer: IdempotencyAnswer) {}
@@ -238,12 +309,7 @@ async function claimAndRun<Tx>(
         return replay(found);
       }
       claiming = false;
-      let response: IdempotentResponse;
-      try {
-        response = await handler(connection.tx);
-      } catch (error) {
-        throw new HandlerThrew(error);
-      }
+      const response = await runHandler(handler, connection.tx);
       const answer = encode(response, 'executed');
       if (answer.status >= 500) throw new NotStored({ ...answer, outcome: 'not-stored' });
       const headers = JSON.stringify(answer.headers);
@@ -254,23 +320,43 @@ async function claimAndRun<Tx>(
     });
   } catch (error) {
     if (error instanceof NotStored) return error.answer;
-    if (error instanceof HandlerThrew) throw error.error;
-    if (claiming && store.dialect.isRetryable(error)) return problems.inFlight();
-    throw error;
+    // A conflict while claiming is the key's own request still running; any other is the database's load.
+    if (claiming && !(error instanceof BarrierOngoing) && store.dialect.isRetryable(error)) return problems.inFlight();
+    return afterRollback(store, error, problems);
   }
 }
 
+/** The handler's response, or its rejection as an `Error` (never `undefined`, which Express reads as "no error"). */
+async function runHandler<Tx>(handler: (tx: Tx) => Promise<IdempotentResponse> | IdempotentResponse, tx: Tx): Promise<IdempotentResponse> {
+  try {
+    return await handler(tx);
+  } catch (error) {
+    if (error instanceof Error) throw error;
+    throw new IdempotencyResponseError(`the handler rejected with ${describe(error)}, not an Error; its work rolled back`, { cause: error });
+  }
+}
+
+/**
+ * What a failed transaction answers once rolled back: 503 for `BarrierOngoing` (a busy SQLite file,
+ * a transaction timeout, or the handler's own) and for a database conflict (deadlock, lock
+ * timeout), which a retry resolves; anything else is rethrown to the framework.
+ */
+function afterRollback(store: BarrierStore<unknown>, error: unknown, problems: ProblemWriter): Answered {
+  if (error instanceof BarrierOngoing || store.dialect.isRetryable(error)) return { ...problems.busy(), error };
+  throw error;
+}
+
 /** A route that does not require a key, called without one: the handler in a transaction, nothing stored; a 5xx still rolls back. */
-async function runUnkeyed<Tx>(store: BarrierStore<Tx>, handler: (tx: Tx) => Promise<IdempotentResponse> | IdempotentResponse): Promise<Answered> {
+async function runUnkeyed<Tx>(store: BarrierStore<Tx>, handler: (tx: Tx) => Promise<IdempotentResponse> | IdempotentResponse, problems: ProblemWriter): Promise<Answered> {
   try {
     return await store.transaction(async (connection) => {
-      const answer = encode(await handler(connection.tx), 'unkeyed');
+      const answer = encode(await runHandler(handler, connection.tx), 'unkeyed');
       if (answer.status >= 500) throw new NotStored(answer);
       return answer;
     });
   } catch (error) {
     if (error instanceof NotStored) return error.answer;
-    throw error;
+    return afterRollback(store, error, problems);
   }
 }
 
@@ -331,7 +417,18 @@ function encode(response: IdempotentResponse, outcome: IdempotencyOutcome): Answ
   const lower: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value !== 'string') throw new IdempotencyResponseError(`header ${name} must be a string; got ${describe(value)}`);
-    lower[name.toLowerCase()] = value;
+    // Checked before the commit: a header the front cannot send would fail every replay too.
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch (error) {
+      throw new IdempotencyResponseError(`the handler's header ${describe(name)}: ${describe(value)} cannot be sent`, { cause: error });
+    }
+    const lowerName = name.toLowerCase();
+    if (FRAMING.has(lowerName)) {
+      throw new IdempotencyResponseError(`the handler may not set ${lowerName}: the front frames the response (and a replay) itself`);
+    }
+    lower[lowerName] = value;
   }
   let bytes: Uint8Array;
   let type: string;
@@ -354,9 +451,13 @@ function encode(response: IdempotentResponse, outcome: IdempotencyOutcome): Answ
   return { status, headers: { 'content-type': type, ...lower }, body: bytes, outcome };
 }
 
+// Headers that frame the message or the connection: the front's server sets them for the bytes it
+// sends, so a stored one would contradict the body or the connection on every replay.
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+
 type ProblemWriter = ReturnType<typeof problemWriter>;
 
-/** RFC 9457 problem details for the draft's three refusals. */
+/** RFC 9457 problem details for the draft's three refusals, a busy database and a body too large. */
 function problemWriter(documentation: string | undefined) {
   const problem = (status: number, phrase: string, title: string, code: string, detail: string, outcome: IdempotencyOutcome, headers: Record<string, string> = {}): Answered => {
     // With no documentation the type is about:blank, whose title must be the status phrase.
@@ -388,6 +489,18 @@ function problemWriter(documentation: string | undefined) {
         'in-flight',
         { 'retry-after': '1' },
       ),
+    busy: () =>
+      problem(
+        503,
+        'Service Unavailable',
+        'The service is busy',
+        'idempotency-busy',
+        'The database is busy; nothing was done. Retry this request later, unchanged, with the same Idempotency-Key.',
+        'busy',
+        { 'retry-after': '1' },
+      ),
+    bodyTooLarge: (limit: number) =>
+      problem(413, 'Content Too Large', 'The request body is too large', 'idempotency-body-too-large', `The request body must be at most ${limit} bytes.`, 'body-too-large'),
   };
 }
 

@@ -5,6 +5,7 @@ export {
   ensureIdempotencySchema,
   idempotencyGuard,
   type IdempotencyAnswer,
+  type IdempotencyBodyOptions,
   type IdempotencyEvent,
   type IdempotencyGuard,
   type IdempotencyHooks,

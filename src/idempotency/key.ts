@@ -3,19 +3,29 @@ import { createHash } from 'node:crypto';
 /** Why an `Idempotency-Key` header was refused: missing, or not a valid key. */
 export type KeyProblem = { kind: 'missing' } | { kind: 'invalid'; detail: string };
 
+// RFC 8941 token characters: RFC 9110's tchar, ":" and "/". Any of them may come first, since bare
+// keys from Stripe-style clients are often UUIDs, which can start with a digit.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z:/]+$/;
+
 /**
  * The key inside an `Idempotency-Key` header: an RFC 8941 sf-string (`"…"`, printable ASCII, with
- * `\"` and `\\` the only escapes), surrounded by nothing but spaces. Node joins repeated headers
- * with `, `, which then fails here as a list: a request must carry one key.
+ * `\"` and `\\` the only escapes), surrounded by nothing but spaces. With `acceptBare`, also the
+ * characters of an RFC 8941 token unquoted, the same key as its quoted form (`abc` is `"abc"`).
+ * Node joins repeated headers with `, `, which then fails here as a list: a request must carry one key.
  */
-export function parseIdempotencyKey(header: string | readonly string[] | undefined, maxLength: number): string | KeyProblem {
+export function parseIdempotencyKey(header: string | readonly string[] | undefined, maxLength: number, acceptBare = false): string | KeyProblem {
   if (header === undefined) return { kind: 'missing' };
   if (typeof header !== 'string') {
     return header.length === 0 ? { kind: 'missing' } : { kind: 'invalid', detail: 'send exactly one Idempotency-Key header' };
   }
   const text = header.replace(/^ +| +$/g, '');
   if (text.length === 0) return { kind: 'missing' };
-  if (text[0] !== '"') return invalid('must be a quoted string (an RFC 8941 sf-string), e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"');
+  if (text[0] !== '"') {
+    if (!acceptBare) return invalid('must be a quoted string (an RFC 8941 sf-string), e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"');
+    if (!TOKEN.test(text)) return invalid('must be one quoted string or one token of letters, digits and !#$%&\'*+-.^_`|~:/');
+    if (text.length > maxLength) return invalid(`must be at most ${maxLength} characters`);
+    return text;
+  }
   let key = '';
   for (let i = 1; i < text.length; i++) {
     const char = text[i]!;

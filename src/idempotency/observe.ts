@@ -6,9 +6,11 @@ import { DB_SYSTEM, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from '..
  * What an idempotent route did with one request. `executed`: the handler ran and its response was
  * stored with the work; `replayed`: a completed request's response was sent again, nothing ran;
  * `in-flight`: 409, the key's first request is still running; `mismatch`: 422, the key came with
- * a different request; `missing-key` / `invalid-key`: 400; `not-stored`: the handler answered 5xx,
- * which rolled its work back and stored nothing; `unkeyed`: no key on a route that does not
- * require one, so the handler ran unguarded; `error`: the handler or the database threw.
+ * a different request; `missing-key` / `invalid-key`: 400; `body-too-large`: 413, the body was over
+ * `maxBodyBytes`; `not-stored`: the handler answered 5xx, which rolled its work back and stored
+ * nothing; `busy`: 503, the database was busy (`BarrierOngoing` or a conflict), so the work rolled
+ * back and nothing was stored; `unkeyed`: no key on a route that does not require one, so the
+ * handler ran unguarded; `error`: the handler or the database threw.
  */
 export type IdempotencyOutcome =
   | 'executed'
@@ -17,7 +19,9 @@ export type IdempotencyOutcome =
   | 'mismatch'
   | 'missing-key'
   | 'invalid-key'
+  | 'body-too-large'
   | 'not-stored'
+  | 'busy'
   | 'unkeyed'
   | 'error';
 
@@ -33,13 +37,14 @@ export interface IdempotencyEvent {
   /** The status sent; absent for `error`. */
   status?: number;
   durationMs: number;
+  /** For `error`: what was thrown; for `busy`: the conflict the 503 stands for. */
   error?: unknown;
 }
 
 export interface IdempotencyHooks {
   /** Called once per request, after its transaction has ended. Count replays and conflicts here. Must not throw. */
   onOutcome?: (event: IdempotencyEvent) => void;
-  /** Receives one line per request: `in-flight`, `mismatch` and keys refused at `info`, `error` at `error`, the rest at `debug`. */
+  /** Receives one line per request: `busy` at `warn`; `in-flight`, `mismatch`, keys and bodies refused at `info`; `error` at `error`; the rest at `debug`. */
   logger?: Logger;
 }
 
@@ -52,6 +57,8 @@ const LEVEL: Record<IdempotencyOutcome, keyof Logger> = {
   mismatch: 'info',
   'missing-key': 'info',
   'invalid-key': 'info',
+  'body-too-large': 'info',
+  busy: 'warn',
   error: 'error',
 };
 
@@ -73,6 +80,7 @@ export interface Observed {
   status: number;
   scope?: string;
   key?: string;
+  error?: unknown;
 }
 
 /**
@@ -123,7 +131,7 @@ async function timed<T extends Observed>(
     throw error;
   }
   endSpan?.(result.outcome);
-  const { outcome, status, scope, key } = result;
+  const { outcome, status, scope, key, error } = result;
   report(hooks, {
     ...base,
     outcome,
@@ -131,6 +139,7 @@ async function timed<T extends Observed>(
     ...(scope === undefined ? {} : { scope }),
     ...(key === undefined ? {} : { key }),
     durationMs: performance.now() - started,
+    ...(error === undefined ? {} : { error }),
   });
   return result;
 }

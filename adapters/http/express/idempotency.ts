@@ -3,8 +3,10 @@
  * `keepRawBody` is the body parser's `verify` hook (`express.json({ verify: keepRawBody })`), or
  * when `express.raw()`/`express.text()` left them in `req.body`; with any other parser it hashes
  * the canonical JSON of the parsed body (keys sorted), so a client that reorders keys is still
- * the same request.
+ * the same request. The body is read and bounded by that parser (its `limit`: 100 kB by default for
+ * `express.json()`), before the route sees the request.
  */
+import type { Request } from 'express';
 import {
   bodyForFingerprint,
   idempotencyGuard,
@@ -24,7 +26,7 @@ declare global {
   }
 }
 
-/** The part of an Express request the route reads (Express 4 and 5 both fit). */
+/** The part of an Express request the route reads (Express 4 and 5 both fit); handlers get Express's own `Request`. */
 export interface IdempotentExpressRequest extends Express.Request {
   method: string;
   headers: Record<string, string | string[] | undefined>;
@@ -49,10 +51,11 @@ export function keepRawBody(req: object, _res: unknown, buffer: Buffer): void {
 /**
  * An Express handler that runs `handler` at most once per `Idempotency-Key` and scope, inside the
  * store's transaction, and commits its response with its work. Repeats get the stored response
- * (marked `Idempotent-Replayed: true`); refusals are RFC 9457 problems (400, 409, 422). What the
- * handler or the database throws goes to `next(error)`, and nothing is stored.
+ * (marked `Idempotent-Replayed: true`); refusals are RFC 9457 problems (400, 409, 422), a busy
+ * database 503. What the handler or the database throws goes to `next(error)` (an `Error` always:
+ * a rejection with anything else becomes `IdempotencyResponseError`), and nothing is stored.
  */
-export function idempotentRoute<Tx, Req extends IdempotentExpressRequest = IdempotentExpressRequest>(
+export function idempotentRoute<Tx, Req extends IdempotentExpressRequest = Request>(
   store: BarrierStore<Tx>,
   handler: (tx: Tx, req: Req) => Promise<IdempotentResponse> | IdempotentResponse,
   options: IdempotencyOptions<Req>,
