@@ -5,19 +5,9 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
+import { typeProblems } from './compile.js';
 import { documentationFiles } from './docs.js';
-
-const SUBPATHS: Record<string, string> = { txbarrier: 'src/index.ts', 'txbarrier/testing': 'src/testing/index.ts' };
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, unknown> };
-const sources = readFileSync('tsup.config.ts', 'utf8');
-
-/** `txbarrier/<name>` → the file tsup builds it from (the `sources` table of tsup.config.ts). */
-function sourceOf(name: string): string | undefined {
-  const match = new RegExp(`^\\s*'?${name.replace(/[-/]/g, (c) => `\\${c}`)}'?: '([^']+)'`, 'm').exec(sources);
-  return match?.[1];
-}
 
 /** Each block with where it is (`docs/outbox.md:12`), for the failure message. */
 const blocks = documentationFiles().flatMap((file) => {
@@ -38,24 +28,10 @@ describe('README and docs/', () => {
       writeFileSync(file, `${code}\nexport {};\n`);
       return file;
     });
-    const paths: Record<string, string[]> = {};
-    for (const path of Object.keys(pkg.exports)) {
-      if (path === './package.json') continue;
-      const name = path === '.' ? 'txbarrier' : `txbarrier/${path.slice(2)}`;
-      const source = SUBPATHS[name] ?? sourceOf(path.slice(2));
-      if (source) paths[name] = [join(process.cwd(), source)];
-    }
-    const config = ts.readConfigFile('tsconfig.json', ts.sys.readFile);
-    const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, process.cwd());
-    const program = ts.createProgram(files, { ...options, noEmit: true, paths, baseUrl: process.cwd() });
-    const problems = ts
-      .getPreEmitDiagnostics(program)
-      .filter((d) => d.file && d.file.fileName.startsWith(dir))
-      .map((d) => {
-        const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
-        const block = blocks[Number(/block-(\d+)/.exec(d.file!.fileName)![1]) - 1]!;
-        return `${block.at} (${block.code.split('\n')[0]}…) line ${line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
-      });
+    const problems = typeProblems(files).map(({ file, line, message }) => {
+      const block = blocks[Number(/block-(\d+)/.exec(file)![1]) - 1]!;
+      return `${block.at} (${block.code.split('\n')[0]}…) line ${line}: ${message}`;
+    });
     expect(problems).toEqual([]);
   }, 120_000);
 });
