@@ -141,11 +141,15 @@ async function consume(job: Job): Promise<number> {
   }
 
   const prefix = `txb-bench:${job.name}`;
-  const processor: (j: BullJob<{ amount: number }>, token?: string) => Promise<unknown> =
+  const consumer =
     job.variant === 'barrier'
-      ? bullmqConsumer({ store, consumer: CONSUMER, handle: (tx, j: BullJob<{ amount: number }>) => tx.query(insert, [j.id, j.data.amount]) }).processor
-      : (j) => bare(j.id!, j.data.amount);
-  const worker = new Worker(job.name, processor, { connection: REDIS_CONNECTION, prefix, concurrency: CONCURRENCY });
+      ? bullmqConsumer({ store, consumer: CONSUMER, handle: (tx, j: BullJob<{ amount: number }>) => tx.query(insert, [j.id, j.data.amount]) })
+      : undefined;
+  const processor: (j: BullJob<{ amount: number }>, token?: string) => Promise<unknown> = consumer?.processor ?? ((j) => bare(j.id!, j.data.amount));
+  // maxStalledCount covers the consumer's five attempts, as watch() requires.
+  const worker = new Worker(job.name, processor, { connection: REDIS_CONNECTION, prefix, concurrency: CONCURRENCY, autorun: false, maxStalledCount: 4 });
+  consumer?.watch(worker);
+  void worker.run();
   worker.on('completed', count);
   await done;
   const rate = job.messages / ((performance.now() - started) / 1000);
