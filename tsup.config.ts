@@ -38,6 +38,8 @@ const sources: Record<string, string> = {
   nats: 'adapters/brokers/nats/consumer.ts',
   bullmq: 'adapters/brokers/bullmq/consumer.ts',
   temporal: 'adapters/engines/temporal.ts',
+  kafka: 'adapters/brokers/kafka/consumer.ts',
+  'outbox/kafka': 'adapters/brokers/kafka/publisher.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

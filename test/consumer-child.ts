@@ -13,6 +13,7 @@ const harnesses: Record<string, () => Promise<BrokerHarness>> = {
   RabbitMQ: async () => (await import('./consumer-amqp-harness.js')).amqpHarness,
   'NATS JetStream': async () => (await import('./consumer-nats-harness.js')).natsHarness,
   BullMQ: async () => (await import('./consumer-bullmq-harness.js')).bullmqHarness,
+  Kafka: async () => (await import('./peers/kafka/harness.js')).kafkaHarness,
 };
 const run = await (await harnesses[broker]!()).attach(params);
 const ledger = await openLedger(spec, {
