@@ -8,7 +8,7 @@
 import amqp from 'amqplib';
 import { connect as natsConnect, type JsMsg } from 'nats';
 import { Barrier, BarrierFailure } from '../src/index.js';
-import { openStore, placeholders, settingsFromEnv, tell } from './outbox-env.js';
+import { kafkaThroughProxy, openStore, placeholders, settingsFromEnv, tell } from './outbox-env.js';
 
 const settings = settingsFromEnv();
 const killAfter = Number(process.env.KILL_AFTER_COMMITS ?? 0);
@@ -76,6 +76,33 @@ if (settings.broker === 'amqp') {
   };
   const retry = () => setTimeout(() => void consume().catch(retry), 200);
   await consume();
+} else if (settings.broker === 'kafka') {
+  // One message at a time per partition; its offset is committed after it was applied or recorded
+  // dead, so a kill or a lost commit brings it back to the barrier.
+  const kafka = await kafkaThroughProxy(settings.brokerUrl);
+  const consumer = kafka.consumer({ groupId: settings.durable, sessionTimeout: 3000, rebalanceTimeout: 3000, heartbeatInterval: 300, maxWaitTimeInMs: 100 });
+  // kafkajs restarts itself after a dropped connection; when it gives up, the run restarts this process.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) process.exit(1);
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic: settings.topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ topic, partition, message }) => {
+      for (;;) {
+        try {
+          // 'reject' too is settled: the poison message was recorded dead.
+          await handle(message.headers?.['message-id']?.toString(), message.value?.toString() ?? '');
+          break;
+        } catch (error) {
+          tell({ event: 'error', error: String(error) });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      await consumer.commitOffsets([{ topic, partition, offset: String(BigInt(message.offset) + 1n) }]);
+    },
+  });
 } else {
   const nc = await natsConnect({ servers: settings.brokerUrl, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
   const js = nc.jetstream();

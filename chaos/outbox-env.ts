@@ -11,7 +11,7 @@ import { sqliteStore } from '../adapters/stores/sqlite.js';
 import type { BarrierStore } from '../src/index.js';
 
 export type ChaosEngine = 'sqlite' | 'postgres' | 'mysql';
-export type ChaosBroker = 'amqp' | 'nats';
+export type ChaosBroker = 'amqp' | 'nats' | 'kafka';
 
 /** Everything a child process needs; passed as one JSON environment variable. */
 export interface ChaosSettings {
@@ -28,9 +28,9 @@ export interface ChaosSettings {
   deadTable: string;
   /** The broker, through the run's proxy (which drops connections). */
   brokerUrl: string;
-  /** AMQP queue or NATS subject the orders go to. */
+  /** AMQP queue, NATS subject or Kafka topic the orders go to. */
   topic: string;
-  /** NATS: the stream and durable consumer. */
+  /** NATS: the stream and durable consumer (Kafka: the consumer group). */
   stream: string;
   durable: string;
 }
@@ -102,4 +102,22 @@ export function openStore(settings: ChaosSettings, options: { consumer?: boolean
 /** One line on stdout the run reads: how a child tells what happened to it. */
 export function tell(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+/**
+ * A kafkajs client whose every connection goes to `address` (the run's proxy): a Kafka client
+ * connects to the address the broker advertises, which would bypass the proxy. Quiet, and quick to
+ * give up a request, so the run's faults show as failed publishes rather than long stalls.
+ */
+export async function kafkaThroughProxy(address: string) {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const { connect } = await import('node:net');
+  const [host, port] = address.split(':') as [string, string];
+  return new Kafka({
+    clientId: 'txbarrier-outbox-chaos',
+    brokers: [address],
+    logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 50, retries: 3 },
+    socketFactory: ({ onConnect }) => connect({ host, port: Number(port) }, onConnect),
+  });
 }

@@ -6,10 +6,11 @@
 import amqp from 'amqplib';
 import { connect as natsConnect } from 'nats';
 import { amqpPublisher } from '../adapters/brokers/amqp/publisher.js';
+import { kafkaPublisher } from '../adapters/brokers/kafka/publisher.js';
 import { natsPublisher } from '../adapters/brokers/nats/publisher.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
 import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/index.js';
-import { openStore, settingsFromEnv, tell } from './outbox-env.js';
+import { kafkaThroughProxy, openStore, settingsFromEnv, tell } from './outbox-env.js';
 import pg from 'pg';
 
 const settings = settingsFromEnv();
@@ -21,6 +22,8 @@ let publisher: OutboxPublisher;
 let closeBroker = async () => {};
 if (settings.broker === 'amqp') {
   publisher = amqpPublisher({ connect: () => amqp.connect(settings.brokerUrl) });
+} else if (settings.broker === 'kafka') {
+  publisher = kafkaPublisher({ kafka: await kafkaThroughProxy(settings.brokerUrl), timeout: 2000 });
 } else {
   const nc = await natsConnect({ servers: settings.brokerUrl, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
   publisher = natsPublisher({ jetstream: nc.jetstream(), timeout: 1000 });

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { AckPolicy, connect as natsConnect } from 'nats';
 import { createOutbox } from '../src/messaging/outbox/index.js';
-import { type ChaosBroker, type ChaosEngine, type ChaosSettings, openStore, placeholders, SETTINGS_VARIABLE } from './outbox-env.js';
+import { type ChaosBroker, type ChaosEngine, type ChaosSettings, kafkaThroughProxy, openStore, placeholders, SETTINGS_VARIABLE } from './outbox-env.js';
 import { startProxy } from './outbox-proxy.js';
 import { AMQP_URL, NATS_URL } from '../servers/index.js';
 
@@ -32,6 +32,8 @@ export interface OutboxChaosOptions {
   amqpUrl?: string;
   /** Defaults to servers/index.ts's. */
   natsUrl?: string;
+  /** Kafka: `host:port` of the broker (servers/kafka.ts starts one). */
+  kafkaBroker?: string;
   /** How long to wait for every committed message to settle. Defaults to 60 s. */
   settleTimeoutMs?: number;
   /**
@@ -100,7 +102,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   const { engine, broker } = options;
   const tag = randomUUID().replaceAll('-', '').slice(0, 10);
   const dir = engine === 'sqlite' ? mkdtempSync(join(tmpdir(), 'txbarrier-outbox-chaos-')) : undefined;
-  const brokerUrl = new URL(broker === 'amqp' ? (options.amqpUrl ?? AMQP_URL) : (options.natsUrl ?? NATS_URL));
+  const brokerUrl = new URL(broker === 'amqp' ? (options.amqpUrl ?? AMQP_URL) : broker === 'kafka' ? `kafka://${options.kafkaBroker ?? '127.0.0.1:9092'}` : (options.natsUrl ?? NATS_URL));
   const proxy = await startProxy(brokerUrl.hostname, Number(brokerUrl.port || (broker === 'amqp' ? 5672 : 4222)));
   const proxied = new URL(brokerUrl);
   proxied.hostname = '127.0.0.1';
@@ -117,11 +119,12 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
     effectsTable: `chaos_${tag}_effects`,
     deadTable: `chaos_${tag}_dead`,
     brokerUrl: broker === 'amqp' ? proxied.href : proxied.host,
-    topic: broker === 'amqp' ? `txb-outbox-chaos-${tag}` : `txb_outbox_chaos_${tag}.orders`,
+    topic: broker === 'nats' ? `txb_outbox_chaos_${tag}.orders` : `txb-outbox-chaos-${tag}`,
     stream: `TXB_OUTBOX_CHAOS_${tag.toUpperCase()}`,
     durable: `consumer_${tag}`,
   };
-  const poisonTopic = broker === 'amqp' ? `txb-outbox-chaos-${tag}-nobody` : `txb_outbox_chaos_${tag}_nobody.orders`;
+  // A topic no queue, stream or Kafka topic exists for: the broker refuses it.
+  const poisonTopic = broker === 'nats' ? `txb_outbox_chaos_${tag}_nobody.orders` : `txb-outbox-chaos-${tag}-nobody`;
 
   const producer = openStore(settings);
   const consumerDb = openStore(settings, { consumer: true, table: settings.barrierTable });
@@ -141,6 +144,14 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
     cleanups.push(async () => {
       await channel.deleteQueue(settings.topic);
       await connection.close();
+    });
+  } else if (broker === 'kafka') {
+    const admin = (await kafkaThroughProxy(brokerUrl.host)).admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: settings.topic, numPartitions: 3 }] });
+    cleanups.push(async () => {
+      await admin.deleteTopics({ topics: [settings.topic] });
+      await admin.disconnect();
     });
   } else {
     const nc = await natsConnect({ servers: brokerUrl.host });

@@ -118,7 +118,7 @@ export interface Received {
 }
 
 export interface BrokerHarness {
-  name: 'amqp' | 'nats';
+  name: 'amqp' | 'nats' | 'kafka';
   /** A topic the broker accepts (a queue, or a subject the stream captures). */
   topic(name?: string): string;
   /** A topic nothing receives: the broker refuses it. */
@@ -221,7 +221,20 @@ async function probe(name: string, open: () => Promise<{ close(): Promise<void> 
   }
 }
 
-export const BROKERS: { name: 'amqp' | 'nats'; open: () => Promise<BrokerHarness>; skip: boolean }[] = [
-  { name: 'amqp', open: openAmqp, skip: !(await probe(`RabbitMQ at ${AMQP_URL}`, () => amqp.connect(AMQP_URL, { timeout: 3000 }))) },
-  { name: 'nats', open: openNats, skip: !(await probe(`NATS at ${NATS_URL}`, () => natsConnect({ servers: NATS_URL, timeout: 3000 }))) },
+export interface OutboxBroker {
+  name: BrokerHarness['name'];
+  open: () => Promise<BrokerHarness>;
+  skip: boolean;
+  /**
+   * A topic refused now can be accepted later, and one reader sees every topic's messages in the
+   * order they arrived (AMQP: one consumer of several queues), so the suite can check that a
+   * requeued message goes out ahead of the rest of its key. Kafka orders a partition, not a set of
+   * topics; JetStream keeps refusing a subject no stream captures.
+   */
+  requeueInOrder: boolean;
+}
+
+export const BROKERS: OutboxBroker[] = [
+  { name: 'amqp', open: openAmqp, skip: !(await probe(`RabbitMQ at ${AMQP_URL}`, () => amqp.connect(AMQP_URL, { timeout: 3000 }))), requeueInOrder: true },
+  { name: 'nats', open: openNats, skip: !(await probe(`NATS at ${NATS_URL}`, () => natsConnect({ servers: NATS_URL, timeout: 3000 }))), requeueInOrder: false },
 ];

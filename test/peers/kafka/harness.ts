@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { type Consumer, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { consumeKafka, type KafkaConsumerClient, type KafkaMessage, MESSAGE_ID_HEADER } from '../../../adapters/brokers/kafka/consumer.js';
+import { kafkaPublisher } from '../../../adapters/brokers/kafka/publisher.js';
+import type { OutboxPublisher } from '../../../src/messaging/outbox/index.js';
 import { amountOf, type BrokerHarness, type BrokerRun, payload } from '../../consumer-harness.js';
+import type { BrokerHarness as OutboxBrokerHarness, Received } from '../../outbox-harness.js';
 import { tcpProxy } from '../../tcp-proxy.js';
 
 export function kafkaBrokers(): string[] {
@@ -139,3 +142,53 @@ export const kafkaHarness: BrokerHarness = {
   open: () => run(`txb-consumers-${randomBytes(6).toString('hex')}`, true),
   attach: (params) => run(params.topic as string, false),
 };
+
+/** The outbox tests' view of Kafka: topics of the run's own, created on `accept`, read back by a consumer of its own. */
+export async function openKafkaOutbox(): Promise<OutboxBrokerHarness> {
+  const prefix = `txb-outbox-${randomBytes(5).toString('hex')}`;
+  // Few retries: a publish to a topic that does not exist fails within the relay's fast retry policy.
+  const kafka = kafkaClient({ retry: { initialRetryTime: 20, retries: 2 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topics: string[] = [];
+  const seen = new Map<string, Received>();
+  const publishers: OutboxPublisher[] = [];
+  let reader: Consumer | undefined;
+  // A new topic needs a new subscription: a fresh reader reads every topic from the start again, and `seen` keeps one entry per position.
+  const read = async () => {
+    await reader?.disconnect();
+    reader = kafka.consumer({ groupId: `${prefix}-reader-${topics.length}`, maxWaitTimeInMs: 50 });
+    await reader.connect();
+    await reader.subscribe({ topics, fromBeginning: true });
+    await reader.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]));
+        seen.set(`${topic}/${partition}/${message.offset}`, { id: headers[MESSAGE_ID_HEADER] ?? '', topic, payload: message.value?.toString() ?? '', headers });
+      },
+    });
+  };
+  return {
+    name: 'kafka',
+    topic: (name = 'main') => `${prefix}-${name}`,
+    deadTopic: () => `${prefix}-nobody-${randomBytes(3).toString('hex')}`,
+    async accept(topic) {
+      if (topics.includes(topic)) return;
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] });
+      topics.push(topic);
+      await read();
+    },
+    publisher() {
+      const publisher = kafkaPublisher({ kafka, timeout: 2000 });
+      publishers.push(publisher);
+      return publisher;
+    },
+    // In the order first read: per partition, the order the broker appended them.
+    received: async () => [...seen.values()],
+    async close() {
+      for (const publisher of publishers) await publisher.close?.();
+      await reader?.disconnect();
+      if (topics.length > 0) await admin.deleteTopics({ topics });
+      await admin.disconnect();
+    },
+  };
+}
