@@ -1,5 +1,5 @@
 /**
- * npx tsx bench/consumers.ts [--brokers amqp,nats,bullmq] [--messages 2000] [--rounds 3]
+ * npx tsx bench/consumers.ts [--brokers amqp,nats,bullmq,kafka] [--messages 2000] [--rounds 3]
  *
  * Each exactly-once consumer against a hand-written consumer of the same broker running the same
  * transaction (one INSERT into a PostgreSQL ledger, then the ack) without the barrier. Every round
@@ -7,7 +7,9 @@
  * them, the variants' order rotating from round to round; a child reports messages/s from the
  * start of its consumer to its last settlement. Prints a markdown table: median rates and the
  * median of the per-round ratios. Server URLs: TXBARRIER_POSTGRES_URL, TXBARRIER_AMQP_URL,
- * TXBARRIER_NATS_URL, TXBARRIER_REDIS_URL.
+ * TXBARRIER_NATS_URL, TXBARRIER_REDIS_URL; Kafka (asked for by name) at TXBARRIER_KAFKA_BROKERS, else
+ * the test broker of servers/kafka.ts, started for the run. A Kafka topic has CONCURRENCY partitions,
+ * one message in flight on each.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,13 +18,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import amqp from 'amqplib';
 import { type Job as BullJob, Queue, Worker } from 'bullmq';
+import { Kafka, logLevel } from 'kafkajs';
 import { AckPolicy, connect, type JsMsg, nanos } from 'nats';
 import pg from 'pg';
 import { consumeAmqp } from '../adapters/brokers/amqp/consumer.js';
 import { bullmqConsumer } from '../adapters/brokers/bullmq/consumer.js';
+import { consumeKafka } from '../adapters/brokers/kafka/consumer.js';
 import { consumeNats } from '../adapters/brokers/nats/consumer.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { AMQP_URL, NATS_URL, POSTGRES_URL, REDIS_URL } from '../servers/index.js';
+import { startKafkaBroker } from '../servers/kafka.js';
 
 const REDIS = new URL(REDIS_URL);
 const REDIS_CONNECTION = { host: REDIS.hostname, port: Number(REDIS.port || 6379) };
@@ -30,9 +35,11 @@ const REDIS_CONNECTION = { host: REDIS.hostname, port: Number(REDIS.port || 6379
 const CONCURRENCY = 16;
 const CONSUMER = 'bench-ledger';
 
-type Broker = 'amqp' | 'nats' | 'bullmq';
+type Broker = 'amqp' | 'nats' | 'bullmq' | 'kafka';
 type Variant = 'barrier' | 'hand-written';
+/** The default brokers; Kafka needs its test broker built, so it runs when asked for. */
 const BROKERS: Broker[] = ['amqp', 'nats', 'bullmq'];
+const kafka = () => new Kafka({ clientId: 'txbarrier-bench', brokers: process.env.TXBARRIER_KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
 const VARIANTS: Variant[] = ['barrier', 'hand-written'];
 
 /** What a child needs: where the messages wait and where the ledger is. */
@@ -140,6 +147,44 @@ async function consume(job: Job): Promise<number> {
     return rate;
   }
 
+  if (job.broker === 'kafka') {
+    const client = kafka();
+    const consumer = client.consumer({ groupId: job.name, maxWaitTimeInMs: 50 });
+    const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await Promise.all([consumer.connect(), producer.connect()]);
+    await consumer.subscribe({ topic: job.name, fromBeginning: true });
+    const id = (headers: Record<string, unknown> | undefined) => String(headers!['message-id']);
+    if (job.variant === 'barrier') {
+      const running = await consumeKafka({
+        kafkaConsumer: consumer,
+        deadLetterProducer: producer,
+        store,
+        consumer: CONSUMER,
+        concurrency: CONCURRENCY,
+        onSettled: count,
+        handle: (tx, { message }) => tx.query(insert, [id(message.headers), amountOf(message.value!)]),
+      });
+      await done;
+      await running.stop();
+    } else {
+      await consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: CONCURRENCY,
+        eachMessage: async ({ topic, partition, message }) => {
+          await bare(id(message.headers), amountOf(message.value!));
+          await consumer.commitOffsets([{ topic, partition, offset: String(BigInt(message.offset) + 1n) }]);
+          count();
+        },
+      });
+      await done;
+      await consumer.stop();
+    }
+    const rate = job.messages / ((performance.now() - started) / 1000);
+    await Promise.all([consumer.disconnect(), producer.disconnect()]);
+    await pool.end();
+    return rate;
+  }
+
   const prefix = `txb-bench:${job.name}`;
   const consumer =
     job.variant === 'barrier'
@@ -190,6 +235,20 @@ async function publish(broker: Broker, name: string, count: number): Promise<() 
       await nc.close();
     };
   }
+  if (broker === 'kafka') {
+    const client = kafka();
+    const admin = client.admin();
+    const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await Promise.all([admin.connect(), producer.connect()]);
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: name, numPartitions: CONCURRENCY }] });
+    // Keyed by id, so the messages spread over the partitions.
+    await producer.send({ topic: name, acks: -1, messages: Array.from({ length: count }, (_, i) => ({ key: id(i), value: body(i), headers: { 'message-id': id(i) } })) });
+    await producer.disconnect();
+    return async () => {
+      await admin.deleteTopics({ topics: [name] });
+      await admin.disconnect();
+    };
+  }
   const queue = new Queue(name, { connection: REDIS_CONNECTION, prefix: `txb-bench:${name}` });
   await queue.addBulk(Array.from({ length: count }, (_, i) => ({ name: 'payment', data: { amount: i + 1 }, opts: { jobId: id(i), removeOnComplete: true } })));
   return async () => {
@@ -218,6 +277,9 @@ async function main(): Promise<void> {
   const brokers = values.brokers.split(',') as Broker[];
   const messages = Number(values.messages);
   const rounds = Number(values.rounds);
+  const broker = brokers.includes('kafka') ? await startKafkaBroker() : undefined;
+  // The children inherit it.
+  if (broker) process.env.TXBARRIER_KAFKA_BROKERS = broker.brokers.join(',');
   const pool = new pg.Pool({ connectionString: POSTGRES_URL });
   const loadBefore = loadavg()[0]!;
   const rates: Record<string, number[]> = {};
@@ -251,6 +313,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await pool.end();
+    await broker?.stop();
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   // The figures mean little on a loaded machine: say how loaded it was.
