@@ -23,6 +23,7 @@ const sources: Record<string, string> = {
   typeorm: 'adapters/orm/typeorm.ts',
   sequelize: 'adapters/orm/sequelize.ts',
   'postgres-js': 'adapters/stores/postgres-js.ts',
+  pglite: 'adapters/stores/pglite.ts',
   prisma: 'adapters/orm/prisma.ts',
   'mikro-orm': 'adapters/orm/mikro-orm.ts',
   idempotency: 'src/idempotency/index.ts',

@@ -22,6 +22,7 @@ const PROJECTS: string[][] = [
   ['drizzle-orm', 'postgres@4'],
   ['better-sqlite3@12'],
   ['@temporalio/activity'],
+  ['@electric-sql/pglite'],
 ];
 
 /** The npm majors every project is installed with: the system npm if it is that major, else one fetched (servers/npm-fetch.sh). */
@@ -67,6 +68,17 @@ const PEER_CHECKS: Record<string, string> = {
     const sql = postgres();
     postgresJsStore(sql);
     await sql.end();`,
+  '@electric-sql/pglite': `
+    const { PGlite } = await load('@electric-sql/pglite');
+    const { pgliteStore } = await load('txbarrier/pglite');
+    const { Barrier } = await load('txbarrier');
+    const pg = new PGlite();
+    const store = pgliteStore(pg);
+    await store.ensureSchema();
+    const request = () => Barrier.from({ transType: 'saga', gid: 'g', branchId: '01', op: 'action' }).call(store, () => {});
+    const outcomes = [(await request()).outcome, (await request()).outcome];
+    await pg.close();
+    if (outcomes.join() !== 'applied,duplicate') throw new Error('PGlite barrier: ' + outcomes.join());`,
 };
 
 const args = process.argv.slice(2);
