@@ -8,6 +8,8 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // Under .ci/run, skipped tests are also written down for its summary (test/ci-skips.ts).
     reporters: process.env.TXBARRIER_CI_SKIPS ? ['default', './test/ci-skips.ts'] : ['default'],
+    // Warnings a test provokes are recorded, not printed, and must be claimed (test/setup/warnings.ts).
+    setupFiles: ['test/setup/warnings.ts'],
     // Race tests hold transactions open against real servers; the default 5 s is tight on 2 cores.
     testTimeout: 30_000,
     hookTimeout: 30_000,

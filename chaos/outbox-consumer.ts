@@ -8,8 +8,9 @@
 import amqp from 'amqplib';
 import { connect as natsConnect, type JsMsg } from 'nats';
 import { Barrier, BarrierFailure } from '../src/index.js';
-import { kafkaThroughProxy, openStore, placeholders, settingsFromEnv, tell } from './outbox-env.js';
+import { exitOnConnectionLoss, kafkaThroughProxy, openStore, placeholders, settingsFromEnv, tell } from './outbox-env.js';
 
+exitOnConnectionLoss();
 const settings = settingsFromEnv();
 const killAfter = Number(process.env.KILL_AFTER_COMMITS ?? 0);
 const { store, run } = openStore(settings, { consumer: true, table: settings.barrierTable });

@@ -121,3 +121,26 @@ export async function kafkaThroughProxy(address: string) {
     socketFactory: ({ onConnect }) => connect({ host, port: Number(port) }, onConnect),
   });
 }
+
+// What the broker clients throw when the run's proxy cuts or refuses their connection (amqplib's
+// handshake error has no code).
+const CONNECTION_LOST = new Set(['TIMEOUT', 'CONNECTION_REFUSED', 'DISCONNECT', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE']);
+const CONNECTION_LOST_MESSAGE = /^Socket closed abruptly during opening handshake$/;
+
+/**
+ * A child whose broker connection the run cut while it was connecting dies of the client's error
+ * (as a service would, to be restarted by its supervisor). It says so on stdout and exits with 3
+ * instead of printing a crash; any other uncaught error still crashes it loudly (the run reports
+ * what a child printed as a violation).
+ */
+export function exitOnConnectionLoss(): void {
+  const lost = (error: unknown) => {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    const known = typeof code === 'string' ? CONNECTION_LOST.has(code) : typeof message === 'string' && CONNECTION_LOST_MESSAGE.test(message);
+    if (!known) throw error;
+    tell({ event: 'connection-lost', reason: String(code ?? message) });
+    process.exit(3);
+  };
+  process.on('uncaughtException', lost);
+  process.on('unhandledRejection', lost);
+}

@@ -10,9 +10,10 @@ import { kafkaPublisher } from '../adapters/brokers/kafka/publisher.js';
 import { natsPublisher } from '../adapters/brokers/nats/publisher.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
 import { createOutbox, createRelay, type OutboxPublisher } from '../src/messaging/outbox/index.js';
-import { kafkaThroughProxy, openStore, settingsFromEnv, tell } from './outbox-env.js';
+import { exitOnConnectionLoss, kafkaThroughProxy, openStore, settingsFromEnv, tell } from './outbox-env.js';
 import pg from 'pg';
 
+exitOnConnectionLoss();
 const settings = settingsFromEnv();
 const killAfter = Number(process.env.KILL_AFTER_PUBLISHES ?? 0);
 const { store, close } = openStore(settings, { readCommitted: true });

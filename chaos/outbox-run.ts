@@ -59,6 +59,8 @@ export interface OutboxChaosReport {
   relayKills: number;
   consumerKills: number;
   connectionDrops: number;
+  /** Children that died of a broker connection the run cut while they were connecting, and were restarted. */
+  connectionLostExits: number;
   durationMs: number;
   /** Where the time went: children starting, the producer, waiting for every message to settle. */
   phasesMs: { start: number; produce: number; settle: number };
@@ -166,7 +168,8 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   }
 
   const violations: string[] = [];
-  const counts = { duplicatesAbsorbed: 0, relayKills: 0, consumerKills: 0, connectionDrops: 0 };
+  const counts = { duplicatesAbsorbed: 0, relayKills: 0, consumerKills: 0, connectionDrops: 0, connectionLostExits: 0 };
+  const printed = { relay: '', consumer: '' };
   const reportedParked = new Set<string>();
   const children = new Set<Child>();
   let stopping = false;
@@ -192,8 +195,10 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
         [role === 'relay' ? 'KILL_AFTER_PUBLISHES' : 'KILL_AFTER_COMMITS']: String(killAfter),
         ...(options.consumerWithoutBarrier ? { CHAOS_NO_BARRIER: '1' } : {}),
       };
-      const spawned = spawn(process.execPath, [join(childDir, `${role}.js`)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const spawned = spawn(process.execPath, [join(childDir, `${role}.js`)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       const child: Child = { process: spawned, role };
+      // A child has nothing to say on stderr: whatever it prints there is a crash or a warning the run reports.
+      spawned.stderr!.setEncoding('utf8').on('data', (chunk: string) => (printed[role] += chunk));
       children.add(child);
       createInterface({ input: spawned.stdout! }).on('line', (line) => {
         let event: { event?: string; id?: string };
@@ -203,6 +208,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
           return;
         }
         if (event.event === 'ready') firstReady();
+        else if (event.event === 'connection-lost') counts.connectionLostExits++;
         else if (event.event === 'duplicate') counts.duplicatesAbsorbed++;
         else if (event.event === 'parked' && event.id) reportedParked.add(event.id);
         else if (event.event === 'dangling') violations.push(`consumer saw a dangling action for ${event.id}`);
@@ -306,6 +312,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   }
   const dead = await ids(`SELECT message_id FROM ${settings.deadTable}`);
   const { parked } = await settled();
+  for (const [role, text] of Object.entries(printed)) if (text.trim() !== '') violations.push(`a ${role} printed on stderr:\n${text}`);
   if (orders.length !== committed.size || !orders.every((id) => committed.has(id))) {
     violations.push(`the orders table holds ${orders.length} rows for ${committed.size} committed transactions`);
   }

@@ -44,10 +44,11 @@ export async function chaosOverHttp({ engine, front = 'express', sagas, seed, co
       command: process.execPath,
       args: ['--import', 'tsx', SERVICE],
       env: { CHAOS_BANK: JSON.stringify(config), CHAOS_FRONT: front },
+      stderr: 'collect',
     });
     try {
       const url = (branch: string, op: string) => `${service.url}/transfer/${branch}/${op}`;
-      return await runChaos({
+      const report = await runChaos({
         branches: ['01', '02'].map((branch) => ({ action: url(branch, 'action'), compensate: url(branch, 'compensate') })),
         check: (results) => bank.check(results),
         service,
@@ -57,6 +58,8 @@ export async function chaosOverHttp({ engine, front = 'express', sagas, seed, co
         faults: { ...SUITE_FAULTS, 'kill-transaction': bank.canKillTransactions ? 0.03 : 0, ...faults },
         ...(seed === undefined ? {} : { seed }),
       });
+      unexpectedOutput(service.stderr());
+      return report;
     } finally {
       await service.stop();
     }
@@ -66,4 +69,13 @@ export async function chaosOverHttp({ engine, front = 'express', sagas, seed, co
     if (keep) console.log(`${engine}: kept tables ${config.prefix}_*${dir ? ` in ${config.sqliteFile}` : ''}`);
     else if (dir) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// The faults kill connections and transactions, so the service answers some requests 500 and
+// reports each one (a process warning with its stack). Anything else on its stderr is a defect.
+const PROVOKED = [/^\(node:\d+\) TxbarrierWarning: txbarrier: answered 500: /, /^\s+at /, /^\(Use `node --trace-warnings/, /^\s*$/];
+
+function unexpectedOutput(stderr: string): void {
+  const other = stderr.split('\n').filter((line) => !PROVOKED.some((pattern) => pattern.test(line)));
+  if (other.length > 0) throw new Error(`the chaos service printed more than the 500s its faults provoke:\n${stderr}`);
 }

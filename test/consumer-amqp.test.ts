@@ -16,6 +16,7 @@ import { describeConsumerSuite } from './consumer-suite.js';
 import { waitUntil } from './server-harness.js';
 import { openTempDb } from './sqlite-harness.js';
 import { AMQP_URL } from '../servers/index.js';
+import { awaitWarnings } from './setup/warnings.js';
 
 const reachable = await probeBroker(`RabbitMQ at ${AMQP_URL}`, 'TXBARRIER_AMQP_URL', probeAmqp);
 
@@ -43,6 +44,11 @@ describe.skipIf(!reachable)('txbarrier/amqp set-up', () => {
       await expect(consumeAmqp({ channel: admin as never, queue, store: sqliteStore(db), consumer: 'x', handle: () => undefined })).rejects.toMatchObject({
         code: 'ERR_TXBARRIER_CONSUMER_CONFIG',
       });
+      // The broker closed the channel of the refused declaration, and the consumer said so.
+      expect(await awaitWarnings(/TxbarrierConsumerWarning/, 2)).toEqual([
+        expect.stringMatching(/channel error .*406 \(PRECONDITION-FAILED\)/),
+        expect.stringMatching(/the channel of .* closed; consume again/),
+      ]);
       await admin.deleteQueue(queue);
       await admin.deleteQueue(`${queue}.dead-letter`);
       await admin.deleteExchange(`${queue}.dead-letter`);

@@ -14,6 +14,7 @@ import { destroyLedger, type Ledger, type LedgerEngine, ledgerSpec, type LedgerS
 import { deferred, waitUntil } from './server-harness.js';
 import { hasServer } from './servers.js';
 import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
+import { takeWarnings } from './setup/warnings.js';
 
 export interface SuiteOptions {
   /** Whether the client reconnects by itself after its connection dropped (NATS, ioredis) or must consume again (amqplib). */
@@ -168,6 +169,10 @@ export function describeConsumerSuite(harness: BrokerHarness, reachable: boolean
           await waitUntil('nothing left on the broker', async () => (await run.unsettled()) === 0, { timeoutMs: 15_000 });
           await consumer.stop();
           await expectOnce(messages);
+          // What the drop cost is reported, never dropped silently: settlements and cancels the broker refused.
+          for (const warning of takeWarnings()) {
+            expect(warning).toMatch(/^TxbarrierConsumerWarning: txbarrier consumer: (the broker refused the \w+ settlement|cancelling the consumer|channel error|the channel of)/);
+          }
         }));
 
       it('dead-letters a poison message after its attempts, and a BarrierFailure at once, with the hook', () =>

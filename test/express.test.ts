@@ -8,6 +8,7 @@ import { barrierMiddleware, barrierRoute, queryPreparedRoute } from '../adapters
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, BarrierDuplicateMessage, BarrierFailure, BarrierOngoing } from '../src/index.js';
 import { dtmQuery, EXPRESS_VERSIONS, type Listening, listen, request } from './express-http.js';
+import { awaitWarnings } from './setup/warnings.js';
 import { type Db, openTempDb } from './sqlite-harness.js';
 
 describe.each(EXPRESS_VERSIONS)('barrier routes on %s', (_, express) => {
@@ -261,6 +262,7 @@ describe.each(EXPRESS_VERSIONS)('barrier routes on %s', (_, express) => {
     expect((await post('/bigint', dtmQuery(gid, 'action'))).status).toBe(500);
     expect(notes(gid)).toEqual(['bigint']);
     expect((await post('/bigint', dtmQuery(gid, 'action'))).json).toEqual({ dtm_result: 'SUCCESS', outcome: 'duplicate' });
+    expect(await awaitWarnings(/answered 500/, 1)).toEqual([expect.stringMatching(/^TxbarrierWarning: .*serialize a BigInt/)]);
   });
 
   it('survives a body that is not JSON, one over the limit, and one the handler cannot read', async () => {
@@ -278,6 +280,7 @@ describe.each(EXPRESS_VERSIONS)('barrier routes on %s', (_, express) => {
       body: 'plain words',
     });
     expect([unreadable.status, unreadable.json]).toEqual([500, { error: 'internal error' }]);
+    expect(await awaitWarnings(/answered 500/, 1)).toEqual([expect.stringMatching(/^TxbarrierWarning: .*TypeError/)]);
     expect(barrierRows(gid)).toBe(0);
     // Still serving, and the retry with a good body applies.
     const good = await post('/mw/note', dtmQuery(gid, 'action'), { text: 'ok' });

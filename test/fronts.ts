@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Barrier, BarrierDuplicateMessage, BarrierFailure, BarrierOngoing, type BarrierStore } from '../src/index.js';
 import { dtmQuery, type Listening, request } from './express-http.js';
+import { awaitWarnings } from './setup/warnings.js';
 
 export { listenOn } from './express-http.js';
 import { type ConflictEngine, conflictEngines } from './conflict-engines.js';
@@ -271,6 +272,9 @@ export function describeFront(front: string, start: StartFront): void {
         expect((await post('/bigint', dtmQuery(gid, 'action'))).status).toBe(500);
         expect(await h.notes(gid)).toEqual(['bigint']);
         expect((await post('/bigint', dtmQuery(gid, 'action'))).json).toEqual({ dtm_result: 'SUCCESS', outcome: 'duplicate' });
+        // Reported once: to the front's own hook where it has one, else as a process warning.
+        const reports = server.reported ? server.reported.splice(0).map(String) : await awaitWarnings(/answered 500/, 1);
+        expect(reports).toEqual([expect.stringMatching(/serialize a BigInt/)]);
       });
 
       it("a body the framework's parser rejects gets its usual answer before any barrier work", async () => {

@@ -17,6 +17,12 @@ export interface ServiceOptions {
   ready?: RegExp;
   /** How long a start may take (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * Where the process's stderr goes: `'inherit'` passes it to this process's stderr; `'collect'`
+   * keeps it for `Service.stderr()`, so a test that provokes errors on purpose can assert on them
+   * instead of printing them. Defaults to `'inherit'`.
+   */
+  stderr?: 'inherit' | 'collect';
 }
 
 export interface Service extends Crashable {
@@ -24,14 +30,18 @@ export interface Service extends Crashable {
   readonly url: string;
   /** Stops the process for good. */
   stop(): Promise<void>;
+  /** What every run of the process wrote to stderr, when started with `stderr: 'collect'`; else empty. */
+  stderr(): string;
 }
 
 /**
  * Runs a handler process as a supervisor would: on a fixed port (given as `PORT`), restarted
- * after `crash()` and after any exit it did not ask for. Its stderr goes to this process's stderr.
+ * after `crash()` and after any exit it did not ask for. Its stderr goes to this process's stderr,
+ * or is collected (`stderr: 'collect'`).
  */
 export async function startService(options: ServiceOptions): Promise<Service> {
-  const { command, args = [], env = {}, ready = /ready/, startTimeoutMs = 30_000 } = options;
+  const { command, args = [], env = {}, ready = /ready/, startTimeoutMs = 30_000, stderr = 'inherit' } = options;
+  let collected = '';
   const port = await freePort();
   let child: ChildProcess | undefined;
   let starting: Promise<void> | undefined;
@@ -41,9 +51,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     new Promise<void>((resolve, reject) => {
       const spawned = spawn(command, args, {
         env: { ...process.env, ...env, PORT: String(port) },
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', stderr === 'collect' ? 'pipe' : 'inherit'],
       });
       child = spawned;
+      spawned.stderr?.setEncoding('utf8').on('data', (chunk: string) => (collected += chunk));
       let output = '';
       let serving = false;
       const timer = setTimeout(() => {
@@ -99,6 +110,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   return {
     url: `http://127.0.0.1:${port}`,
     crash: restart,
+    stderr: () => collected,
     async stop() {
       stopping = true;
       await starting?.catch(() => {});
