@@ -14,7 +14,7 @@ import { destroyLedger, type Ledger, type LedgerEngine, ledgerSpec, type LedgerS
 import { deferred, waitUntil } from './server-harness.js';
 import { hasServer } from './servers.js';
 import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
-import { takeWarnings } from './setup/warnings.js';
+import { settleWarnings } from './setup/warnings.js';
 
 export interface SuiteOptions {
   /** Whether the client reconnects by itself after its connection dropped (NATS, ioredis) or must consume again (amqplib). */
@@ -170,7 +170,7 @@ export function describeConsumerSuite(harness: BrokerHarness, reachable: boolean
           await consumer.stop();
           await expectOnce(messages);
           // What the drop cost is reported, never dropped silently: settlements and cancels the broker refused.
-          for (const warning of takeWarnings()) {
+          for (const warning of await settleWarnings()) {
             expect(warning).toMatch(/^TxbarrierConsumerWarning: txbarrier consumer: (the broker refused the \w+ settlement|cancelling the consumer|channel error|the channel of)/);
           }
         }));

@@ -274,7 +274,7 @@ export function describeFront(front: string, start: StartFront): void {
         expect((await post('/bigint', dtmQuery(gid, 'action'))).json).toEqual({ dtm_result: 'SUCCESS', outcome: 'duplicate' });
         // Reported once: to the front's own hook where it has one, else as a process warning.
         const reports = server.reported ? server.reported.splice(0).map(String) : await awaitWarnings(/answered 500/, 1);
-        expect(reports).toEqual([expect.stringMatching(/serialize a BigInt/)]);
+        expect(reports.filter((report) => /serialize a BigInt/.test(report))).toHaveLength(1);
       });
 
       it("a body the framework's parser rejects gets its usual answer before any barrier work", async () => {

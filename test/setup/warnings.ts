@@ -34,6 +34,17 @@ export async function awaitWarnings(pattern: RegExp, count: number, timeoutMs = 
   return takeWarnings(pattern);
 }
 
+/** Waits until no warning has come for `quietMs` (at most `timeoutMs`), then takes them all: for faults whose reports trickle in. */
+export async function settleWarnings(quietMs = 300, timeoutMs = 5000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = -1;
+  while (seen !== recorded.length && Date.now() < deadline) {
+    seen = recorded.length;
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+  }
+  return takeWarnings();
+}
+
 function noneLeft(where: string): void {
   const left = takeWarnings();
   if (left.length > 0) throw new Error(`${where} left ${left.length} unclaimed warning(s); claim them with takeWarnings():\n  ${left.join('\n  ')}`);
