@@ -453,22 +453,26 @@ export function draftCases(front: string, start: StartApp, traits: FrontTraits =
       expect([await h.ledger(note), await h.keyRows(key)]).toEqual([0, 0]);
     });
 
-    it.runIf(traits.readsBody)('checks the key before reading the body: a missing or bad key is refused mid-stream', async () => {
-      const missing = await postEarly(`${app.url}/payments`, {}, 'endless');
-      expect([missing.status, missing.json?.code, missing.complete]).toEqual([400, 'idempotency-key-missing', false]);
-      const bad = await postEarly(`${app.url}/payments`, { 'idempotency-key': 'unquoted' }, 'endless');
-      expect([bad.status, bad.json?.code, bad.complete]).toEqual([400, 'idempotency-key-invalid', false]);
-    });
+    // Only where the route reads the body itself (Koa, Hono): Express's and Fastify's own parsers
+    // read and bound it before the route runs, so these cases are not defined for them.
+    if (traits.readsBody) {
+      it('checks the key before reading the body: a missing or bad key is refused mid-stream', async () => {
+        const missing = await postEarly(`${app.url}/payments`, {}, 'endless');
+        expect([missing.status, missing.json?.code, missing.complete]).toEqual([400, 'idempotency-key-missing', false]);
+        const bad = await postEarly(`${app.url}/payments`, { 'idempotency-key': 'unquoted' }, 'endless');
+        expect([bad.status, bad.json?.code, bad.complete]).toEqual([400, 'idempotency-key-invalid', false]);
+      });
 
-    it.runIf(traits.readsBody)('bounds the body at maxBodyBytes: 1 MiB by default, else the route’s own', async () => {
-      const note = `bounded-${newKey().key}`;
-      for (const [path, limit] of [['/payments', 1_048_576], ['/small', 128]] as const) {
-        const fits = await send(path, bodyOf(note, limit), { 'idempotency-key': newKey().header });
-        const over = await postEarly(`${app.url}${path}`, { 'idempotency-key': newKey().header }, bodyOf(note, limit + 1));
-        expect([path, fits.status, over.status, over.json?.code]).toEqual([path, 201, 413, 'idempotency-body-too-large']);
-        expect(over.json?.detail).toContain(String(limit));
-      }
-      expect(await h.ledger(note)).toBe(2);
-    });
+      it('bounds the body at maxBodyBytes: 1 MiB by default, else the route’s own', async () => {
+        const note = `bounded-${newKey().key}`;
+        for (const [path, limit] of [['/payments', 1_048_576], ['/small', 128]] as const) {
+          const fits = await send(path, bodyOf(note, limit), { 'idempotency-key': newKey().header });
+          const over = await postEarly(`${app.url}${path}`, { 'idempotency-key': newKey().header }, bodyOf(note, limit + 1));
+          expect([path, fits.status, over.status, over.json?.code]).toEqual([path, 201, 413, 'idempotency-body-too-large']);
+          expect(over.json?.detail).toContain(String(limit));
+        }
+        expect(await h.ledger(note)).toBe(2);
+      });
+    }
   });
 }
