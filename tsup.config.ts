@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
-/** One entry per subpath export (`txbarrier/<name>`); test/package.test.ts checks each one resolves. */
+/** One entry per subpath export (`txbarrier/<name>`); test/project/package.test.ts checks each one resolves. */
 const sources: Record<string, string> = {
   index: 'src/index.ts',
   testing: 'src/testing/index.ts',

@@ -4,7 +4,7 @@
  * `init` events of type PROMISE, Timeout and Immediate) and bytes of JavaScript objects allocated; and
  * the same for the hand-written op on the same driver (bench/hand-barrier.ts, the same statements),
  * so that the difference is the SDK's own share, whatever the driver and the runtime cost.
- * test/hot-path-budget.test.ts runs it, bundled like section 1's workers, with and without
+ * test/barrier/hot-path-budget.test.ts runs it, bundled like section 1's workers, with and without
  * `@opentelemetry/api` resolvable, and holds the SDK's share to budgets.
  *
  * Run with the flags below: without the optimising compiler the bytes are what the code asks for,

@@ -1,6 +1,6 @@
 /**
  * The barrier written by hand on the raw driver, and nothing of txbarrier: exactly the statements
- * the SDK sends for the same op on the same engine (see test/round-trips.test.ts): the same BEGIN
+ * the SDK sends for the same op on the same engine (see test/barrier/round-trips.test.ts): the same BEGIN
  * with its lock timeout, the same insert-ignore (both rows with `RETURNING op` for a compensation),
  * the business UPDATE, and the same COMMIT check. The cost worker and the front servers run it.
  */

@@ -63,7 +63,7 @@ export interface Workers {
   front: string;
   /** Section 6's measurement (bench/overhead-worker.ts). */
   overhead: string;
-  /** The per-call counts of test/hot-path-budget.test.ts (bench/budget-worker.ts), with and without OpenTelemetry. */
+  /** The per-call counts of test/barrier/hot-path-budget.test.ts (bench/budget-worker.ts), with and without OpenTelemetry. */
   budget: Record<'otel' | 'no-otel', string>;
   dispose(): void;
 }

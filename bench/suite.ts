@@ -89,7 +89,7 @@ export function suiteConfig(mode: Mode): Omit<SuiteConfig, 'engines' | 'sections
         pruneRows: 2_500,
         schemaRows: { sqlite: 300, postgres: 300, mysql: 300 },
         pruneBaselineSeconds: 0.1,
-        // One front: the JSON test in test/bench-smoke.test.ts starts and calls every front's two servers.
+        // One front: the JSON test in test/project/bench-smoke.test.ts starts and calls every front's two servers.
         fronts: { rounds: 1, roundSeconds: 0.3, warmSeconds: 0.3, connections: 4, fronts: ['express'] },
         overheadCalls: 200,
         keepGrowthTables: false,

@@ -1,7 +1,7 @@
 /**
  * Writes model/decision.pml, the part of the Promela model that is the barrier's decision, from
  * the tables the code decides with (src/barrier/decision.ts). Run `npx tsx model/generate.ts` after
- * changing a table; test/model.test.ts fails while the committed file differs from this output.
+ * changing a table; test/barrier/model.test.ts fails while the committed file differs from this output.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -5,8 +5,8 @@
  */
 import amqp from 'amqplib';
 import { expect, it } from 'vitest';
-import '../../consumer-amqp.test.js';
-import '../../outbox-relay.test.js';
+import '../../consumers/amqp.test.js';
+import '../../outbox/relay.test.js';
 
 it('runs on amqplib 2 (the alias took effect: connect() takes the connection-recovery option 0.10 lacks)', () => {
   expect(amqp.connect.toString()).toContain('recovery');

@@ -14,7 +14,7 @@ import { type Bank, type BankConfig, FROZEN_ACCOUNT, openBank, type Transfer } f
 import type { EngineName } from '../../../servers/index.js';
 import { Barrier, BarrierDuplicateMessage } from '../../../src/index.js';
 import type { SagaResult } from '../../../src/testing/index.js';
-import { hasServer } from '../../servers.js';
+import { hasServer } from '../../support/servers.js';
 import { DtmInitiator, type DtmStatus, grpcTransfer, tryOverHttp } from './initiator.js';
 import { type FaultProxy, faultProxy } from './proxy.js';
 import { type Front, startTransferService, type TransferService } from './services.js';

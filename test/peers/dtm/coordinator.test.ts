@@ -22,7 +22,7 @@ for (const engine of ENGINES) {
   for (const front of FRONTS) {
     const everything = front === 'express' || FULL;
     if (!everything && engine !== 'postgres') continue;
-    // The Nest test service (test/fixtures/nest-app) serves the branches but no check-back route.
+    // The Nest test service (test/fronts/nest-app) serves the branches but no check-back route.
     const all = Object.keys(CASES).filter((name) => front !== 'nestjs' || !name.includes('check-back'));
     const cases = front === 'grpc' ? GRPC_CASES : everything ? all : EVERY_FRONT;
     describeGroup(`DTM coordinating ${front} on ${engine}`, { engine, front, cases, withCrash: everything && front !== 'grpc' && front !== 'nestjs' });

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { DTM_TRANS_OPTIONS } from '../../../servers/dtm.js';
-import { jsonService } from '../../grpc-json.js';
+import { jsonService } from '../../fronts/grpc/json.js';
 
 /** A global transaction's status in DTM's store. */
 export type DtmStatus = 'prepared' | 'submitted' | 'aborting' | 'succeed' | 'failed';
@@ -155,7 +155,7 @@ export async function tryOverHttp(url: string, gid: string, branchId: string, pa
   return response.status === 200 && !text.includes('FAILURE');
 }
 
-/** The gRPC transfer service of test/grpc-chaos-service.ts: its DTM URL and a try as dtmgrpc makes it (`dtm-*` metadata). */
+/** The gRPC transfer service of test/fronts/grpc/chaos-service.ts: its DTM URL and a try as dtmgrpc makes it (`dtm-*` metadata). */
 export function grpcTransfer(address: string) {
   const definition = jsonService(['Transfer']);
   const Client = grpc.makeGenericClientConstructor(definition, 'Transfer');

@@ -1,7 +1,7 @@
 /**
  * The transfer service the DTM suite drives, in a process of its own behind each front: the chaos
  * bank's branches (chaos/bank.ts) served by chaos/service.ts (Express, Fastify, Hono, Koa, with the
- * check-back), test/nestjs-chaos-service.ts (NestJS on Express) or test/grpc-chaos-service.ts
+ * check-back), test/fronts/nestjs-chaos-service.ts (NestJS on Express) or test/fronts/grpc/chaos-service.ts
  * (gRPC, JSON messages). Each runs under `startService`, restarted when it dies.
  */
 import { execFile } from 'node:child_process';
@@ -17,7 +17,7 @@ export const FRONTS = ['express', 'fastify', 'hono', 'koa', 'nestjs', 'grpc'] as
 export type Front = (typeof FRONTS)[number];
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const NEST_FIXTURE = join(ROOT, 'test/fixtures/nest-app');
+const NEST_FIXTURE = join(ROOT, 'test/fronts/nest-app');
 
 let nestBuild: Promise<{ transferApp: string; remove(): void }> | undefined;
 
@@ -33,7 +33,7 @@ function nestTransferApp(): Promise<{ transferApp: string; remove(): void }> {
         throw new Error(`tsc failed on the Nest fixture:\n${error.stdout}`);
       },
     );
-    return { transferApp: join(out, 'test/fixtures/nest-app/transfer.js'), remove: () => rmSync(out, { recursive: true, force: true }) };
+    return { transferApp: join(out, 'test/fronts/nest-app/transfer.js'), remove: () => rmSync(out, { recursive: true, force: true }) };
   })();
   return nestBuild;
 }
@@ -53,10 +53,10 @@ export async function startTransferService(front: Front, config: BankConfig): Pr
   const env: Record<string, string> = { CHAOS_BANK: JSON.stringify(config) };
   let script = join(ROOT, 'chaos/service.ts');
   if (front === 'nestjs') {
-    script = join(ROOT, 'test/nestjs-chaos-service.ts');
+    script = join(ROOT, 'test/fronts/nestjs-chaos-service.ts');
     Object.assign(env, { NEST_TRANSFER_APP: (await nestTransferApp()).transferApp, NEST_PLATFORM: 'express' });
   } else if (front === 'grpc') {
-    script = join(ROOT, 'test/grpc-chaos-service.ts');
+    script = join(ROOT, 'test/fronts/grpc/chaos-service.ts');
   } else {
     env.CHAOS_FRONT = front;
   }

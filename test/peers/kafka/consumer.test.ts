@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { consumeKafka, type KafkaConsumer, type SettledEvent } from '../../../adapters/brokers/kafka/consumer.js';
 import { sqliteStore } from '../../../adapters/stores/sqlite.js';
-import { describeConsumerSuite } from '../../consumer-suite.js';
-import { waitUntil } from '../../server-harness.js';
-import { openTempDb } from '../../sqlite-harness.js';
+import { describeConsumerSuite } from '../../consumers/suite.js';
+import { waitUntil } from '../../support/server-harness.js';
+import { openTempDb } from '../../stores/sqlite-harness.js';
 import { GROUP_TIMING, kafkaClient, kafkaHarness } from './harness.js';
 
 describeConsumerSuite(kafkaHarness, true, { reconnects: true, keepsDeadLetters: true });

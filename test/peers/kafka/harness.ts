@@ -10,9 +10,9 @@ import { type Consumer, Kafka, type KafkaConfig, logLevel } from 'kafkajs';
 import { consumeKafka, type KafkaConsumerClient, type KafkaMessage, MESSAGE_ID_HEADER } from '../../../adapters/brokers/kafka/consumer.js';
 import { kafkaPublisher } from '../../../adapters/brokers/kafka/publisher.js';
 import type { OutboxPublisher } from '../../../src/messaging/outbox/index.js';
-import { amountOf, type BrokerHarness, type BrokerRun, payload } from '../../consumer-harness.js';
-import type { BrokerHarness as OutboxBrokerHarness, Received } from '../../outbox-harness.js';
-import { tcpProxy } from '../../tcp-proxy.js';
+import { amountOf, type BrokerHarness, type BrokerRun, payload } from '../../consumers/harness.js';
+import type { BrokerHarness as OutboxBrokerHarness, Received } from '../../outbox/harness.js';
+import { tcpProxy } from '../../support/tcp-proxy.js';
 
 export function kafkaBrokers(): string[] {
   const brokers = process.env.TXBARRIER_KAFKA_BROKERS;

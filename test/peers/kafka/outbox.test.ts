@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runOutboxChaos } from '../../../chaos/outbox-run.js';
-import { describeOutboxBroker } from '../../outbox-broker-suite.js';
-import { ENGINES } from '../../outbox-harness.js';
+import { describeOutboxBroker } from '../../outbox/broker-suite.js';
+import { ENGINES } from '../../outbox/harness.js';
 import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
 import { kafkaBrokers, openKafkaOutbox } from './harness.js';
 
