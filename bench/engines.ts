@@ -1,4 +1,5 @@
 /** Opens a benchmark engine by name; each engine's module is loaded only when it is used. */
+import { ensureDatabase, MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 import type { BenchEngine, EngineName } from './engine.js';
 
 export interface EngineOptions {
@@ -9,8 +10,8 @@ export interface EngineOptions {
 }
 
 /**
- * Connects to an engine (the servers' URLs come from servers/index.ts, as the tests' do) and
- * creates a fresh accounts table, which `close` drops.
+ * Connects to an engine (the servers' URLs come from servers/index.ts, as the tests' do; a server's
+ * database is created if missing) and creates a fresh accounts table, which `close` drops.
  */
 export async function openEngine(name: EngineName, options: EngineOptions = {}): Promise<BenchEngine<unknown>> {
   const prefix = options.prefix ?? 'bench_';
@@ -18,8 +19,10 @@ export async function openEngine(name: EngineName, options: EngineOptions = {}):
     case 'sqlite':
       return (await import('./engine-sqlite.js')).sqliteEngine(prefix, options.file) as Promise<BenchEngine<unknown>>;
     case 'mysql':
+      await ensureDatabase('mysql', MYSQL_URL);
       return (await import('./engine-mysql.js')).mysqlEngine(prefix) as Promise<BenchEngine<unknown>>;
     case 'postgres':
+      await ensureDatabase('postgres', POSTGRES_URL);
       return (await import('./engine-postgres.js')).postgresEngine(prefix) as Promise<BenchEngine<unknown>>;
   }
 }

@@ -61,6 +61,12 @@ const markdown = renderReport(report, command, values.force && load1! > MAX_LOAD
 process.stdout.write(`${markdown}\n`);
 
 if (values.write) {
+  // A file of figures with an engine silently missing would read as if that engine had been measured.
+  const skipped = report.engines.filter((engine) => engine.skipped !== undefined);
+  if (skipped.length > 0) {
+    process.stderr.write(`not writing ${RESULTS}: ${skipped.map((engine) => `${engine.engine} (${engine.skipped})`).join(', ')} did not run; pass --engines to measure fewer on purpose\n`);
+    process.exit(1);
+  }
   const current = readFileSync(RESULTS, 'utf8');
   const begin = current.indexOf(BEGIN);
   const end = current.indexOf(END);

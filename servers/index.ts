@@ -3,7 +3,8 @@
  * each URL overridable by its environment variable. The defaults are the standard local ports
  * (.ci/run starts these servers when they are down).
  *
- * The databases default to `txbarrier_test`, which the test suite's global setup creates if missing;
+ * The databases default to `txbarrier_test`, which `ensureDatabase` creates if missing (the test suite's
+ * global setup and the benchmark call it);
  * several people or branches running at once each set their own (TXBARRIER_POSTGRES_URL=…/txb_<name>).
  * A started peer (DTM, a Kafka broker, …) gets a module of its own here, `servers/<peer>.ts`.
  */
@@ -33,6 +34,40 @@ export const NATS_URL = withScheme(process.env.TXBARRIER_NATS_URL ?? 'nats://127
 
 /** Redis (BullMQ). TXBARRIER_REDIS_URL; defaults to `redis://127.0.0.1:6379`. */
 export const REDIS_URL = process.env.TXBARRIER_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Creates the database a server URL names if it does not exist yet, connecting without naming it.
+ * Two runs starting at once may both try: the loser's "already exists" is fine.
+ */
+export async function ensureDatabase(engine: 'mysql' | 'postgres', serverUrl: string): Promise<void> {
+  const url = new URL(serverUrl);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  if (engine === 'mysql') {
+    const mysql = await import('mysql2/promise');
+    url.pathname = '/';
+    const connection = await mysql.createConnection({ uri: url.href, connectTimeout: 3000 });
+    try {
+      await connection.query(`CREATE DATABASE IF NOT EXISTS \`${database}\` DEFAULT CHARACTER SET utf8mb4`);
+    } finally {
+      await connection.end();
+    }
+    return;
+  }
+  const { default: pg } = await import('pg');
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rowCount === 0) {
+      await client.query(`CREATE DATABASE "${database}"`).catch((error: { code?: string }) => {
+        if (error.code !== '42P04' && error.code !== '23505') throw error;
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
 
 /** A TCP port nobody listens on right now, from the OS (listen on 0), for a server we start. */
 export function freePort(): Promise<number> {
