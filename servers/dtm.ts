@@ -67,6 +67,11 @@ export function dtmBinary(): Promise<string> {
   return given ? Promise.resolve(given) : goBinary('dtm', DTM_MODULE, DTM_BUILD_FLAGS);
 }
 
+/** The suite's Go service (servers/go/dtm-transfer): DTM's Go client as a branch service and as an initiator. */
+export function dtmTransferBinary(): Promise<string> {
+  return goBinary('dtm-transfer', './servers/go/dtm-transfer');
+}
+
 /** Starts a server on free ports with fresh data and resolves once both its APIs answer. */
 export async function startDtm(): Promise<DtmServer> {
   const given = process.env.TXBARRIER_DTM_URL;

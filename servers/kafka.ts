@@ -16,11 +16,16 @@ export interface KafkaBroker {
   stop(): Promise<void>;
 }
 
+/** The test broker (servers/go/kafka-broker: franz-go's kfake), built once per machine. */
+export function kafkaBrokerBinary(): Promise<string> {
+  return goBinary('kafka-broker', './servers/go/kafka-broker');
+}
+
 /** Builds (once per machine) and starts the test broker, or uses TXBARRIER_KAFKA_BROKERS. Rejects, saying why, when it cannot. */
 export async function startKafkaBroker(options: { partitions?: number } = {}): Promise<KafkaBroker> {
   const given = process.env.TXBARRIER_KAFKA_BROKERS;
   if (given) return { brokers: given.split(','), stop: async () => undefined };
-  const binary = await goBinary('kafka-broker', './servers/go/kafka-broker');
+  const binary = await kafkaBrokerBinary();
   const child = spawn(binary, ['-partitions', String(options.partitions ?? 3)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));

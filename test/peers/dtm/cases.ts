@@ -18,7 +18,7 @@ import { hasServer } from '../../support/servers.js';
 import { DtmInitiator, type DtmStatus, grpcTransfer, tryOverHttp } from './initiator.js';
 import { type FaultProxy, faultProxy } from './proxy.js';
 import { type Front, startTransferService, type TransferService } from './services.js';
-import { goBinary } from '../../../servers/index.js';
+import { dtmTransferBinary } from '../../../servers/dtm.js';
 import { type Service, startService } from '../../../src/testing/index.js';
 
 /** What one case has at hand. */
@@ -313,7 +313,7 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
       if (goReplica) services.push(await goReplica.start(config));
       // DTM's Go workflow client as the initiator of the workflow cases.
       const initiator = cases.some((name) => name.startsWith('workflow'))
-        ? await startService({ command: await goBinary('dtm-transfer', './servers/go/dtm-transfer'), env: { DTM_HTTP: dtmApi } })
+        ? await startService({ command: await dtmTransferBinary(), env: { DTM_HTTP: dtmApi } })
         : undefined;
       if (initiator) stopping.push(initiator);
       const proxy = front === 'grpc' ? undefined : await faultProxy(services.map((service) => service.url));

@@ -8,8 +8,8 @@
  * ledger check proves each op applied exactly once whichever language ran it.
  */
 import { startService } from '../../../src/testing/index.js';
-import { goBinary } from '../../../servers/index.js';
 import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
+import { dtmTransferBinary } from '../../../servers/dtm.js';
 import type { BankConfig } from '../../../chaos/bank.js';
 import { CASES, describeGroup } from './cases.js';
 import type { TransferService } from './services.js';
@@ -33,7 +33,7 @@ function goDsn(engine: 'mysql' | 'postgres'): string {
 async function startGoReplica(config: BankConfig): Promise<TransferService> {
   const engine = config.engine as 'mysql' | 'postgres';
   const service = await startService({
-    command: await goBinary('dtm-transfer', './servers/go/dtm-transfer'),
+    command: await dtmTransferBinary(),
     env: { DB_DRIVER: engine, DB_DSN: goDsn(engine), BANK_PREFIX: config.prefix, BARRIER_TABLE: config.barrierTable ?? `${config.prefix}_barrier` },
   });
   return { ...service, crash: () => service.crash(), stop: () => service.stop(), branchUrl: (base, branchId, op) => `${base}/transfer/${branchId}/${op}` };
