@@ -25,7 +25,7 @@ import { mysqlPool, postgresPool } from '../support/server-harness.js';
 import { hasServer } from '../support/servers.js';
 import { type Db, openTempDb } from '../stores/sqlite-harness.js';
 
-const read = (engine: string) => readFileSync(new URL(`../sql/idempotency-${engine}.sql`, import.meta.url), 'utf8');
+const read = (engine: string) => readFileSync(new URL(`../../sql/idempotency-${engine}.sql`, import.meta.url), 'utf8');
 const statementsOf = (text: string) =>
   text
     .replace(/^(--.*\n)+\n/, '')

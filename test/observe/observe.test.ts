@@ -242,7 +242,7 @@ describe('OpenTelemetry spans', () => {
       console.log(JSON.stringify({ outcome: first.outcome, otel }));
     `;
     const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: new URL('..', import.meta.url).pathname,
+      cwd: new URL('../..', import.meta.url).pathname,
       encoding: 'utf8',
     });
     expect(result.stderr).toBe('');

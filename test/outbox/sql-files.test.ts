@@ -10,7 +10,7 @@ import { mysqlPool, postgresPool } from '../support/server-harness.js';
 import { hasServer } from '../support/servers.js';
 
 /** The outbox DDL files for DBAs say exactly what `outbox.ensureSchema()` runs for the default table. */
-const read = (engine: DialectName) => readFileSync(new URL(`../sql/outbox-${engine}.sql`, import.meta.url), 'utf8');
+const read = (engine: DialectName) => readFileSync(new URL(`../../sql/outbox-${engine}.sql`, import.meta.url), 'utf8');
 const statementsOf = (text: string) =>
   text
     .replace(/^(--.*\n)+\n/, '')

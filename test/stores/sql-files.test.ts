@@ -14,7 +14,7 @@ const FILES: [string, Dialect, string][] = [
   ['sqlite', sqliteDialect, 'barrier'],
 ];
 
-const read = (engine: string) => readFileSync(new URL(`../sql/${engine}.sql`, import.meta.url), 'utf8');
+const read = (engine: string) => readFileSync(new URL(`../../sql/${engine}.sql`, import.meta.url), 'utf8');
 
 /** The statements of a file, without its leading comment. */
 const statementsOf = (text: string) =>

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 export type PrismaProvider = 'postgresql' | 'mysql' | 'sqlite';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
+const root = join(here, '..', '..', '..');
 const run = promisify(execFile);
 
 /** The generated module's `PrismaClient` class, loaded at run time: the module does not exist before generation. */
