@@ -39,6 +39,7 @@ const sources: Record<string, string> = {
   nats: 'adapters/brokers/nats/consumer.ts',
   bullmq: 'adapters/brokers/bullmq/consumer.ts',
   temporal: 'adapters/engines/temporal.ts',
+  restate: 'adapters/engines/restate.ts',
   kafka: 'adapters/brokers/kafka/consumer.ts',
   'outbox/kafka': 'adapters/brokers/kafka/publisher.ts',
 };

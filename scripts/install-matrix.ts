@@ -22,6 +22,7 @@ const PROJECTS: string[][] = [
   ['drizzle-orm', 'postgres@4'],
   ['better-sqlite3@12'],
   ['@temporalio/activity'],
+  ['@restatedev/restate-sdk'],
   ['@electric-sql/pglite'],
 ];
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { activityInfo } from '@temporalio/activity';
 import { activityBarrier, sagaStepBarrier } from '../../../adapters/engines/temporal.js';
 import type { Outcome } from '../../../src/index.js';
-import type { Bank } from './bank.js';
+import type { Bank } from '../bank.js';
 
 export type StepOutcome = Outcome;
 
@@ -38,13 +38,13 @@ export interface ActivityOptions {
 export function bankActivities(bank: Bank, { guarded = true, afterCommit }: ActivityOptions = {}) {
   const entry = (input: StepInput, op: string, delta: number) => {
     const workflowId = activityInfo().workflowExecution?.workflowId ?? '';
-    return { workflowId, step: input.step, op, account: input.account, delta };
+    return { gid: workflowId, step: input.step, op, account: input.account, delta };
   };
   return {
     async applyOnce(input: StepInput): Promise<StepOutcome> {
       const applied = entry(input, 'action', input.delta);
       const outcome = await bank.apply(guarded ? activityBarrier(activityInfo()) : undefined, applied);
-      afterCommit?.(applied.workflowId, input.step, outcome);
+      afterCommit?.(applied.gid, input.step, outcome);
       return outcome;
     },
     async action(input: StepInput): Promise<StepOutcome> {

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type BankSpec, bankSpec, createBank, destroyBank, type Entry, openBank } from './bank.js';
+import { type BankSpec, bankSpec, createBank, destroyBank, type Entry, openBank } from '../bank.js';
 import type { WorkerArgs } from './worker.js';
 import type { transfer } from './workflows.js';
 
@@ -99,7 +99,7 @@ async function run(spec: BankSpec, count: number, kill: string[], guarded: boole
 /** Ledger rows per workflow id and step. */
 function applications(entries: Entry[]): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const e of entries) counts.set(`${e.workflowId}/${e.step}`, (counts.get(`${e.workflowId}/${e.step}`) ?? 0) + 1);
+  for (const e of entries) counts.set(`${e.gid}/${e.step}`, (counts.get(`${e.gid}/${e.step}`) ?? 0) + 1);
   return counts;
 }
 
@@ -132,7 +132,7 @@ function unexpectedWarnings(stderr: string): string[] {
 
 describe('Temporal: a worker killed between the commit and the completion', () => {
   it(`applies every step of ${WORKFLOWS} workflows exactly once across ${KILLS} kills (PostgreSQL)`, async () => {
-    const spec = bankSpec('postgres');
+    const spec = bankSpec('postgres', 'temporal');
     try {
       const step = Math.floor(WORKFLOWS / KILLS);
       const kill = Array.from({ length: KILLS }, (_, k) => String(k * step + 1));
@@ -159,7 +159,7 @@ describe('Temporal: a worker killed between the commit and the completion', () =
   }, LONG ? 900_000 : 240_000);
 
   it('without the barrier, the same kill applies the step twice (the control)', async () => {
-    const spec = bankSpec('postgres');
+    const spec = bankSpec('postgres', 'temporal');
     try {
       const { ids, killed, stderr, entries } = await run(spec, 1, ['0'], false);
       expect(killed, stderr).toEqual([ids[0]]);

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bankActivities } from './activities.js';
-import { bankSpec, createBank, destroyBank, openBank } from './bank.js';
+import { bankSpec, createBank, destroyBank, openBank } from '../bank.js';
 import type { transfer } from './workflows.js';
 
 const { address, namespace, bundle } = inject('temporal');
@@ -33,7 +33,7 @@ afterAll(async () => {
 
 /** Runs a transfer to the end, resets it to its first workflow task, and waits for the new run. */
 async function transferThenReset(guarded: boolean) {
-  const spec = bankSpec('postgres');
+  const spec = bankSpec('postgres', 'temporal');
   await createBank(spec, { alice: 1000, bob: 1000 });
   const bank = await openBank(spec);
   const workflowId = `reset-${randomUUID()}`;

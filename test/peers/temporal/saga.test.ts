@@ -15,7 +15,7 @@ import { DefaultLogger, type LogEntry, NativeConnection, Runtime, Worker } from 
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { OutcomeEvent } from '../../../src/index.js';
 import { bankActivities } from './activities.js';
-import { type BankEngine, bankSpec, createBank, destroyBank, openBank } from './bank.js';
+import { type BankEngine, bankSpec, createBank, destroyBank, openBank } from '../bank.js';
 import type { saga, SagaInput } from './workflows.js';
 
 const { address, namespace, bundle } = inject('temporal');
@@ -44,7 +44,7 @@ const AMOUNT = 70;
 
 /** Runs one saga whose debit is late in the given way; waits for the late action to settle too. */
 async function runSaga(engine: BankEngine, late: SagaInput['late'], guarded: boolean) {
-  const spec = bankSpec(engine);
+  const spec = bankSpec(engine, 'temporal');
   await createBank(spec, { alice: OPENING, bob: OPENING });
   const events: OutcomeEvent[] = [];
   const bank = await openBank(spec, { onOutcome: (event) => void events.push(event) });
@@ -103,8 +103,8 @@ describe.each(['postgres', 'mysql'] as const)('Temporal saga with a step that ou
       ['debit', 'compensate', 'applied'],
     ]);
     expect(entries).toEqual([
-      { workflowId, step: 'debit', op: 'action', account: 'alice', delta: -AMOUNT },
-      { workflowId, step: 'debit', op: 'compensate', account: 'alice', delta: AMOUNT },
+      { gid: workflowId, step: 'debit', op: 'action', account: 'alice', delta: -AMOUNT },
+      { gid: workflowId, step: 'debit', op: 'compensate', account: 'alice', delta: AMOUNT },
     ]);
     expect(balances).toEqual({ alice: OPENING, bob: OPENING });
   });
@@ -114,7 +114,7 @@ describe('Temporal saga without the barrier (the control)', () => {
   it('late before its step: the compensation and the late action both apply', async () => {
     const { workflowId, result, entries } = await runSaga('postgres', 'before-barrier', false);
     expect(result).toEqual({ actions: ['timed-out'], compensations: ['applied'] });
-    expect(entries.map((e) => [e.workflowId, e.op])).toEqual([
+    expect(entries.map((e) => [e.gid, e.op])).toEqual([
       [workflowId, 'compensate'],
       [workflowId, 'action'],
     ]);

@@ -8,7 +8,7 @@
 import { writeSync } from 'node:fs';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { bankActivities } from './activities.js';
-import { type BankSpec, openBank } from './bank.js';
+import { type BankSpec, openBank } from '../bank.js';
 
 export interface WorkerArgs {
   address: string;

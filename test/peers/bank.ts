@@ -1,15 +1,15 @@
 /**
- * The Temporal suite's database: accounts with balances and a ledger where every applied step adds
- * one row (a step applied twice shows as two), beside a barrier table, on PostgreSQL or MariaDB.
- * Described by a plain spec, so a worker in a child process opens the same one.
+ * The engine suites' database (Temporal, Restate): accounts with balances and a ledger where every
+ * applied step adds one row (a step applied twice shows as two), beside a barrier table, on
+ * PostgreSQL or MariaDB. Described by a plain spec, so a worker in a child process opens the same one.
  */
 import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { mysqlStore } from '../../../adapters/stores/mysql.js';
-import { postgresStore } from '../../../adapters/stores/postgres.js';
-import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
-import { type Barrier, type BarrierStore, mysqlDialect, type Outcome, postgresDialect, type StoreOptions } from '../../../src/index.js';
+import { mysqlStore } from '../../adapters/stores/mysql.js';
+import { postgresStore } from '../../adapters/stores/postgres.js';
+import { MYSQL_URL, POSTGRES_URL } from '../../servers/index.js';
+import { type Barrier, type BarrierStore, mysqlDialect, type Outcome, postgresDialect, type StoreOptions } from '../../src/index.js';
 
 export type BankEngine = 'postgres' | 'mysql';
 
@@ -23,7 +23,8 @@ export interface BankSpec {
 
 /** One ledger row: what one applied step did. */
 export interface Entry {
-  workflowId: string;
+  /** The business transaction the step belongs to: a Temporal workflow id, a Restate invocation id. */
+  gid: string;
   step: string;
   op: string;
   account: string;
@@ -38,14 +39,16 @@ export interface Bank {
   apply(barrier: Barrier | undefined, entry: Entry, hold?: () => Promise<void>): Promise<Outcome>;
   balances(): Promise<Record<string, number>>;
   entries(): Promise<Entry[]>;
+  /** How many statements on the barrier table wait for a lock now (one waits while another transaction holds its key). */
+  lockWaits(): Promise<number>;
   close(): Promise<void>;
 }
 
-/** A new bank's spec: tables of its own on the engine's test database (servers/index.ts). */
-export function bankSpec(engine: BankEngine): BankSpec {
+/** A new bank's spec: tables of its own (`<suite>_barrier_<random>`, …) on the engine's test database (servers/index.ts). */
+export function bankSpec(engine: BankEngine, suite: string): BankSpec {
   const url = engine === 'mysql' ? MYSQL_URL : POSTGRES_URL;
   const suffix = randomUUID().slice(0, 8);
-  return { engine, url, barrier: `temporal_barrier_${suffix}`, accounts: `temporal_accounts_${suffix}`, ledger: `temporal_ledger_${suffix}` };
+  return { engine, url, barrier: `${suite}_barrier_${suffix}`, accounts: `${suite}_accounts_${suffix}`, ledger: `${suite}_ledger_${suffix}` };
 }
 
 /** Creates the tables and the accounts with their opening balances. */
@@ -74,17 +77,19 @@ async function openPostgresBank(spec: BankSpec, hooks: StoreOptions): Promise<Ba
   const [accounts, ledger] = [postgresDialect.quoteTable(spec.accounts), postgresDialect.quoteTable(spec.ledger)];
   await pool.query(`CREATE TABLE IF NOT EXISTS ${accounts} (id TEXT PRIMARY KEY, balance BIGINT NOT NULL)`);
   await pool.query(
-    `CREATE TABLE IF NOT EXISTS ${ledger} (seq BIGSERIAL PRIMARY KEY, workflow_id TEXT NOT NULL, step TEXT NOT NULL, op TEXT NOT NULL, account TEXT NOT NULL, delta BIGINT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${ledger} (seq BIGSERIAL PRIMARY KEY, gid TEXT NOT NULL, step TEXT NOT NULL, op TEXT NOT NULL, account TEXT NOT NULL, delta BIGINT NOT NULL)`,
   );
   const store = postgresStore(pool, { ...hooks, table: spec.barrier });
   await store.ensureSchema();
   const move = async (tx: pg.PoolClient, e: Entry) => {
     await tx.query(`UPDATE ${accounts} SET balance = balance + $1 WHERE id = $2`, [e.delta, e.account]);
-    await tx.query(`INSERT INTO ${ledger} (workflow_id, step, op, account, delta) VALUES ($1, $2, $3, $4, $5)`, [e.workflowId, e.step, e.op, e.account, e.delta]);
+    await tx.query(`INSERT INTO ${ledger} (gid, step, op, account, delta) VALUES ($1, $2, $3, $4, $5)`, [e.gid, e.step, e.op, e.account, e.delta]);
   };
   return bankOver(store, move, {
     balances: async () => (await pool.query<{ id: string; balance: string }>(`SELECT id, balance FROM ${accounts}`)).rows,
-    entries: async () => (await pool.query<LedgerRow>(`SELECT workflow_id, step, op, account, delta FROM ${ledger} ORDER BY seq`)).rows,
+    entries: async () => (await pool.query<LedgerRow>(`SELECT gid, step, op, account, delta FROM ${ledger} ORDER BY seq`)).rows,
+    lockWaits: async () =>
+      (await pool.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [`%${spec.barrier}%`])).rows[0]!.n,
     close: () => pool.end(),
   });
 }
@@ -94,24 +99,27 @@ async function openMysqlBank(spec: BankSpec, hooks: StoreOptions): Promise<Bank>
   const [accounts, ledger] = [mysqlDialect.quoteTable(spec.accounts), mysqlDialect.quoteTable(spec.ledger)];
   await pool.query(`CREATE TABLE IF NOT EXISTS ${accounts} (id VARCHAR(64) PRIMARY KEY, balance BIGINT NOT NULL)`);
   await pool.query(
-    `CREATE TABLE IF NOT EXISTS ${ledger} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, workflow_id VARCHAR(255) NOT NULL, step VARCHAR(64) NOT NULL, op VARCHAR(16) NOT NULL, account VARCHAR(64) NOT NULL, delta BIGINT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${ledger} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, gid VARCHAR(255) NOT NULL, step VARCHAR(64) NOT NULL, op VARCHAR(16) NOT NULL, account VARCHAR(64) NOT NULL, delta BIGINT NOT NULL)`,
   );
   const store = mysqlStore(pool, { ...hooks, table: spec.barrier });
   await store.ensureSchema();
   const move = async (tx: mysql.PoolConnection, e: Entry) => {
     await tx.query(`UPDATE ${accounts} SET balance = balance + ? WHERE id = ?`, [e.delta, e.account]);
-    await tx.query(`INSERT INTO ${ledger} (workflow_id, step, op, account, delta) VALUES (?, ?, ?, ?, ?)`, [e.workflowId, e.step, e.op, e.account, e.delta]);
+    await tx.query(`INSERT INTO ${ledger} (gid, step, op, account, delta) VALUES (?, ?, ?, ?, ?)`, [e.gid, e.step, e.op, e.account, e.delta]);
   };
   const select = async <R>(sql: string) => (await pool.query<(R & mysql.RowDataPacket)[]>(sql))[0];
   return bankOver(store, move, {
     balances: () => select<{ id: string; balance: string }>(`SELECT id, balance FROM ${accounts}`),
-    entries: () => select<LedgerRow>(`SELECT workflow_id, step, op, account, delta FROM ${ledger} ORDER BY seq`),
+    entries: () => select<LedgerRow>(`SELECT gid, step, op, account, delta FROM ${ledger} ORDER BY seq`),
+    // InnoDB refreshes this view at most every 100 ms: poll it no faster.
+    lockWaits: async () =>
+      Number((await pool.query<({ n: number } & mysql.RowDataPacket)[]>(`SELECT COUNT(*) AS n FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE ?`, [`%${spec.barrier}%`]))[0][0]!.n),
     close: () => pool.end(),
   });
 }
 
 interface LedgerRow {
-  workflow_id: string;
+  gid: string;
   step: string;
   op: string;
   account: string;
@@ -121,7 +129,7 @@ interface LedgerRow {
 function bankOver<Tx>(
   store: BarrierStore<Tx>,
   move: (tx: Tx, entry: Entry) => Promise<void>,
-  read: { balances(): Promise<{ id: string; balance: string }[]>; entries(): Promise<LedgerRow[]>; close(): Promise<void> },
+  read: { balances(): Promise<{ id: string; balance: string }[]>; entries(): Promise<LedgerRow[]>; lockWaits(): Promise<number>; close(): Promise<void> },
 ): Bank {
   const work = (entry: Entry, hold?: () => Promise<void>) => async (tx: Tx) => {
     await move(tx, entry);
@@ -136,7 +144,8 @@ function bankOver<Tx>(
     },
     balances: async () => Object.fromEntries((await read.balances()).map((r) => [r.id, Number(r.balance)])),
     entries: async () =>
-      (await read.entries()).map((r) => ({ workflowId: r.workflow_id, step: r.step, op: r.op, account: r.account, delta: Number(r.delta) })),
+      (await read.entries()).map((r) => ({ gid: r.gid, step: r.step, op: r.op, account: r.account, delta: Number(r.delta) })),
+    lockWaits: read.lockWaits,
     close: read.close,
   };
 }
