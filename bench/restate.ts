@@ -21,7 +21,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { postgresStore } from '../adapters/stores/postgres.js';
-import { freePort, POSTGRES_URL } from '../servers/index.js';
+import { ensureDatabase, freePort, POSTGRES_URL } from '../servers/index.js';
 import { restateAdmin, startRestate } from '../servers/restate.js';
 import type { BenchServiceArgs, StepsInput } from './restate-service.js';
 import { median } from './rounds.js';
@@ -73,6 +73,7 @@ async function startService(args: BenchServiceArgs): Promise<ChildProcess> {
   return child;
 }
 
+await ensureDatabase('postgres', POSTGRES_URL);
 const server = await startRestate();
 const admin = restateAdmin(server.admin);
 const pool = new pg.Pool({ connectionString: POSTGRES_URL });

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../../servers/index.js';
 import { restateAdmin } from '../../../servers/restate.js';
 import type { OutcomeEvent } from '../../../src/index.js';
-import { deferred, type Deferred, waitUntil } from '../../server-harness.js';
+import { deferred, type Deferred, waitUntil } from '../../support/server-harness.js';
 import { type Bank, type BankEngine, bankSpec, type BankSpec, createBank, destroyBank, openBank } from '../bank.js';
 import type { TransferInput, Where } from './services.js';
 

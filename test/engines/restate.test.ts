@@ -9,13 +9,13 @@ import { randomUUID } from 'node:crypto';
 import type * as restate from '@restatedev/restate-sdk';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { type RestateContext, type RestateRunOptions, restateSaga, runStep, stepBarrier } from '../adapters/engines/restate.js';
-import { postgresExecutor } from '../adapters/stores/postgres.js';
-import { type Barrier, type BarrierResult, compositeKey, keyPart } from '../src/index.js';
-import type { Harness } from './conformance.js';
-import { postgresHarness, mysqlHarness, postgresPool } from './server-harness.js';
-import { hasServer } from './servers.js';
-import { sqliteHarness } from './sqlite-harness.js';
+import { type RestateContext, type RestateRunOptions, restateSaga, runStep, stepBarrier } from '../../adapters/engines/restate.js';
+import { postgresExecutor } from '../../adapters/stores/postgres.js';
+import { type Barrier, type BarrierResult, compositeKey, keyPart } from '../../src/index.js';
+import type { Harness } from '../barrier/conformance.js';
+import { postgresHarness, mysqlHarness, postgresPool } from '../support/server-harness.js';
+import { hasServer } from '../support/servers.js';
+import { sqliteHarness } from '../stores/sqlite-harness.js';
 
 /**
  * One attempt of an invocation: `journaled` holds the results of the steps an earlier attempt
