@@ -110,9 +110,13 @@ export interface RelayOptions {
   onRetry?: (event: RelayEvent) => void;
   /** After a message was parked: it will not be retried until someone requeues it. Alert here. */
   onParked?: (event: RelayEvent) => void;
-  /** A round failed as a whole (the database unreachable, a deadlock): it is retried at the next poll. */
+  /**
+   * A round failed as a whole (the database unreachable, a failed record of outcomes): it is retried
+   * at the next poll. A claim or prune that lost a conflict to another relay (a deadlock, a Galera
+   * certification failure) is not a failure: it goes to the logger at debug.
+   */
   onError?: (error: unknown) => void;
-  /** pino- or console-shaped; published at debug, retries at warn, parked messages and failed rounds at error. Defaults to none. */
+  /** pino- or console-shaped; published and lost claim races at debug, retries at warn, parked messages and failed rounds at error. Defaults to none. */
   logger?: Logger;
 }
 
@@ -160,12 +164,27 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
   let unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
   let lastPrune = Date.now();
 
+  /**
+   * Selects due messages and commits their lease before anything is published: the lease is a
+   * write, so on a multi-primary cluster (Galera), where `SKIP LOCKED` sees only the node's own
+   * locks, two relays that selected the same rows on two nodes cannot both commit it.
+   */
   async function claim(): Promise<Claimed[]> {
-    const rows = await store.transaction(async (connection) => {
-      const found = await connection.select(sql.claim(batchSize), []);
-      if (found.length > 0) await connection.execute(sql.lease(found.length), [settings.leaseMs, ...found.map((row) => row.seq)]);
-      return found;
-    });
+    let rows: Row[];
+    try {
+      rows = await store.transaction(async (connection) => {
+        const found = await connection.select(sql.claim(batchSize), []);
+        if (found.length > 0) await connection.execute(sql.lease(found.length), [settings.leaseMs, ...found.map((row) => row.seq)]);
+        return found;
+      });
+    } catch (error) {
+      // Another relay's claim of the same rows won (a deadlock on one server; on Galera, this
+      // claim's COMMIT failing certification): nothing was claimed, nothing will be published, and
+      // the next round looks again. Routine with several relays on a cluster, hence debug.
+      if (!store.dialect.isRetryable(error)) throw error;
+      logger?.debug?.({ err: error }, 'txbarrier outbox claim lost to another relay');
+      return [];
+    }
     return rows.map((row) => ({ seq: row.seq, delivery: deliveryOf(row) }));
   }
 
@@ -216,7 +235,13 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
   async function maybePrune(): Promise<void> {
     if (settings.retainMs === false || Date.now() - lastPrune < settings.pruneIntervalMs) return;
     lastPrune = Date.now();
-    await pruneSent(store, sql, { olderThan: settings.retainMs });
+    try {
+      await pruneSent(store, sql, { olderThan: settings.retainMs });
+    } catch (error) {
+      // Another relay pruned the same sent rows at the same moment; the next interval prunes again.
+      if (!store.dialect.isRetryable(error)) throw error;
+      logger?.debug?.({ err: error }, 'txbarrier outbox prune lost to another relay');
+    }
   }
 
   function runOnce(): Promise<number> {
