@@ -15,8 +15,10 @@ const quoteTable = (table: string) => identifierParts(table).map(quote).join('.'
 // (an ORM that sets +00:00, a cron job on the server's zone) agree on a row's age.
 const NOW = 'UTC_TIMESTAMP()';
 
-// 1213 deadlock (the transaction is already rolled back), 1205 lock wait timeout.
-const RETRYABLE_ERRNOS = new Set([1213, 1205]);
+// 1213 deadlock (the transaction is already rolled back; on Galera also a write set that failed
+// certification, at COMMIT or at the next statement), 1205 lock wait timeout, 3101 MySQL Group
+// Replication's certification failure at COMMIT (rolled back).
+const RETRYABLE_ERRNOS = new Set([1213, 1205, 3101]);
 const DEADLOCK = 1213;
 const PARSE_ERROR = 1064;
 const NO_SUCH_TABLE = 1146;
