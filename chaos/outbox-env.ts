@@ -21,6 +21,8 @@ export interface ChaosSettings {
   database: string;
   /** SQLite: the consumer's own file (a service of its own); the servers share the database. */
   consumerDatabase: string;
+  /** Each relay's database URL, by relay index (nodes of a multi-primary cluster); `database` when absent. */
+  relayDatabases?: string[];
   outboxTable: string;
   barrierTable: string;
   ordersTable: string;
@@ -63,7 +65,7 @@ export interface OpenedStore {
  * A store on the producer's database, or (`consumer`) the consumer's. `readCommitted` on MySQL is
  * what a relay should run at (see RelayOptions.store).
  */
-export function openStore(settings: ChaosSettings, options: { consumer?: boolean; table?: string; readCommitted?: boolean } = {}): OpenedStore {
+export function openStore(settings: ChaosSettings, options: { consumer?: boolean; table?: string; readCommitted?: boolean; database?: string } = {}): OpenedStore {
   const { engine } = settings;
   const table = options.table;
   if (engine === 'sqlite') {
@@ -90,7 +92,7 @@ export function openStore(settings: ChaosSettings, options: { consumer?: boolean
       close: () => pool.end(),
     };
   }
-  const pool = mysql.createPool({ uri: settings.database, connectionLimit: 6 });
+  const pool = mysql.createPool({ uri: options.database ?? settings.database, connectionLimit: 6 });
   return {
     store: mysqlStore(pool, { ...(table ? { table } : {}), ...(options.readCommitted ? { isolationLevel: 'read committed' as const } : {}) }) as BarrierStore<unknown>,
     run: async (tx, sql, params) => void (await (tx as mysql.PoolConnection).query(sql, params)),

@@ -16,7 +16,8 @@ import pg from 'pg';
 exitOnConnectionLoss();
 const settings = settingsFromEnv();
 const killAfter = Number(process.env.KILL_AFTER_PUBLISHES ?? 0);
-const { store, close } = openStore(settings, { readCommitted: true });
+const database = settings.relayDatabases?.[Number(process.env.RELAY_INDEX ?? 0)];
+const { store, close } = openStore(settings, { readCommitted: true, ...(database ? { database } : {}) });
 const outbox = createOutbox(store, { table: settings.outboxTable });
 
 let publisher: OutboxPublisher;

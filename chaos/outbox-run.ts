@@ -44,6 +44,16 @@ export interface OutboxChaosOptions {
   kills?: { relays: [number[], number[]]; consumer: number[] };
   /** Run the consumer without the barrier, to show that the check catches double applies. Defaults to `false`. */
   consumerWithoutBarrier?: boolean;
+  /**
+   * The database each of the two relays connects to, for nodes of a multi-primary cluster (the
+   * producer and the consumer use `databaseUrl`). Defaults to `databaseUrl` for both.
+   */
+  relayDatabaseUrls?: [string, string];
+  /**
+   * A fault started when half the transactions are produced (a database node SIGKILLed and
+   * restarted); the producer goes on meanwhile, and the verdict waits for it. Defaults to none.
+   */
+  midRun?: () => Promise<void>;
 }
 
 export interface OutboxChaosReport {
@@ -120,6 +130,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
     ordersTable: `chaos_${tag}_orders`,
     effectsTable: `chaos_${tag}_effects`,
     deadTable: `chaos_${tag}_dead`,
+    ...(options.relayDatabaseUrls ? { relayDatabases: options.relayDatabaseUrls } : {}),
     brokerUrl: broker === 'amqp' ? proxied.href : proxied.host,
     topic: broker === 'nats' ? `txb_outbox_chaos_${tag}.orders` : `txb-outbox-chaos-${tag}`,
     stream: `TXB_OUTBOX_CHAOS_${tag.toUpperCase()}`,
@@ -181,7 +192,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
 
   /** Starts a child; restarts it whenever it dies, with the next kill schedule. */
   const childDir = await buildChildren();
-  function supervise(role: 'relay' | 'consumer', kills: number[]): Promise<void> {
+  function supervise(role: 'relay' | 'consumer', kills: number[], index = 0): Promise<void> {
     // The schedule moves on only when a kill happened: a child that exits for another reason (its
     // broker connection dropped) is restarted with the same kill still ahead of it.
     let kill = 0;
@@ -193,6 +204,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
         ...process.env,
         [SETTINGS_VARIABLE]: JSON.stringify(settings),
         [role === 'relay' ? 'KILL_AFTER_PUBLISHES' : 'KILL_AFTER_COMMITS']: String(killAfter),
+        RELAY_INDEX: String(index),
         ...(options.consumerWithoutBarrier ? { CHAOS_NO_BARRIER: '1' } : {}),
       };
       const spawned = spawn(process.execPath, [join(childDir, `${role}.js`)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -232,7 +244,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
     relays: [[Math.max(2, Math.floor(n / 8)), Math.max(3, Math.floor(n / 4))], [Math.max(4, Math.floor(n / 5))]],
     consumer: [Math.max(3, Math.floor(n / 6)), Math.max(5, Math.floor(n / 3))],
   };
-  await Promise.all([supervise('relay', kills.relays[0]), supervise('relay', kills.relays[1]), supervise('consumer', kills.consumer)]);
+  await Promise.all([supervise('relay', kills.relays[0]), supervise('relay', kills.relays[1], 1), supervise('consumer', kills.consumer)]);
 
   const producing = Date.now();
   // The producer: business row and message in one transaction; every sixth rolls back.
@@ -242,7 +254,11 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
   // A drop is due at each of those points, and waits for the next transaction when no broker
   // connection is open at that moment (a relay restarting after its kill).
   let dropsDue = 0;
+  let midRun: Promise<void> | undefined;
   for (let i = 0; i < n; i++) {
+    if (i === Math.floor(n / 2)) {
+      midRun = options.midRun?.().catch((error: unknown) => void violations.push(`the mid-run fault failed: ${error instanceof Error ? error.message : String(error)}`));
+    }
     if (drops.has(i)) dropsDue++;
     if (dropsDue > 0 && proxy.dropAll() > 0) {
       dropsDue--;
@@ -278,6 +294,7 @@ export async function runOutboxChaos(options: OutboxChaosOptions): Promise<Outbo
     ]);
     return { done: [...committed.keys()].every((id) => effects.has(id) || dead.has(id) || parked.has(id)), parked };
   };
+  await midRun;
   const produced = Date.now();
   const deadline = Date.now() + (options.settleTimeoutMs ?? 60_000);
   // Drops still due (no broker connection was open while producing: a fast run, relays restarting)
