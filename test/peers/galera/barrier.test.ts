@@ -15,7 +15,7 @@ import { knexExecutor } from '../../../adapters/orm/knex.js';
 import { mysqlStore } from '../../../adapters/stores/mysql.js';
 import { Barrier, BarrierOngoing, type BarrierResult, type BarrierStore, mysqlDialect, type OutcomeEvent, verdictOfError } from '../../../src/index.js';
 import { checkLedger, type Delivery, formatViolations, type LedgerEntry, runChaos } from '../../../src/testing/index.js';
-import { deferred, holdOpen, waitUntil } from '../../server-harness.js';
+import { deferred, holdOpen, waitUntil } from '../../support/server-harness.js';
 import { type GaleraHarness, isDeadlock, LONG, openCluster } from './harness.js';
 
 const TABLE = 'galera_barrier';

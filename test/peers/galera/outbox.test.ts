@@ -14,7 +14,7 @@ import { runOutboxChaos } from '../../../chaos/outbox-run.js';
 import { mysqlStore } from '../../../adapters/stores/mysql.js';
 import { createOutbox, createRelay, type Outbox, type OutboxDelivery } from '../../../src/messaging/outbox/index.js';
 import { AMQP_URL } from '../../../servers/index.js';
-import { waitUntil } from '../../server-harness.js';
+import { waitUntil } from '../../support/server-harness.js';
 import { type GaleraHarness, isDeadlock, LONG, openCluster } from './harness.js';
 
 let h: GaleraHarness;
