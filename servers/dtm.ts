@@ -7,13 +7,12 @@
  *
  * `npm run dtm` starts one for you and prints where it listens, until Ctrl-C (`-- --build` only builds it).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { freePort, goBinary } from './index.js';
+import { freePort, goBinary, guardedPid, spawnGuarded } from './index.js';
 
 /** The newest release the module proxy serves (it refuses the version list; v1.19.1 and v1.20.0 are not served). */
 export const DTM_VERSION = 'v1.19.0';
@@ -55,6 +54,8 @@ export interface DtmServer {
   readonly httpApi: string;
   /** `127.0.0.1:<port>`, DTM's gRPC API. */
   readonly grpcAddress: string;
+  /** The server's process id (for its CPU time), or undefined for a server named by `TXBARRIER_DTM_URL`. */
+  readonly pid: number | undefined;
   /** The last lines the server logged, for a failure message. */
   log(): string;
   /** Stops the server and deletes its data (a no-op for a server named by `TXBARRIER_DTM_URL`). */
@@ -72,17 +73,20 @@ export function dtmTransferBinary(): Promise<string> {
   return goBinary('dtm-transfer', './servers/go/dtm-transfer');
 }
 
-/** Starts a server on free ports with fresh data and resolves once both its APIs answer. */
-export async function startDtm(): Promise<DtmServer> {
+/**
+ * Starts a server on free ports with fresh data and resolves once both its APIs answer. `settings`
+ * replace the test configuration (`DTM_SERVER_CONFIG`), e.g. DTM's defaults for a benchmark.
+ */
+export async function startDtm(settings: Record<string, unknown> = DTM_SERVER_CONFIG): Promise<DtmServer> {
   const given = process.env.TXBARRIER_DTM_URL;
   if (given) {
     const grpcAddress = process.env.TXBARRIER_DTM_GRPC ?? `${new URL(given).hostname}:36790`;
-    return { httpApi: `${given.replace(/\/$/, '')}/api/dtmsvr`, grpcAddress, log: () => '', stop: async () => undefined };
+    return { httpApi: `${given.replace(/\/$/, '')}/api/dtmsvr`, grpcAddress, pid: undefined, log: () => '', stop: async () => undefined };
   }
   const binary = await dtmBinary();
   const dir = mkdtempSync(join(tmpdir(), 'txbarrier-dtm-'));
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
-  const config = { ...DTM_SERVER_CONFIG, HttpPort: httpPort, GrpcPort: grpcPort, Store: { Driver: 'boltdb' } };
+  const config = { ...settings, HttpPort: httpPort, GrpcPort: grpcPort, Store: { Driver: 'boltdb' } };
   // YAML is a superset of JSON. DTM reads its environment before the file, so the file decides.
   writeFileSync(join(dir, 'dtm.yml'), JSON.stringify(config));
   // The store is ./dtm.bolt, hence the cwd. A clean environment: DTM reads STORE_*, HTTP_PORT, … too.
@@ -95,6 +99,7 @@ export async function startDtm(): Promise<DtmServer> {
   const server: DtmServer = {
     httpApi: `http://127.0.0.1:${httpPort}/api/dtmsvr`,
     grpcAddress: `127.0.0.1:${grpcPort}`,
+    pid: undefined,
     log: () => log,
     async stop() {
       child.stdin!.end();
@@ -110,7 +115,7 @@ export async function startDtm(): Promise<DtmServer> {
     }
     try {
       const version = await fetch(`${server.httpApi}/version`, { signal: AbortSignal.timeout(1000) });
-      if (version.ok && (await reachable(grpcPort))) return server;
+      if (version.ok && (await reachable(grpcPort))) return { ...server, pid: guardedPid(child) };
     } catch (error) {
       if (Date.now() > deadline) {
         await server.stop();
@@ -119,15 +124,6 @@ export async function startDtm(): Promise<DtmServer> {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-}
-
-/**
- * Spawns `binary` under a shell that kills it when our stdin pipe closes, so it stops with the
- * process that started it even when that process is killed.
- */
-function spawnGuarded(binary: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): ChildProcess {
-  const guard = '"$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid';
-  return spawn('sh', ['-c', guard, 'sh', binary, ...args], { ...options, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 function reachable(port: number): Promise<boolean> {

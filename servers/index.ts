@@ -8,7 +8,8 @@
  * several people or branches running at once each set their own (TXBARRIER_POSTGRES_URL=…/txb_<name>).
  * A started peer (DTM, a Kafka broker, …) gets a module of its own here, `servers/<peer>.ts`.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -94,6 +95,27 @@ export function goBinary(name: string, target: string, flags: readonly string[] 
       else resolve(stdout.trim());
     });
   });
+}
+
+/**
+ * Spawns `binary` under a shell that sends it `stopSignal` (default TERM) when our stdin pipe closes, so
+ * a server stops with the process that started it even when that process is killed. Closing the
+ * child's stdin stops it; its stdout and stderr are pipes unless `options.stdio` says otherwise.
+ */
+export function spawnGuarded(binary: string, args: readonly string[], options: SpawnOptions & { stopSignal?: 'TERM' | 'INT' } = {}): ChildProcess {
+  const { stopSignal = 'TERM', ...spawnOptions } = options;
+  const guard = `"$@" & pid=$!; cat >/dev/null; kill -${stopSignal} $pid 2>/dev/null; wait $pid`;
+  return spawn('sh', ['-c', guard, 'sh', binary, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...spawnOptions });
+}
+
+/** The process id of the server `spawnGuarded` started (the guarding shell's child), while it runs; Linux only. */
+export function guardedPid(guard: ChildProcess): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${guard.pid}/task/${guard.pid}/children`, 'utf8').trim();
+    return children ? Number(children.split(' ')[0]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function withScheme(url: string, scheme: string): string {

@@ -6,12 +6,11 @@
  * The server runs under a shell that kills it when our stdin pipe closes, so it stops with the
  * process that started it even when that process is killed.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { freePort, goBinary } from './index.js';
+import { freePort, goBinary, spawnGuarded } from './index.js';
 
 /**
  * v1.9.1 is the newest release on the module proxy, but its go.mod replaces a nested module
@@ -44,14 +43,13 @@ export async function startTemporal(): Promise<TemporalServer> {
     '--metrics-port', String(metricsPort), '--db-filename', join(dir, 'temporal.db'), '--namespace', namespace,
     '--log-level', 'error',
   ];
-  const guard = '"$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid';
-  const child = spawn('sh', ['-c', guard, 'sh', binary, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawnGuarded(binary, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let log = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-4000)));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = `127.0.0.1:${port}`;
   const stop = async () => {
-    child.stdin.end();
+    child.stdin!.end();
     await exited;
     rmSync(dir, { recursive: true, force: true });
   };

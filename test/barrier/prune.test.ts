@@ -10,7 +10,7 @@ import { postgresStore } from '../../adapters/stores/postgres.js';
 import { sqliteStore } from '../../adapters/stores/sqlite.js';
 import { Barrier, BarrierConfigError, type BarrierStore } from '../../src/index.js';
 import { mysqlPool, postgresPool } from '../support/server-harness.js';
-import { hasServer } from '../support/servers.js';
+import { hasServer, testsEngine } from '../support/servers.js';
 import { openTempDb } from '../stores/sqlite-harness.js';
 
 const DAY = 86_400;
@@ -239,6 +239,6 @@ function describePrune(name: string, skip: boolean, open: () => Promise<PruneEng
   });
 }
 
-describePrune('sqlite', false, sqliteEngine);
-describePrune('mysql', !hasServer('mysql'), mysqlEngine);
-describePrune('postgres', !hasServer('postgres'), postgresEngine);
+if (testsEngine('sqlite')) describePrune('sqlite', false, sqliteEngine);
+if (testsEngine('mysql')) describePrune('mysql', !hasServer('mysql'), mysqlEngine);
+if (testsEngine('postgres')) describePrune('postgres', !hasServer('postgres'), postgresEngine);

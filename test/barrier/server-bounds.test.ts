@@ -12,11 +12,11 @@ import { postgresStore } from '../../adapters/stores/postgres.js';
 import { Barrier, BarrierOngoing, BarrierTimeout } from '../../src/index.js';
 import { type MysqlPool, mysqlPool, type PostgresPool, postgresPool, waitUntil } from '../support/server-harness.js';
 import { MYSQL_URL } from '../../servers/index.js';
-import { hasServer } from '../support/servers.js';
+import { hasServer, testsEngine } from '../support/servers.js';
 
 const table = `bounds_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
 
-describe.skipIf(!hasServer('mysql'))('MariaDB ends the transaction of a frozen process', () => {
+if (testsEngine('mysql')) describe.skipIf(!hasServer('mysql'))('MariaDB ends the transaction of a frozen process', () => {
   let pool: MysqlPool;
   beforeAll(async () => {
     pool = mysqlPool();

@@ -13,7 +13,7 @@ import { sqliteStore } from '../../adapters/stores/sqlite.js';
 import { ensureIdempotencySchema } from '../../src/idempotency/guard.js';
 import type { BarrierStore } from '../../src/index.js';
 import { deferred, mysqlPool, postgresPool } from '../support/server-harness.js';
-import { hasServer } from '../support/servers.js';
+import { hasServer, testsEngine } from '../support/servers.js';
 import { openTempDb } from '../stores/sqlite-harness.js';
 import { MYSQL_URL, POSTGRES_URL } from '../../servers/index.js';
 
@@ -40,8 +40,8 @@ export interface EngineHarness {
   close(): Promise<void>;
 }
 
-/** Engines reachable here; SQLite always. Use with `describe.each(ENGINES)`. */
-export const ENGINES: EngineName[] = ['sqlite', ...(['mysql', 'postgres'] as const).filter((engine) => hasServer(engine))];
+/** Engines this run tests (`testsEngine`) and reaches; SQLite needs no server. Use with `describe.each(ENGINES)`. */
+export const ENGINES: EngineName[] = (['sqlite', 'mysql', 'postgres'] as const).filter((engine) => testsEngine(engine) && (engine === 'sqlite' || hasServer(engine)));
 
 export async function openEngine(engine: EngineName, options: { connections?: number; lockTimeout?: number } = {}): Promise<EngineHarness> {
   const storeOptions = options.lockTimeout === undefined ? {} : { lockTimeout: options.lockTimeout };

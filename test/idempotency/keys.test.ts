@@ -22,7 +22,7 @@ import {
 import { BarrierConfigError, type Logger } from '../../src/index.js';
 import { ENGINES, type EngineHarness, newKey, openEngine } from './harness.js';
 import { mysqlPool, postgresPool } from '../support/server-harness.js';
-import { hasServer } from '../support/servers.js';
+import { hasServer, testsEngine } from '../support/servers.js';
 import { type Db, openTempDb } from '../stores/sqlite-harness.js';
 
 const read = (engine: string) => readFileSync(new URL(`../../sql/idempotency-${engine}.sql`, import.meta.url), 'utf8');
@@ -49,7 +49,7 @@ describe('sql/idempotency-*.sql', () => {
     ]);
     db.close();
   });
-  it.skipIf(!hasServer('mysql'))('runs on MySQL/MariaDB, twice', async () => {
+  if (testsEngine('mysql')) it.skipIf(!hasServer('mysql'))('runs on MySQL/MariaDB, twice', async () => {
     const pool = mysqlPool({ connectionLimit: 1 });
     const table = `idem_sql_${randomUUID().slice(0, 8)}`;
     try {

@@ -12,32 +12,23 @@ import { pgliteStore } from '../../adapters/stores/pglite.js';
 import { ensureIdempotencySchema, idempotencyGuard } from '../../src/idempotency/index.js';
 import { createOutbox, createRelay, type OutboxDelivery } from '../../src/messaging/outbox/index.js';
 import { Barrier, BarrierConfigError, BarrierTransactionAborted } from '../../src/index.js';
-import type { BarrierRowRead } from '../barrier/conformance.js';
-import { describeConformance } from '../barrier/conformance.js';
+import { describeConformance, type Harness } from '../barrier/conformance.js';
+import { pgliteHarness } from './pglite-harness.js';
 
 const TABLE = 'dtm_barrier.barrier';
 const pg = new PGlite();
-const record = async (tx: Transaction, gid: string, note: string) => {
-  await tx.query('INSERT INTO notes (gid, note) VALUES ($1, $2)', [gid, note]);
-};
-const notes = async (gid: string) =>
-  (await pg.query<{ note: string }>('SELECT note FROM notes WHERE gid = $1 ORDER BY seq', [gid])).rows.map((row) => row.note);
+let h: Harness<Transaction>;
+const record = (tx: Transaction, gid: string, note: string) => h.record(tx, gid, note);
+const notes = (gid: string) => h.notes(gid);
 const action = (gid: string) => Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' });
 
 beforeAll(async () => {
-  await pg.exec('CREATE TABLE notes (seq BIGSERIAL PRIMARY KEY, gid TEXT NOT NULL, note TEXT NOT NULL)');
-  await pgliteStore(pg).ensureSchema();
+  h = await pgliteHarness(pg);
 }, 60_000);
 afterAll(() => pg.close());
 
-describeConformance('pglite', async () => ({
-  store: pgliteStore(pg),
-  makeStore: (options) => pgliteStore(pg, options as never),
-  record,
-  notes,
-  barrierRows: async (gid) => (await pg.query<BarrierRowRead>(`SELECT * FROM ${TABLE} WHERE gid = $1`, [gid])).rows,
-  close: async () => {},
-}));
+// The file's one instance stays open for the tests below.
+describeConformance('pglite', async () => ({ ...h, close: async () => {} }));
 
 describe('pglite store', () => {
   it('serialises concurrent calls on its one connection and loses none', async () => {
