@@ -21,6 +21,16 @@ export {
 export { type BarrierFields, type Op, OPS_BY_TRANS_TYPE, type TransType } from './barrier/fields.js';
 export { compositeKey, KEY_COLUMN_WIDTH, keyPart } from './barrier/key.js';
 export type { BarrierHooks, Logger, Outcome, OutcomeEvent } from './observe/hooks.js';
+export type { OtelMeterProvider } from './observe/metrics.js';
+export {
+  type MetricsResponse,
+  PROMETHEUS_CONTENT_TYPE,
+  prometheusText,
+  type TableMetrics,
+  tableMetrics,
+  type TableMetricsOptions,
+  type TableReading,
+} from './observe/tables.js';
 export type {
   BarrierConnection,
   BarrierExecutor,

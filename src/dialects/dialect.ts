@@ -58,6 +58,24 @@ export interface Dialect {
    * an applied op, since it cannot see the caller's COMMIT.
    */
   readonly abortedCheck?: string;
+  /** Read-only statements on the barrier table for metrics and the dashboard. */
+  stats(table: string, placeholder?: Placeholder): BarrierStatsSql;
+}
+
+/**
+ * What metrics ask of the barrier table, each statement bounded: no index is added for it, and no
+ * statement reads more than its limit parameter's rows (the estimate reads the catalog).
+ */
+export interface BarrierStatsSql {
+  /** The row count from the engine's statistics (`n`), where it keeps one; no parameters. */
+  readonly estimate?: string;
+  /** Rows, counting at most the limit (`n`); parameters: limit. */
+  countUpTo: string;
+}
+
+/** `SELECT COUNT(*) AS n` over at most the limit parameter's rows of `from` (which ends in a WHERE or a table). */
+export function countUpTo(from: string, limit: string): string {
+  return `SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM ${from} LIMIT ${limit}) counted`;
 }
 
 /** What a store asks of every transaction it opens. */

@@ -1,4 +1,5 @@
 import {
+  countUpTo,
   type Dialect,
   dollarNumber,
   identifierParts,
@@ -92,6 +93,12 @@ export const postgresDialect: Dialect = {
   WHERE create_time < CURRENT_TIMESTAMP - make_interval(secs => ${placeholder(1)}) ORDER BY create_time LIMIT ${placeholder(2)}))`,
 
   abortedCheck: 'SELECT 1',
+
+  stats: (table, placeholder = dollarNumber) => ({
+    // reltuples is -1 until the table was first vacuumed or analysed: no estimate then.
+    estimate: `SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass('${quoteTable(table)}') AND reltuples >= 0`,
+    countUpTo: countUpTo(quoteTable(table), placeholder(1)),
+  }),
 
   isRetryable: (error) => someInChain(error, (e) => typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)),
   endsTransaction: () => false,

@@ -1,4 +1,5 @@
 import {
+  countUpTo,
   type Dialect,
   identifierParts,
   INSERT_COLUMNS,
@@ -60,6 +61,11 @@ export const sqliteDialect: Dialect = {
     `DELETE FROM ${quoteTable(table)} WHERE (gid, branch_id, op, barrier_id) IN (
   SELECT gid, branch_id, op, barrier_id FROM ${quoteTable(table)}
   WHERE create_time < datetime('now', '-' || ${placeholder(1)} || ' seconds') LIMIT ${placeholder(2)})`,
+
+  // SQLite keeps no row count (sqlite_stat1 only after ANALYZE, and then per index): no estimate.
+  stats: (table, placeholder = questionMark) => ({
+    countUpTo: countUpTo(quoteTable(table), placeholder(1)),
+  }),
 
   // better-sqlite3 names the code (SQLITE_BUSY_SNAPSHOT); node:sqlite throws ERR_SQLITE_ERROR with the
   // extended result code in `errcode`, whose low byte is the primary one (5 BUSY, 6 LOCKED).

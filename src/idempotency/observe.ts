@@ -1,5 +1,6 @@
 import type { DialectName } from '../dialects/dialect.js';
 import type { Logger } from '../observe/hooks.js';
+import { metricsOn, recordIdempotency } from '../observe/metrics.js';
 import { DB_SYSTEM, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from '../observe/tracing.js';
 
 /**
@@ -94,15 +95,15 @@ export function observeIdempotency<T extends Observed>(
   run: () => Promise<T>,
 ): Promise<T> {
   const tracer = otelTracer();
-  if (!tracer) return timed(hooks, request, run);
+  if (!tracer) return timed(hooks, table, request, run);
   return tracer.startActiveSpan('txbarrier idempotency', { kind: SPAN_KIND_INTERNAL }, (span) => {
-    if (!span.isRecording()) return timed(hooks, request, run);
+    if (!span.isRecording()) return timed(hooks, table, request, run);
     span.setAttributes({
       'db.system.name': DB_SYSTEM[table.engine],
       'db.collection.name': table.table,
       'http.request.method': request.method,
     });
-    return timed(hooks, request, run, (outcome, error) => {
+    return timed(hooks, table, request, run, (outcome, error) => {
       span.setAttribute('txbarrier.idempotency.outcome', outcome);
       if (error !== undefined) {
         span.recordException(error instanceof Error ? error : String(error));
@@ -115,11 +116,12 @@ export function observeIdempotency<T extends Observed>(
 
 async function timed<T extends Observed>(
   hooks: IdempotencyHooks,
+  table: ObservedTable,
   request: ObservedRequest,
   run: () => Promise<T>,
   endSpan?: (outcome: IdempotencyOutcome, error?: unknown) => void,
 ): Promise<T> {
-  if (!endSpan && !hooks.onOutcome && !hooks.logger) return run();
+  if (!endSpan && !hooks.onOutcome && !hooks.logger && !metricsOn()) return run();
   const started = performance.now();
   const base = { method: request.method, target: request.target };
   let result: T;
@@ -127,12 +129,12 @@ async function timed<T extends Observed>(
     result = await run();
   } catch (error) {
     endSpan?.('error', error);
-    report(hooks, { ...base, outcome: 'error', durationMs: performance.now() - started, error });
+    report(hooks, table, { ...base, outcome: 'error', durationMs: performance.now() - started, error });
     throw error;
   }
   endSpan?.(result.outcome);
   const { outcome, status, scope, key, error } = result;
-  report(hooks, {
+  report(hooks, table, {
     ...base,
     outcome,
     status,
@@ -145,7 +147,8 @@ async function timed<T extends Observed>(
 }
 
 /** A hook or logger that throws cannot unsend an answer: its error becomes a process warning. */
-function report(hooks: IdempotencyHooks, event: IdempotencyEvent): void {
+function report(hooks: IdempotencyHooks, table: ObservedTable, event: IdempotencyEvent): void {
+  recordIdempotency(table.engine, event);
   const { logger, onOutcome } = hooks;
   const { error, ...fields } = event;
   try {

@@ -15,6 +15,7 @@ import { compositeKey, keyPart } from '../barrier/key.js';
 import { parseDuration } from '../duration.js';
 import { BarrierConfigError, BarrierError, BarrierFailure, BarrierInputError } from '../errors.js';
 import type { Logger } from '../observe/hooks.js';
+import { recordSettlement } from '../observe/metrics.js';
 import type { BarrierStore } from '../transaction/store.js';
 
 /**
@@ -297,6 +298,7 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
   };
 
   const report = (event: SettledEvent<M>) => {
+    recordSettlement(event);
     if (logger) {
       const { message: _message, error, settleError, ...fields } = event;
       const level = settleError !== undefined ? 'warn' : LEVEL[event.settlement];

@@ -1,6 +1,7 @@
-import type { DialectName } from '../dialects/dialect.js';
-import { BarrierFailure, BarrierOngoing } from '../errors.js';
+import type { Dialect } from '../dialects/dialect.js';
+import { BarrierFailure, BarrierOngoing, BarrierTimeout } from '../errors.js';
 import type { BarrierFields } from '../barrier/fields.js';
+import { metricsOn, recordBarrierCall } from './metrics.js';
 import { DB_SYSTEM, type OtelSpan, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
 
 /** What the barrier decided for one call. */
@@ -60,10 +61,10 @@ const LEVEL: Record<OutcomeEvent['outcome'], keyof Logger> = {
 /** The barrier fields and barrier id of one call. */
 export type CallFields = BarrierFields & { barrierId: string };
 
-/** Where a call's rows go, for the hooks and the span's database attributes. */
+/** Where a call's rows go, for the hooks, the span's database attributes and the metrics. */
 export interface ObservedTarget {
   readonly hooks: BarrierHooks;
-  readonly dialect: { readonly name: DialectName };
+  readonly dialect: Pick<Dialect, 'name' | 'isRetryable'>;
   readonly table: string;
 }
 
@@ -79,10 +80,10 @@ export function observe<T extends { outcome: Outcome }>(
   settled: Settled = COMMITTED_BY_RUN,
 ): Promise<T> {
   const tracer = otelTracer();
-  if (!tracer) return timed(target.hooks, call, run, settled);
+  if (!tracer) return timed(target, call, run, settled);
   return tracer.startActiveSpan(`txbarrier ${call.transType} ${call.op}`, { kind: SPAN_KIND_INTERNAL }, (span) => {
     // No SDK registered: the API hands out a no-op span; skip the attributes and the clock.
-    if (!span.isRecording()) return timed(target.hooks, call, run, settled);
+    if (!span.isRecording()) return timed(target, call, run, settled);
     span.setAttributes({
       'db.system.name': DB_SYSTEM[target.dialect.name],
       'db.system': DB_SYSTEM[target.dialect.name],
@@ -93,13 +94,13 @@ export function observe<T extends { outcome: Outcome }>(
       'txbarrier.op': call.op,
       'txbarrier.barrier_id': call.barrierId,
     });
-    return timed(target.hooks, call, run, settled, span);
+    return timed(target, call, run, settled, span);
   });
 }
 
 /**
  * Whether a call on `target` has anyone to report to: hooks, a logger, or `@opentelemetry/api`
- * (whose tracer may record). When not, the call skips `observe` and its frames altogether.
+ * (whose tracer or meter provider may record). When not, the call skips `observe` and its frames altogether.
  */
 export function isObserved(target: ObservedTarget): boolean {
   const { onOutcome, onDangling, logger } = target.hooks;
@@ -115,19 +116,20 @@ export type Settled = 'by-run' | 'unknown' | ((listener: (committed: boolean) =>
 const COMMITTED_BY_RUN: Settled = 'by-run';
 
 function timed<T extends { outcome: Outcome }>(
-  hooks: BarrierHooks,
+  target: ObservedTarget,
   call: CallFields,
   run: () => Promise<T>,
   settled: Settled,
   span?: OtelSpan,
 ): Promise<T> {
-  // Nobody listening (a no-op span, no hooks): no clock reads, no event objects, no extra frame.
-  if (!span && !hooks.onOutcome && !hooks.onDangling && !hooks.logger) return run();
-  return timedAndReported(hooks, call, run, settled, span);
+  const { hooks } = target;
+  // Nobody listening (a no-op span, no hooks, no meter provider): no clock reads, no event objects, no extra frame.
+  if (!span && !hooks.onOutcome && !hooks.onDangling && !hooks.logger && !metricsOn()) return run();
+  return timedAndReported(target, call, run, settled, span);
 }
 
 async function timedAndReported<T extends { outcome: Outcome }>(
-  hooks: BarrierHooks,
+  target: ObservedTarget,
   call: CallFields,
   run: () => Promise<T>,
   settled: Settled,
@@ -135,8 +137,10 @@ async function timedAndReported<T extends { outcome: Outcome }>(
 ): Promise<T> {
   const started = performance.now();
   const finish = (outcome: OutcomeEvent['outcome'], committed: boolean, error?: unknown) => {
+    const durationMs = performance.now() - started;
     if (span) endSpan(span, outcome, committed, error);
-    report(hooks, { ...call, outcome, committed, durationMs: performance.now() - started, ...(error === undefined ? {} : { error }) });
+    recordBarrierCall(target.dialect.name, call, outcome, durationMs, error, problemOf(target, error));
+    report(target.hooks, { ...call, outcome, committed, durationMs, ...(error === undefined ? {} : { error }) });
   };
   let result: T;
   try {
@@ -148,6 +152,17 @@ async function timedAndReported<T extends { outcome: Outcome }>(
   if (typeof settled === 'function') settled((committed) => finish(result.outcome, committed));
   else finish(result.outcome, settled === 'by-run');
   return result;
+}
+
+/**
+ * A transaction timeout, or a database conflict: in the barrier's own statements (a `BarrierOngoing`
+ * whose cause is the driver's error) or in the function's (the driver's error itself, which the
+ * fronts answer ONGOING too). `isRetryable` looks through the cause chain.
+ */
+function problemOf(target: ObservedTarget, error: unknown): 'conflict' | 'timeout' | undefined {
+  if (error instanceof BarrierTimeout) return 'timeout';
+  if (error !== undefined && target.dialect.isRetryable(error)) return 'conflict';
+  return undefined;
 }
 
 function endSpan(span: OtelSpan, outcome: OutcomeEvent['outcome'], committed: boolean, error: unknown): void {

@@ -26,18 +26,28 @@ export const SPAN_STATUS_ERROR = 2;
 export const DB_SYSTEM: Record<DialectName, string> = { mysql: 'mysql', postgres: 'postgresql', sqlite: 'sqlite' };
 
 let tracer: OtelTracer | null | undefined;
+let api: unknown;
 
 // Imported once, as soon as txbarrier is, so it has settled by the first request: a barrier call
 // must enter its transaction synchronously (the SQLite queue keeps call order), so it cannot wait
 // for the import. A call made before it settles goes untraced. Without a registered tracer
 // provider the API hands out no-op spans, so an installed but unused API costs next to nothing.
 // The API's tracer is a proxy that finds a provider registered later, so one is enough.
-void import('@opentelemetry/api').then(
-  (module) => (tracer = (module as unknown as OtelApi).trace.getTracer('txbarrier')),
-  () => (tracer = null),
+/** Resolves once the import has settled: to the module, or null when `@opentelemetry/api` is not installed. */
+export const otelLoaded: Promise<unknown> = import('@opentelemetry/api').then(
+  (module) => {
+    tracer = (module as unknown as OtelApi).trace.getTracer('txbarrier');
+    return (api = module);
+  },
+  () => (api = tracer = null),
 );
 
 /** txbarrier's tracer if `@opentelemetry/api` is installed and loaded, else null or undefined. */
 export function otelTracer(): OtelTracer | null | undefined {
   return tracer;
+}
+
+/** The loaded `@opentelemetry/api` module (`metrics.ts` reads its meter provider), else null or undefined. */
+export function otelModule(): unknown {
+  return api;
 }

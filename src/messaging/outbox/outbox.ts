@@ -1,6 +1,7 @@
 import type { Placeholder } from '../../dialects/dialect.js';
 import { keyPart } from '../../barrier/key.js';
 import { BarrierError } from '../../errors.js';
+import { recordEnqueued } from '../../observe/metrics.js';
 import { uuidv7 } from './id.js';
 import { pruneSent } from './prune.js';
 import { type OutboxSql, outboxSql } from './sql.js';
@@ -198,6 +199,7 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
       const params = [id, topic, key ?? null, JSON.stringify(withTraceContext(headers)), payload];
       if (notify) params.push(channel);
       await connection.execute(insertFor(connection.placeholder), params);
+      recordEnqueued(engine);
       return id;
     },
 

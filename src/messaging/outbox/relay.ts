@@ -1,6 +1,7 @@
 import { parseDuration } from '../../duration.js';
 import { BarrierConfigError } from '../../errors.js';
 import type { Logger } from '../../observe/hooks.js';
+import { recordPublishes, recordRelayError } from '../../observe/metrics.js';
 import type { Outbox } from './outbox.js';
 import { pruneSent } from './prune.js';
 import { inPublishSpan } from './trace.js';
@@ -202,6 +203,7 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
         else await connection.execute(sql.retryLater(), [o.retryInMs, text, o.seq, o.id]);
       }
     });
+    recordPublishes(publisher.system ?? 'unknown', outcomes);
     for (const o of outcomes) {
       const { seq: _seq, ...event } = o;
       if (o.error === undefined) report('debug', 'txbarrier outbox published', 'onPublished', options.onPublished, event);
@@ -262,6 +264,7 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
         claimed = await runOnce();
         await maybePrune();
       } catch (error) {
+        recordRelayError(store.dialect.name);
         report('error', 'txbarrier outbox relay round failed', 'onError', options.onError, error);
       }
       // A round that found work may have left more (a full batch, immediate retries): go again.

@@ -1,4 +1,4 @@
-import { type DialectName, dollarNumber, identifierParts, type Placeholder, questionMark } from '../../dialects/dialect.js';
+import { countUpTo, type DialectName, dollarNumber, identifierParts, type Placeholder, questionMark } from '../../dialects/dialect.js';
 
 /**
  * The outbox table's SQL for each engine. Pure text, like the barrier's dialects: the statements
@@ -35,6 +35,10 @@ export interface OutboxSql {
   list(): string;
   /** Rows per status. */
   countByStatus(): string;
+  /** Rows of one status, counted up to the limit along the (status, seq) index so the cost stays bounded; parameters: status, limit. */
+  countUpTo(): string;
+  /** The age in seconds of the oldest pending message, by the database's clock; no row when none is pending. No parameters. */
+  oldestPendingAge(): string;
   /** Makes `count` parked messages (by id) pending again, with their attempts reset; parameters: each id. */
   requeue(count: number): string;
 }
@@ -48,6 +52,8 @@ interface Engine {
   shifted(param: string, sign: '+' | '-'): string;
   /** The engine's way of reading a timestamp column as ISO 8601 text in UTC. */
   iso(column: string): string;
+  /** Seconds from a timestamp column to now, by the database's clock. */
+  age(column: string): string;
   /** Appended to the claim's SELECT. */
   lockClause: string;
   /** The table as an UPDATE by seq names it. */
@@ -69,6 +75,7 @@ const postgres: Engine = {
   now: 'CURRENT_TIMESTAMP',
   shifted: (param, sign) => `CURRENT_TIMESTAMP ${sign} ${param} * INTERVAL '1 millisecond'`,
   iso: (column) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  age: (column) => `EXTRACT(EPOCH FROM CURRENT_TIMESTAMP - ${column})`,
   // OF o: lock the claimed rows only, never the ones the ordering check reads.
   lockClause: ' FOR UPDATE OF o SKIP LOCKED',
   updateBySeq: (table) => table,
@@ -114,6 +121,7 @@ const mysql: Engine = {
   now: 'UTC_TIMESTAMP(3)',
   shifted: (param, sign) => `UTC_TIMESTAMP(3) ${sign} INTERVAL (${param} * 1000) MICROSECOND`,
   iso: (column) => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ')`,
+  age: (column) => `TIMESTAMPDIFF(MICROSECOND, ${column}, UTC_TIMESTAMP(3)) / 1000000`,
   // MariaDB 10.6+ and MySQL 8.0+.
   lockClause: ' FOR UPDATE SKIP LOCKED',
   // On a small table InnoDB prefers a full scan for `seq IN (…)`, which waits on every row
@@ -156,6 +164,7 @@ const sqlite: Engine = {
   // `||` binds tighter than `/` in SQLite, hence the parentheses.
   shifted: (param, sign) => `strftime(${SQLITE_TIME}, 'now', '${sign}' || (${param} / 1000.0) || ' seconds')`,
   iso: (column) => `strftime('%Y-%m-%dT%H:%M:%fZ', ${column})`,
+  age: (column) => `(julianday('now') - julianday(${column})) * 86400.0`,
   // One writer at a time (BEGIN IMMEDIATE): there is nobody to skip.
   lockClause: '',
   updateBySeq: (table) => table,
@@ -223,6 +232,8 @@ ORDER BY o.seq LIMIT ${positiveInteger(limit)}${e.lockClause}`,
       `SELECT id, topic, msg_key, attempts, last_error, ${e.iso('created_at')} AS created_at, ${e.iso('available_at')} AS available_at ` +
       `FROM ${t} WHERE status = ${p(1)} ORDER BY seq LIMIT ${p(2)}`,
     countByStatus: () => `SELECT status, COUNT(*) AS n FROM ${t} GROUP BY status`,
+    countUpTo: () => countUpTo(`${t} WHERE status = ${p(1)}`, p(2)),
+    oldestPendingAge: () => `SELECT ${e.age('created_at')} AS age FROM ${t} WHERE status = 'pending' ORDER BY seq LIMIT 1`,
     requeue: (count) =>
       `UPDATE ${t} SET status = 'pending', attempts = 0, available_at = ${e.now}, last_error = NULL ` +
       `WHERE status = 'parked' AND id IN (${params(count)})`,
