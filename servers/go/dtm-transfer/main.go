@@ -6,6 +6,11 @@
 // table. DB_DRIVER (mysql | postgres); DB_DSN (Go driver DSN); BANK_PREFIX (the bank's tables are
 // <prefix>_account, <prefix>_ledger); BARRIER_TABLE.
 //
+// With GRPC set too, the same branches over gRPC instead of HTTP, as DTM's gRPC protocol calls them
+// (the dtm-* metadata, its status codes): the method /txbarrier.test.JsonNotes/Transfer of
+// test/grpc-chaos-service.ts, JSON messages, each call under dtmgrpc's barrier (BarrierFromGrpc …
+// CallWithDB). No check-back.
+//
 // With DTM_HTTP set (DTM's HTTP API), a workflow initiator: POST /workflow?gid=… with a transfer
 // and its `target` (the service's base URL) runs DTM's workflow "transfer" (branch 01 debits, 02
 // credits, each rolled back by a `rollback` request) and answers 200, or 409 when it rolled back.
@@ -14,22 +19,26 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strings"
 	"syscall"
 
 	"github.com/dtm-labs/client/dtmcli"
+	"github.com/dtm-labs/client/dtmgrpc"
 	"github.com/dtm-labs/client/workflow"
 	"github.com/go-resty/resty/v2"
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/lib/pq"
+	"google.golang.org/grpc"
 )
 
 // frozenAccount refuses credits, as in chaos/bank.ts: a business FAILURE.
@@ -42,21 +51,24 @@ type transfer struct {
 }
 
 func main() {
+	listener := fmt.Sprintf("127.0.0.1:%s", os.Getenv("PORT"))
+	if driver := os.Getenv("DB_DRIVER"); driver != "" && os.Getenv("GRPC") != "" {
+		serveGrpcTransfer(driver, listener)
+	}
 	if driver := os.Getenv("DB_DRIVER"); driver != "" {
 		serveTransfer(driver)
 	}
 	if dtm := os.Getenv("DTM_HTTP"); dtm != "" {
 		serveWorkflow(dtm)
 	}
-	listener := fmt.Sprintf("127.0.0.1:%s", os.Getenv("PORT"))
 	server := &http.Server{Addr: listener}
 	go func() { log.Fatal(server.ListenAndServe()) }()
 	fmt.Println("ready")
 	select {}
 }
 
-func serveTransfer(driver string) {
-	prefix := os.Getenv("BANK_PREFIX")
+// openBank opens the bank's database for dtmcli's barrier, and says how to write its placeholders.
+func openBank(driver string) (*sql.DB, func(string) string) {
 	db, err := sql.Open(driver, os.Getenv("DB_DSN"))
 	if err != nil {
 		log.Fatal(err)
@@ -72,6 +84,12 @@ func serveTransfer(driver string) {
 		}
 		return query
 	}
+	return db, placeholders
+}
+
+func serveTransfer(driver string) {
+	prefix := os.Getenv("BANK_PREFIX")
+	db, placeholders := openBank(driver)
 
 	http.HandleFunc("/transfer/", func(w http.ResponseWriter, r *http.Request) {
 		barrier, err := dtmcli.BarrierFromQuery(r.URL.Query())
@@ -99,6 +117,53 @@ func serveTransfer(driver string) {
 		}
 		answer(w, err, false)
 	})
+}
+
+// rawCodec hands a gRPC message over as its bytes: the suite's messages are JSON, and DTM forwards
+// a step's payload as the initiator gave it.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error)      { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error { *v.(*[]byte) = append([]byte(nil), data...); return nil }
+func (rawCodec) Name() string                       { return "raw" }
+
+// serveGrpcTransfer serves the branches over gRPC on listener, and never returns.
+func serveGrpcTransfer(driver string, listener string) {
+	prefix := os.Getenv("BANK_PREFIX")
+	db, placeholders := openBank(driver)
+	handle := func(_ any, ctx context.Context, decode func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		var body []byte
+		if err := decode(&body); err != nil {
+			return nil, err
+		}
+		barrier, err := dtmgrpc.BarrierFromGrpc(ctx)
+		if err != nil {
+			return nil, dtmgrpc.DtmError2GrpcError(err)
+		}
+		var t transfer
+		if err := json.Unmarshal(body, &t); err != nil {
+			return nil, dtmgrpc.DtmError2GrpcError(err)
+		}
+		err = barrier.CallWithDB(db, func(tx *sql.Tx) error { return apply(tx, placeholders, prefix, barrier, t, "") })
+		if err != nil {
+			// FAILURE → Aborted, ONGOING → FailedPrecondition, anything else → Unknown: DTM's gRPC codes.
+			return nil, dtmgrpc.DtmError2GrpcError(err)
+		}
+		reply := []byte(`{"replica":"go"}`)
+		return &reply, nil
+	}
+	server := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
+	server.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "txbarrier.test.JsonNotes",
+		HandlerType: (*any)(nil),
+		Methods:     []grpc.MethodDesc{{MethodName: "Transfer", Handler: handle}},
+	}, struct{}{})
+	socket, err := net.Listen("tcp", listener)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("ready")
+	log.Fatal(server.Serve(socket))
 }
 
 type workflowInput struct {

@@ -64,18 +64,25 @@ const saga = (c: Context, gid: string, payload: Transfer, options = {}) =>
   );
 
 const tcc = async (c: Context, gid: string, payload: Transfer) => {
-  const grpcClient = c.front === 'grpc' ? grpcTransfer(c.url('01', 'try').split('/')[0]!) : undefined;
+  // A gRPC client per service a try goes to (with a Go replica, each branch's try has its own).
+  const grpcClients = new Map<string, ReturnType<typeof grpcTransfer>>();
+  const grpcTry = (branchId: string) => {
+    const address = c.url(branchId, 'try').split('/')[0]!;
+    let client = grpcClients.get(address);
+    if (!client) grpcClients.set(address, (client = grpcTransfer(address)));
+    return client.try(gid, branchId, payload);
+  };
   try {
     return await c.dtm.tcc(
       gid,
       ['01', '02'].map((branch) => ({ confirm: c.url(branch, 'confirm'), cancel: c.url(branch, 'cancel') })),
       payload,
-      (branchId) => (grpcClient ? grpcClient.try(gid, branchId, payload) : tryOverHttp(c.url(branchId, 'try'), gid, branchId, payload)),
+      (branchId) => (c.front === 'grpc' ? grpcTry(branchId) : tryOverHttp(c.url(branchId, 'try'), gid, branchId, payload)),
       // A TCC not submitted within this many seconds is cancelled by DTM: room for a loaded machine.
-      { timeout_to_fail: 20, ...(grpcClient ? { protocol: 'grpc' as const } : {}) },
+      { timeout_to_fail: 20, ...(c.front === 'grpc' ? { protocol: 'grpc' as const } : {}) },
     );
   } finally {
-    grpcClient?.close();
+    for (const client of grpcClients.values()) client.close();
   }
 };
 
@@ -246,6 +253,8 @@ export const CRASH: Case = async (c) => {
 };
 
 export const EVERY_FRONT = ['saga-compensates: a branch answers FAILURE, DTM compensates both (02 a null compensation)', 'tcc-commits: every try succeeds, DTM confirms each once'];
+/** Saga and TCC, each committing and failing: what a gRPC service (no HTTP proxy, no check-back) can run. */
+export const GRPC_CASES = [...EVERY_FRONT, 'saga commits', 'tcc: a try fails, DTM cancels both (02 a null compensation)'];
 
 
 /** A group of cases on one engine and front (with, optionally, the Go replica beside the TypeScript service). */
@@ -257,8 +266,10 @@ export interface Group {
   withCrash: boolean;
   /**
    * A replica of the service written with DTM's Go client (servers/go/dtm-transfer) behind the same
-   * address: the proxy sends deliveries to the two in turn. The barrier table is then `<run>.barrier`
-   * on PostgreSQL (the constraint name `uniq_barrier` DTM's client names is unique per schema).
+   * address: the proxy sends deliveries to the two in turn. gRPC has no proxy: there each branch's
+   * forward op (action, try) goes to one language and its other ops to the other, branch 01 from
+   * TypeScript to Go, 02 from Go to TypeScript. The barrier table is then `<run>.barrier` on
+   * PostgreSQL (the constraint name `uniq_barrier` DTM's client names is unique per schema).
    */
   goReplica?: { start(config: BankConfig): Promise<TransferService>; shape: 'ours' | 'dtm' };
 }
@@ -318,6 +329,7 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
       if (initiator) stopping.push(initiator);
       const proxy = front === 'grpc' ? undefined : await faultProxy(services.map((service) => service.url));
       const base = proxy?.url ?? services[0]!.url;
+      const forward = (op: string) => op === 'action' || op === 'try';
       const suppressed = new Set(['duplicate', 'null-compensation', 'dangling']);
       context = {
         dtm: new DtmInitiator(dtmApi),
@@ -325,7 +337,11 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
         service: services[0]!,
         ...(proxy ? { proxy } : {}),
         front,
-        url: (branchId, op) => services[0]!.branchUrl(base, branchId, op),
+        url: (branchId, op) => {
+          if (proxy || services.length === 1) return services[0]!.branchUrl(base, branchId, op);
+          const service = services[(branchId === '01') === forward(op) ? 0 : 1]!;
+          return service.branchUrl(service.url, branchId, op);
+        },
         begin(payload) {
           const gid = `txb-${engine}-${front}-${randomBytes(6).toString('hex')}`;
           results.push({ index: results.length, gid, branchIds: ['01', '02'], status: 'stuck', payload, faults: [], events: [] });
@@ -369,7 +385,7 @@ export function describeGroup(name: string, { engine, front, cases, withCrash, g
         const finished = results.filter((r) => r.status !== 'stuck');
         expect(finished.length).toBe(cases.length + (withCrash ? 1 : 0));
         expect(await context.bank.check(finished)).toEqual([]);
-        if (goReplica) {
+        if (goReplica && context.proxy) {
           // Both languages served deliveries, each of them applied work (the ledger check above covers both).
           const replicas = new Set(finished.flatMap((r) => context.proxy!.exchanges(r.gid).map((e) => e.replica)));
           expect([...replicas].sort()).toEqual([0, 1]);

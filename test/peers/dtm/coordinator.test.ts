@@ -9,12 +9,10 @@
  */
 import { afterAll } from 'vitest';
 import { ENGINES } from '../../../servers/index.js';
-import { CASES, describeGroup, EVERY_FRONT } from './cases.js';
+import { CASES, describeGroup, EVERY_FRONT, GRPC_CASES } from './cases.js';
 import { FRONTS, removeNestBuild } from './services.js';
 
 const FULL = process.env.TXBARRIER_DTM_FULL === '1';
-/** gRPC has no HTTP proxy in between and no check-back in its test service: saga and TCC only. */
-const GRPC_CASES = [...EVERY_FRONT, ...(FULL ? ['saga commits', 'tcc: a try fails, DTM cancels both (02 a null compensation)'] : [])];
 
 afterAll(() => removeNestBuild());
 
@@ -24,7 +22,8 @@ for (const engine of ENGINES) {
     if (!everything && engine !== 'postgres') continue;
     // The Nest test service (test/fronts/nest-app) serves the branches but no check-back route.
     const all = Object.keys(CASES).filter((name) => front !== 'nestjs' || !name.includes('check-back'));
-    const cases = front === 'grpc' ? GRPC_CASES : everything ? all : EVERY_FRONT;
+    // gRPC has no HTTP proxy in between and no check-back in its test service: saga and TCC only.
+    const cases = front === 'grpc' ? (FULL ? GRPC_CASES : EVERY_FRONT) : everything ? all : EVERY_FRONT;
     describeGroup(`DTM coordinating ${front} on ${engine}`, { engine, front, cases, withCrash: everything && front !== 'grpc' && front !== 'nestjs' });
   }
 }

@@ -6,12 +6,16 @@
  * other language than the delivery before it. Every case of the DTM suite runs, on MariaDB and
  * PostgreSQL, on txbarrier's table layout and on DTM's own DDL (NULL timestamps on PostgreSQL); the
  * ledger check proves each op applied exactly once whichever language ran it.
+ *
+ * The same over gRPC (dtmgrpc's barrier: BarrierFromGrpc … CallWithDB): saga and TCC, committing
+ * and failing, each branch's compensation, confirmation or cancellation served by the other
+ * language than its action or try.
  */
 import { startService } from '../../../src/testing/index.js';
 import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
 import { dtmTransferBinary } from '../../../servers/dtm.js';
 import type { BankConfig } from '../../../chaos/bank.js';
-import { CASES, describeGroup } from './cases.js';
+import { CASES, describeGroup, GRPC_CASES } from './cases.js';
 import type { TransferService } from './services.js';
 
 /**
@@ -30,13 +34,22 @@ function goDsn(engine: 'mysql' | 'postgres'): string {
   return `${user}@tcp(${url.hostname}:${url.port || 3306})${url.pathname}?clientFoundRows=true`;
 }
 
-async function startGoReplica(config: BankConfig): Promise<TransferService> {
+async function startGoReplica(config: BankConfig, transport: 'http' | 'grpc'): Promise<TransferService> {
   const engine = config.engine as 'mysql' | 'postgres';
   const service = await startService({
     command: await dtmTransferBinary(),
-    env: { DB_DRIVER: engine, DB_DSN: goDsn(engine), BANK_PREFIX: config.prefix, BARRIER_TABLE: config.barrierTable ?? `${config.prefix}_barrier` },
+    env: {
+      DB_DRIVER: engine,
+      DB_DSN: goDsn(engine),
+      BANK_PREFIX: config.prefix,
+      BARRIER_TABLE: config.barrierTable ?? `${config.prefix}_barrier`,
+      ...(transport === 'grpc' ? { GRPC: '1' } : {}),
+    },
   });
-  return { ...service, crash: () => service.crash(), stop: () => service.stop(), branchUrl: (base, branchId, op) => `${base}/transfer/${branchId}/${op}` };
+  // DTM's gRPC branch URL is host:port/<service>/<method>; test/grpc-chaos-service.ts's method.
+  const branchUrl = (base: string, branchId: string, op: string) =>
+    transport === 'grpc' ? `${base.replace(/^http:\/\//, '')}/txbarrier.test.JsonNotes/Transfer` : `${base}/transfer/${branchId}/${op}`;
+  return { ...service, crash: () => service.crash(), stop: () => service.stop(), branchUrl };
 }
 
 for (const engine of ['mysql', 'postgres'] as const) {
@@ -46,7 +59,14 @@ for (const engine of ['mysql', 'postgres'] as const) {
       front: 'express',
       cases: Object.keys(CASES),
       withCrash: true,
-      goReplica: { start: startGoReplica, shape },
+      goReplica: { start: (config) => startGoReplica(config, 'http'), shape },
+    });
+    describeGroup(`Go (dtmgrpc) and TypeScript gRPC services on ${engine}, ${shape === 'ours' ? "txbarrier's" : "DTM's own"} table`, {
+      engine,
+      front: 'grpc',
+      cases: GRPC_CASES,
+      withCrash: false,
+      goReplica: { start: (config) => startGoReplica(config, 'grpc'), shape },
     });
   }
 }
