@@ -82,6 +82,12 @@ export async function startRestate(): Promise<RestateServer> {
     RESTATE_ROCKSDB_TOTAL_MEMORY_SIZE: '256MB',
     RESTATE_DISABLE_TELEMETRY: 'true',
     RESTATE_LOG_FILTER: 'error',
+    // Retries every 100 ms to 1 s instead of backing off to a minute, and never pauses (the default
+    // pauses after 70 attempts): a test kills the service again and again, and an invocation in
+    // flight at each kill would otherwise wait minutes between attempts, or pause for good.
+    RESTATE_DEFAULT_RETRY_POLICY__INITIAL_INTERVAL: '100ms',
+    RESTATE_DEFAULT_RETRY_POLICY__MAX_INTERVAL: '1s',
+    RESTATE_DEFAULT_RETRY_POLICY__MAX_ATTEMPTS: '1000000',
   };
   const guard = '"$@" & pid=$!; cat >/dev/null; kill $pid 2>/dev/null; wait $pid';
   const child = spawn('sh', ['-c', guard, 'sh', binary, '--listen-mode', 'tcp', '--no-logo'], { env, stdio: ['pipe', 'pipe', 'pipe'] });

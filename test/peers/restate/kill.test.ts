@@ -25,6 +25,7 @@ const LONG = process.env.TXBARRIER_RESTATE_LONG === '1';
 const INVOCATIONS = LONG ? 200 : 30;
 const KILLS = LONG ? 20 : 3;
 const ACCOUNTS = 10;
+const IN_FLIGHT = 30;
 const OPENING = 100_000;
 const SEED = Number(process.env.TXBARRIER_RESTATE_SEED ?? randomInt(1, 2 ** 31));
 
@@ -97,7 +98,17 @@ if ('skipped' in context) {
         return JSON.parse(text) as TransferResult;
       };
       // A service that fails for another reason than its own kill fails the run at once.
-      const results = await Promise.race([Promise.all(inputs.map(call)), service.failed.then(() => Promise.reject(new Error('the service stopped early')))]);
+      // At most IN_FLIGHT calls at a time, as clients would send them: each kill fails every invocation in flight.
+      const results: TransferResult[] = [];
+      let next = 0;
+      const client = async () => {
+        while (next < inputs.length) {
+          const i = next++;
+          results[i] = await call(inputs[i]!);
+        }
+      };
+      const clients = Promise.all(Array.from({ length: IN_FLIGHT }, client));
+      await Promise.race([clients, service.failed.then(() => Promise.reject(new Error('the service stopped early')))]);
       const bank = await openBank(spec);
       try {
         return { inputs, results, killed: service.killed, stderr: service.stderr(), entries: await bank.entries(), balances: await bank.balances() };
