@@ -9,6 +9,7 @@ const sources: Record<string, string> = {
   url: 'adapters/url.ts',
   sqlite: 'adapters/stores/sqlite.ts',
   'node-sqlite': 'adapters/stores/node-sqlite.ts',
+  'bun-sqlite': 'adapters/stores/bun-sqlite.ts',
   mysql: 'adapters/stores/mysql.ts',
   postgres: 'adapters/stores/postgres.ts',
   express: 'adapters/http/express/barrier.ts',

@@ -1,5 +1,5 @@
-import { BarrierConfigError, type StoreOptions } from '../../src/index.js';
-import { type SqliteStatement, type SqliteStore, synchronousStore } from './sqlite.js';
+import type { StoreOptions } from '../../src/index.js';
+import { requireShape, type SqliteStatement, type SqliteStore, synchronousStore } from './synchronous-sqlite.js';
 
 /**
  * The part of a `node:sqlite` `DatabaseSync` the store uses. `node:sqlite` is never imported here,
@@ -14,8 +14,8 @@ export interface NodeSqliteDatabase {
 }
 
 /**
- * A barrier store on a `node:sqlite` `DatabaseSync` (Node ≥ 22.16 or 24): no native module to
- * install. Default table `barrier`.
+ * A barrier store on a `node:sqlite` `DatabaseSync` (Node ≥ 22.16 or 24, Deno 2): no native module
+ * to install. Default table `barrier`.
  *
  * The same store as `sqliteStore`: transactions queue per database file, one at a time in this
  * process (waiting at most `lockTimeout` for their turn), `BEGIN IMMEDIATE` so a writer holds the
@@ -27,18 +27,12 @@ export interface NodeSqliteDatabase {
  * naming what this runtime lacks.
  */
 export function nodeSqliteStore<Db extends NodeSqliteDatabase>(db: Db, options: StoreOptions = {}): SqliteStore<Db> {
-  const lacking = [
-    typeof db?.prepare !== 'function' && 'prepare()',
-    typeof db?.location !== 'function' && 'location()',
-    typeof db?.isTransaction !== 'boolean' && 'isTransaction',
-  ].filter(Boolean);
-  if (lacking.length > 0) {
-    throw new BarrierConfigError(`nodeSqliteStore needs a node:sqlite DatabaseSync; this one has no ${lacking.join(', ')}. ${runtimeAdvice()}`, {
-      code: 'ERR_TXBARRIER_NODE_SQLITE',
-    });
-  }
-  // An in-memory database is its own file: two of them never share a queue.
-  return synchronousStore(db, db.location() || db, () => db.isTransaction, options);
+  requireShape(
+    db,
+    { prepare: 'function', location: 'function', isTransaction: 'boolean' },
+    { needs: 'nodeSqliteStore needs a node:sqlite DatabaseSync', code: 'ERR_TXBARRIER_NODE_SQLITE', advice: runtimeAdvice },
+  );
+  return synchronousStore(db, db.location() || null, () => db.isTransaction, options);
 }
 
 /** What this runtime's node:sqlite lacks, for the error above. */

@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
-import { BarrierOngoing, type BarrierStore, defineStore, sqliteDialect, type StatementRunner, type StoreOptions } from '../../src/index.js';
+import type { StoreOptions } from '../../src/index.js';
+import { type SqliteStatement, type SqliteStore, synchronousStore } from './synchronous-sqlite.js';
+
+export type { SqliteStatement, SqliteStore } from './synchronous-sqlite.js';
 
 /** The part of a better-sqlite3 `Database` the store uses (the driver is never imported here). */
 export interface SqliteDatabase {
@@ -7,20 +9,6 @@ export interface SqliteDatabase {
   readonly memory: boolean;
   readonly inTransaction: boolean;
   prepare(sql: string): SqliteStatement;
-}
-
-export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number | bigint };
-  all(...params: unknown[]): unknown[];
-}
-
-export interface SqliteStore<Db> extends BarrierStore<Db> {
-  /**
-   * Runs `fn` when no barrier transaction is open on this database file in this process. Use it
-   * for any other work on the same connection: a statement run while a barrier transaction awaits
-   * would silently join that transaction.
-   */
-  exclusive<T>(fn: (db: Db) => Promise<T> | T): Promise<T>;
 }
 
 /**
@@ -32,131 +20,5 @@ export interface SqliteStore<Db> extends BarrierStore<Db> {
  * (better-sqlite3's `timeout`, 5 s by default) for other processes on the same file.
  */
 export function sqliteStore<Db extends SqliteDatabase>(db: Db, options: StoreOptions = {}): SqliteStore<Db> {
-  return synchronousStore(db, db.memory ? db : resolve(db.name), () => db.inTransaction, options);
-}
-
-/** A synchronous SQLite connection as both drivers (better-sqlite3, node:sqlite) offer it. */
-interface SynchronousDatabase {
-  prepare(sql: string): SqliteStatement;
-}
-
-/**
- * The store over any synchronous SQLite driver. `file` names the database for the queue: two
- * connections to one file in this process then never make each other wait inside BEGIN (which
- * would block the event loop for the whole busy timeout).
- */
-export function synchronousStore<Db extends SynchronousDatabase>(
-  db: Db,
-  file: object | string,
-  inTransaction: () => boolean,
-  options: StoreOptions,
-): SqliteStore<Db> {
-  const statements = new Map<string, { statement: SqliteStatement; returnsRows: boolean }>();
-  const prepared = (sql: string) => {
-    let entry = statements.get(sql);
-    // A query, or a statement with RETURNING, produces rows, which only `all` reads.
-    if (!entry) statements.set(sql, (entry = { statement: db.prepare(sql), returnsRows: /^\s*SELECT\b|\bRETURNING\b/i.test(sql) }));
-    return entry;
-  };
-  const runner: StatementRunner<Db, { changes?: number | bigint; rows?: unknown[] }> = {
-    tx: db,
-    query: async (sql, params) => {
-      const { statement, returnsRows } = prepared(sql);
-      return returnsRows ? { rows: statement.all(...params) } : statement.run(...params);
-    },
-    affectedRows: (result) => result.changes,
-    rows: (result) => result.rows,
-  };
-  const run = (sql: string) => prepared(sql).statement.run();
-  const waitMs = options.lockTimeout ?? 2000;
-  const exclusive = async <T>(fn: () => Promise<T> | T): Promise<T> => {
-    const handOn = await turnOn(file, waitMs);
-    try {
-      return await fn();
-    } finally {
-      handOn();
-    }
-  };
-
-  const store = defineStore(
-    sqliteDialect,
-    options,
-    () => ({
-      // The connection is the queue's turn: one transaction at a time on this file in this process.
-      acquire: () => turnOn(file, waitMs),
-      begin: async () => void run('BEGIN IMMEDIATE'),
-      commit: async () => {
-        run('COMMIT');
-        return true;
-      },
-      // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
-      rollback: async () => void (inTransaction() && run('ROLLBACK')),
-      release: (done) => done(),
-      destroy: (done) => {
-        // The one connection cannot be closed: end whatever transaction is left, then hand on the turn.
-        try {
-          if (inTransaction()) run('ROLLBACK');
-        } finally {
-          done();
-        }
-      },
-      runner: () => runner,
-    }),
-    { timeouts: false },
-  );
-  return { ...store, exclusive: (fn) => exclusive(() => fn(db)) };
-}
-
-interface Queue {
-  busy: boolean;
-  waiting: Array<() => void>;
-}
-
-// One set of queues per process, even when the ESM and the CommonJS builds are both loaded: two
-// sets would let two transactions interleave on one connection.
-const QUEUES = Symbol.for('txbarrier.sqlite.queues.v2');
-const queues: Map<object | string, Queue> = ((globalThis as { [QUEUES]?: Map<object | string, Queue> })[QUEUES] ??= new Map());
-
-/**
- * Resolves to the file's turn once its earlier work has finished: a function that hands the turn
- * on (calling it again does nothing). Rejects with `BarrierOngoing` after `waitMs`. The bound also
- * ends what would otherwise hang for ever: a transaction started from inside another one on the
- * same file, which waits for itself.
- */
-function turnOn(file: object | string, waitMs: number): Promise<() => void> {
-  let queue = queues.get(file);
-  if (!queue) queues.set(file, (queue = { busy: false, waiting: [] }));
-  const line = queue;
-  let handedOn = false;
-  const handOn = () => {
-    if (handedOn) return;
-    handedOn = true;
-    const next = line.waiting.shift();
-    if (next) next();
-    else {
-      line.busy = false;
-      // Forget the queue once it drains, so closed databases are not kept alive.
-      queues.delete(file);
-    }
-  };
-  if (!line.busy) {
-    line.busy = true;
-    return Promise.resolve(handOn);
-  }
-  return new Promise((resolvePromise, reject) => {
-    const start = () => {
-      clearTimeout(timer);
-      resolvePromise(handOn);
-    };
-    const timer = setTimeout(() => {
-      line.waiting.splice(line.waiting.indexOf(start), 1);
-      reject(
-        new BarrierOngoing(
-          `waited ${waitMs} ms for the transaction ahead of this one on the same SQLite file (a slow business ` +
-            'function, or a barrier call made from inside another barrier transaction on this file, which can never run)',
-        ),
-      );
-    }, waitMs);
-    line.waiting.push(start);
-  });
+  return synchronousStore(db, db.memory ? null : db.name, () => db.inTransaction, options);
 }
