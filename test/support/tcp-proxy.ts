@@ -6,15 +6,18 @@ export interface TcpProxy {
   /** Destroys every open connection (both sides); the proxy keeps listening, so clients may reconnect. */
   drop(): void;
   /**
-   * Stops forwarding on every open connection, both ways, without closing anything: a half-open
-   * connection or a frozen peer. Bytes sent meanwhile are lost; new connections are forwarded.
+   * Stops forwarding on every open connection, without closing anything: a half-open connection or
+   * a frozen peer. `'replies'` stops only what the server sends (the client's publishes still
+   * arrive; their confirms are lost). Bytes not forwarded are lost; new connections are forwarded.
+   * Defaults to both ways.
    */
-  stall(): void;
+  stall(direction?: 'both' | 'replies'): void;
   close(): Promise<void>;
 }
 
 export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const upstreams = new WeakSet<Socket>();
   const stalled = new WeakSet<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -23,6 +26,7 @@ export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Pr
   };
   const server = createServer((client) => {
     const upstream = connect(targetPort, targetHost);
+    upstreams.add(upstream);
     track(client);
     track(upstream);
     const forward = (from: Socket, to: Socket) => from.on('data', (chunk) => stalled.has(from) || to.write(chunk));
@@ -38,8 +42,8 @@ export async function tcpProxy(targetPort: number, targetHost = '127.0.0.1'): Pr
   return {
     port: (server.address() as { port: number }).port,
     drop,
-    stall: () => {
-      for (const socket of sockets) stalled.add(socket);
+    stall: (direction = 'both') => {
+      for (const socket of sockets) if (direction === 'both' || upstreams.has(socket)) stalled.add(socket);
     },
     close: () =>
       new Promise<void>((resolve) => {
