@@ -15,7 +15,8 @@ import { tracingFromHeaders } from './tracing.js';
 import { describeConsumerSuite } from './suite.js';
 import { waitUntil } from '../support/server-harness.js';
 import { openTempDb } from '../stores/sqlite-harness.js';
-import { AMQP_URL } from '../../servers/index.js';
+import { AMQP_URL, freePort } from '../../servers/index.js';
+import { tcpProxy } from '../support/tcp-proxy.js';
 import { awaitWarnings } from '../support/warnings.js';
 
 const reachable = await probeBroker(`RabbitMQ at ${AMQP_URL}`, 'TXBARRIER_AMQP_URL', probeAmqp);
@@ -125,6 +126,88 @@ describe.skipIf(!reachable)('txbarrier/amqp on a quorum queue', () => {
       await waitUntil('in the dead-letter queue', async () => (await admin.checkQueue(`${queue}.dead-letter`)).messageCount === 1);
       expect((await admin.checkQueue(`${queue}.retry.20ms`)).messageCount).toBe(0);
     }));
+});
+
+describe.skipIf(!reachable)('txbarrier/amqp beside a quorum queue', () => {
+  it('declares its retry and dead-letter queues as quorum queues, and refuses to start beside classic ones', () =>
+    scratch(async ({ queue, connection, store }) => {
+      const queueOptions = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
+      const options = { queue, queueOptions, store, consumer: 'ledger-service', retryDelay: 20, maxAttempts: 2, handle: () => undefined };
+      await (await consumeAmqp({ ...options, channel: await connection.createConfirmChannel() })).stop();
+      // A classic queue of the same name is refused: each one is a quorum queue.
+      for (const name of [`${queue}.retry.20ms`, `${queue}.dead-letter`]) {
+        const probe = await connection.createChannel();
+        probe.on('error', () => undefined);
+        await expect(probe.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'classic' } })).rejects.toThrow(/inequivalent arg 'x-queue-type'/);
+      }
+      // A retry queue left classic by an earlier version: the consumer says which and why, and does not start.
+      const admin = await connection.createChannel();
+      await admin.deleteQueue(`${queue}.retry.20ms`);
+      await admin.assertQueue(`${queue}.retry.20ms`, { durable: true, arguments: { 'x-message-ttl': 20, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue } });
+      const channel = await connection.createConfirmChannel();
+      await expect(consumeAmqp({ ...options, channel })).rejects.toMatchObject({ code: 'ERR_TXBARRIER_CONSUMER_CONFIG', message: expect.stringMatching(/retry\.20ms exists with other arguments/) });
+      expect(await awaitWarnings(/TxbarrierConsumerWarning/, 2)).toEqual([
+        expect.stringMatching(/channel error .*406 \(PRECONDITION-FAILED\)/),
+        expect.stringMatching(/the channel of .* closed; consume again/),
+      ]);
+    }));
+});
+
+describe.skipIf(!reachable)('txbarrier/amqp with connect and urls', () => {
+  it('skips a node that refuses, and connects again by itself after its connection dropped', () =>
+    scratch(async ({ queue, connection, store }) => {
+      const target = new URL(AMQP_URL);
+      const proxy = await tcpProxy(Number(target.port || 5672), target.hostname);
+      const proxied = new URL(AMQP_URL);
+      proxied.port = String(proxy.port);
+      const refused = `amqp://127.0.0.1:${await freePort()}`;
+      const warnings: string[] = [];
+      const applied: string[] = [];
+      const tried: string[] = [];
+      const consumer = await consumeAmqp({
+        connect: (url) => (tried.push(url), amqp.connect(url)),
+        urls: [proxied.href, refused],
+        queue,
+        store,
+        consumer: 'ledger-service',
+        retryDelay: 20,
+        logger: { warn: (_fields, message) => void warnings.push(String(message)) },
+        onSettled: (event) => event.settlement === 'applied' && applied.push(event.messageId!),
+        handle: () => undefined,
+      });
+      const publisher = await connection.createConfirmChannel();
+      const publish = async (count: number) => {
+        for (let i = 0; i < count; i++) publisher.sendToQueue(queue, Buffer.from('{}'), { messageId: `message-${randomUUID()}` });
+        await publisher.waitForConfirms();
+      };
+      try {
+        await publish(3);
+        await waitUntil('the first three applied', async () => applied.length === 3);
+        proxy.drop();
+        // The next node refuses; the one after it (the first again, through the proxy) takes the consumer back.
+        await waitUntil('connecting again', async () => warnings.some((w) => /the connection of .* closed; connecting again/.test(w)));
+        await publish(3);
+        await waitUntil('the next three applied', async () => applied.length === 6, { timeoutMs: 15_000 });
+        expect(tried).toEqual([proxied.href, refused, proxied.href]);
+      } finally {
+        await consumer.stop();
+        await proxy.close();
+      }
+      expect(new Set(applied).size).toBe(6);
+    }));
+
+  it('refuses a channel and connect together, and urls that name no node, before touching the broker', async () => {
+    const { db } = openTempDb();
+    try {
+      const base = { queue: 'never-declared', store: sqliteStore(db), consumer: 'ledger-service', handle: () => undefined };
+      const connect = () => Promise.reject(new Error('must not be called'));
+      await expect(consumeAmqp({ ...base, connect, channel: {} as never })).rejects.toMatchObject({ code: 'ERR_TXBARRIER_CONSUMER_CONFIG' });
+      await expect(consumeAmqp({ ...base, connect, urls: [] })).rejects.toMatchObject({ code: 'ERR_TXBARRIER_OPTION' });
+      await expect(consumeAmqp({ ...base, connect, urls: ['amqp://a', ''] })).rejects.toMatchObject({ code: 'ERR_TXBARRIER_OPTION' });
+    } finally {
+      db.close();
+    }
+  });
 });
 
 describe.skipIf(!reachable)('txbarrier/amqp visibility', () => {

@@ -15,7 +15,7 @@ import { createOutbox, createRelay, type OutboxPublisher, type RelayEvent } from
 import { tcpProxy } from '../support/tcp-proxy.js';
 import { BROKERS, type BrokerHarness, ENGINES, type EngineHarness, openEngine } from './harness.js';
 import { deferred, type MysqlPool, waitUntil } from '../support/server-harness.js';
-import { AMQP_URL, POSTGRES_URL } from '../../servers/index.js';
+import { AMQP_URL, freePort, POSTGRES_URL } from '../../servers/index.js';
 
 const amqp = BROKERS.find((b) => b.name === 'amqp')!;
 
@@ -211,6 +211,46 @@ for (const engine of ENGINES) {
         await proxy.close();
         await clear();
       }
+    });
+
+    if (engine.name === 'sqlite') it('with urls, moves to the next node when its node goes away, and skips a node that refuses', async () => {
+      const target = new URL(AMQP_URL);
+      const proxy = await tcpProxy(Number(target.port || 5672), target.hostname);
+      const proxied = new URL(AMQP_URL);
+      proxied.port = String(proxy.port);
+      const retries: RelayEvent[] = [];
+      const publisher = amqpPublisher({ connect: (url) => amqplib.connect(url), urls: [proxied.href, AMQP_URL], timeout: 2000 });
+      const relay = createRelay(db.outbox, { publisher, onRetry: (e) => retries.push(e) });
+      try {
+        const [first] = await enqueueMany(1);
+        expect(await relay.runOnce()).toBe(1);
+        // The first node dies: its connections drop and it accepts no more.
+        await proxy.close();
+        const [second] = await enqueueMany(1);
+        for (let round = 0; round < 3 && (await db.outbox.counts()).pending > 0; round++) await relay.runOnce();
+        expect(await db.outbox.counts()).toMatchObject({ pending: 0, sent: 2 });
+        // At most the publish that met the dropped connection was retried.
+        expect(retries.length).toBeLessThanOrEqual(1);
+        await waitUntil('both arrived', async () => (await receivedIds([first!, second!])).length === 2);
+      } finally {
+        await relay.stop();
+        await proxy.close();
+        await clear();
+      }
+      // A node that refuses is skipped; every node refusing fails the publish, saying so (the relay retries it).
+      const refused = `amqp://127.0.0.1:${await freePort()}`;
+      const skipping = amqpPublisher({ connect: (url) => amqplib.connect(url), urls: [refused, AMQP_URL] });
+      const none = amqpPublisher({ connect: (url) => amqplib.connect(url), urls: [refused] });
+      try {
+        const delivery = { id: randomUUID(), topic: mq.topic(), key: null, headers: {}, payload: Buffer.from('{}'), attempt: 1 };
+        await mq.accept(delivery.topic);
+        await skipping.publish(delivery);
+        await expect(none.publish(delivery)).rejects.toThrow(/none of the 1 nodes accepted a connection; the last said: .*ECONNREFUSED/);
+      } finally {
+        await skipping.close!();
+        await none.close!();
+      }
+      expect(() => amqpPublisher({ connect: (url) => amqplib.connect(url), urls: [] })).toThrow(expect.objectContaining({ code: 'ERR_TXBARRIER_OPTION' }));
     });
 
     it('stops gracefully: the round in flight is published and recorded, then nothing more is claimed', async () => {

@@ -10,6 +10,9 @@
  *   the consumed queue through the default exchange.
  * A queue that already exists without that dead-letter exchange makes RabbitMQ refuse the
  * declaration, and the consumer refuses to start with `ERR_TXBARRIER_NO_DEAD_LETTER`.
+ * Beside a quorum queue, the dead-letter and retry queues are quorum queues too: a classic queue
+ * lives on one node of a cluster, and with that node down the retries and dead letters would go
+ * nowhere.
  */
 import {
   type ConsumerOptions,
@@ -18,6 +21,7 @@ import {
   messageConsumer,
 } from '../../../src/messaging/consumer.js';
 import { BarrierConfigError } from '../../../src/errors.js';
+import { nodeConnector } from './nodes.js';
 
 export * from '../consumer-exports.js';
 
@@ -44,15 +48,43 @@ export interface AmqpChannel<M extends AmqpMessage = AmqpMessage> {
   on(event: 'close' | 'error', listener: (error?: unknown) => void): unknown;
 }
 
+/** The part of an amqplib `ChannelModel` (what `amqp.connect()` resolves to) the consumer uses when it opens its own connections. */
+export interface AmqpConsumerConnection<M extends AmqpMessage = AmqpMessage> {
+  createConfirmChannel(): Promise<AmqpChannel<M>>;
+  on(event: 'close' | 'error', listener: (error?: unknown) => void): unknown;
+  close(): Promise<void>;
+}
+
 export interface AmqpConsumerOptions<Tx, M extends AmqpMessage> extends ConsumerOptions<Tx, M> {
-  /** A confirm channel (`connection.createConfirmChannel()`), used by this consumer alone. Required. */
-  channel: AmqpChannel<M>;
+  /**
+   * A confirm channel (`connection.createConfirmChannel()`), used by this consumer alone and as it
+   * is: once it closes the consumer stops taking messages (consume again on a new one). Give either
+   * this or `connect`.
+   */
+  channel?: AmqpChannel<M>;
+  /**
+   * Opens a connection: `() => amqp.connect(url)`, or with `urls`, `(url) => amqp.connect(url)`.
+   * The consumer opens its own confirm channel on it, and when the connection or the channel closes
+   * it connects again (at once, then waiting up to 5 s between tries) and consumes again; the
+   * deliveries in flight are redelivered and recognised. `stop()` closes the connection. Give
+   * either this or `channel`.
+   */
+  connect?: (url: string) => Promise<AmqpConsumerConnection<M>>;
+  /**
+   * The nodes of a cluster, for `connect`: each (re)connect tries them in turn, starting after the
+   * node the previous connection went to, so the consumer moves to a live node when its node dies.
+   * Defaults to none: `connect` is called without a URL.
+   */
+  urls?: readonly string[];
   /** The queue to consume. Declared if missing, with the dead-letter exchange below. Required. */
   queue: string;
   /**
    * The queue's declaration as it is (or will be): `durable` and further arguments such as
    * `{ 'x-queue-type': 'quorum' }`. RabbitMQ refuses a declaration that differs from the existing
-   * queue's. Defaults to `{ durable: true }`.
+   * queue's. With `'x-queue-type': 'quorum'` the dead-letter and retry queues are declared as
+   * quorum queues too; add `'x-dead-letter-strategy': 'at-least-once'` and
+   * `'x-overflow': 'reject-publish'` so a message rejected during a leader change is not lost on its
+   * way to the dead-letter queue. Defaults to `{ durable: true }`.
    */
   queueOptions?: { durable?: boolean; arguments?: Record<string, unknown> };
   /** The exchange dead-lettered messages go to, a fanout. Defaults to `<queue>.dead-letter`. */
@@ -73,8 +105,9 @@ export interface AmqpConsumer {
   readonly topology: { queue: string; deadLetterExchange: string; deadLetterQueue: string; retryQueues: readonly string[] };
   /**
    * Stops taking messages, waits for the in-flight transactions (up to `shutdownTimeout`) and their
-   * settlements, then resolves; rejects with `ERR_TXBARRIER_SHUTDOWN_TIMEOUT` at the deadline. Close
-   * the channel afterwards: what was not acked is delivered again.
+   * settlements, then resolves; rejects with `ERR_TXBARRIER_SHUTDOWN_TIMEOUT` at the deadline. With
+   * `channel`, close the channel afterwards; with `connect`, the consumer closes its connection.
+   * What was not acked is delivered again.
    */
   stop(): Promise<void>;
 }
@@ -92,14 +125,20 @@ const KEPT_PROPERTIES = ['contentType', 'contentEncoding', 'correlationId', 'rep
  *
  * The attempt number is the retry header plus, on quorum queues, the broker's `x-delivery-count`
  * (a consumer that crashed mid-transaction). A classic queue counts no crash: a message that kills
- * the process comes back forever, so prefer quorum queues. The channel is not reopened after the
- * connection drops: consume again on a new one; the barrier recognises what had committed.
+ * the process comes back forever, so prefer quorum queues. With `channel`, the channel is not
+ * reopened after the connection drops: consume again on a new one; with `connect` (and `urls`),
+ * the consumer reconnects by itself. Either way the barrier recognises what had committed.
  */
 export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsumerOptions<Tx, M>): Promise<AmqpConsumer> {
-  const { channel, queue, prefetch = 16, messageId = (m: M) => m.properties.messageId } = options;
-  if (typeof channel?.waitForConfirms !== 'function') {
+  const { channel: given, connect, queue, prefetch = 16, messageId = (m: M) => m.properties.messageId } = options;
+  if ((given === undefined) === (connect === undefined)) {
+    throw new BarrierConsumerConfigError('ERR_TXBARRIER_CONSUMER_CONFIG', 'give exactly one of channel (a confirm channel) and connect (a function opening a connection)');
+  }
+  if (given && typeof given.waitForConfirms !== 'function') {
     throw new BarrierConsumerConfigError('ERR_TXBARRIER_CONSUMER_CONFIG', 'channel must be a confirm channel (connection.createConfirmChannel()): a retry copy must be confirmed before its original is acked');
   }
+  if (options.urls !== undefined && !connect) throw new BarrierConfigError('urls are for connect; a channel is used as it is', { code: 'ERR_TXBARRIER_OPTION' });
+  const connectNode = connect && nodeConnector(connect, options.urls, 'consumeAmqp');
   const core = messageConsumer(options);
   if (typeof queue !== 'string' || queue === '') throw new BarrierConfigError('queue must be the name of the queue to consume, a non-empty string', { code: 'ERR_TXBARRIER_OPTION' });
   // The queue is the message's source in its barrier key: retries come back to it, so every delivery names it.
@@ -109,36 +148,56 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
   const deadLetterQueue = options.deadLetterQueue ?? `${queue}.dead-letter`;
   const delays = [...new Set(Array.from({ length: core.policy.maxAttempts - 1 }, (_, i) => core.policy.delayAfter(i + 1)))];
   const retryQueue = (delayMs: number) => `${queue}.retry.${delayMs}ms`;
+  // A retry queue dead-letters its expired copies back onto the queue: on quorum queues, at least once.
+  const quorum = options.queueOptions?.arguments?.['x-queue-type'] === 'quorum';
+  const retryArguments = quorum ? { 'x-queue-type': 'quorum', 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {};
 
   let stopped = false;
-  // Without a listener an amqplib channel error becomes the connection's, and crashes the process.
-  channel.on('error', (error) => core.warn(`channel error on ${queue}`, error));
-  channel.on('close', () => stopped || core.warn(`the channel of ${queue} closed; consume again on a new channel (committed messages are recognised)`));
 
-  await channel.assertExchange(deadLetterExchange, 'fanout', { durable: true });
-  await channel.assertQueue(deadLetterQueue, { durable: true });
-  await channel.bindQueue(deadLetterQueue, deadLetterExchange, '');
-  try {
-    await channel.assertQueue(queue, { durable, arguments: { ...options.queueOptions?.arguments, 'x-dead-letter-exchange': deadLetterExchange } });
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== 406) throw error;
-    throw new BarrierConsumerConfigError(
-      'ERR_TXBARRIER_NO_DEAD_LETTER',
-      `queue ${queue} exists with other arguments than { 'x-dead-letter-exchange': '${deadLetterExchange}' } (and queueOptions): ` +
-        'a message the consumer rejects could be dropped. Declare the queue with that dead-letter exchange (a policy cannot be checked from a client), ' +
-        `or pass queueOptions matching its declaration. The broker closed this channel. (${(error as Error).message})`,
-      { cause: error },
-    );
-  }
-  for (const delayMs of delays) {
-    await channel.assertQueue(retryQueue(delayMs), {
-      durable: true,
-      arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
+  /** Declares the topology on `channel` and consumes; resolves to the consumer tag. */
+  async function attach(channel: AmqpChannel<M>): Promise<string> {
+    await channel.assertExchange(deadLetterExchange, 'fanout', { durable: true });
+    await ours(channel, deadLetterQueue, quorum ? { 'x-queue-type': 'quorum' } : {});
+    await channel.bindQueue(deadLetterQueue, deadLetterExchange, '');
+    try {
+      await channel.assertQueue(queue, { durable, arguments: { ...options.queueOptions?.arguments, 'x-dead-letter-exchange': deadLetterExchange } });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 406) throw error;
+      throw new BarrierConsumerConfigError(
+        'ERR_TXBARRIER_NO_DEAD_LETTER',
+        `queue ${queue} exists with other arguments than { 'x-dead-letter-exchange': '${deadLetterExchange}' } (and queueOptions): ` +
+          'a message the consumer rejects could be dropped. Declare the queue with that dead-letter exchange (a policy cannot be checked from a client), ' +
+          `or pass queueOptions matching its declaration. The broker closed this channel. (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    for (const delayMs of delays) {
+      await ours(channel, retryQueue(delayMs), { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue, ...retryArguments });
+    }
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(queue, (message) => {
+      if (!message) return core.warn(`RabbitMQ cancelled the consumer of ${queue} (the queue was deleted?)`);
+      void core.deliver({ message, id: messageId(message), source, attempt: attemptOf(message), header: (name) => headerOf(message, name) }, settle(channel, message));
     });
+    return consumerTag;
   }
-  await channel.prefetch(prefetch);
 
-  const settle = (message: M) => async (decision: Decision) => {
+  /** Declares a queue of the consumer's own; one declared otherwise before (a classic retry queue beside a quorum queue) is refused, saying which. */
+  async function ours(channel: AmqpChannel<M>, name: string, args: Record<string, unknown>): Promise<void> {
+    try {
+      await channel.assertQueue(name, { durable: true, arguments: args });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 406) throw error;
+      throw new BarrierConsumerConfigError(
+        'ERR_TXBARRIER_CONSUMER_CONFIG',
+        `queue ${name} exists with other arguments than ${JSON.stringify(args)}: once it is empty, delete it and the consumer declares it again. ` +
+          `The broker closed this channel. (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+  }
+
+  const settle = (channel: AmqpChannel<M>, message: M) => async (decision: Decision) => {
     switch (decision.settlement) {
       case 'applied':
       case 'duplicate':
@@ -163,18 +222,106 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
     }
   };
 
-  const { consumerTag } = await channel.consume(queue, (message) => {
-    if (!message) return core.warn(`RabbitMQ cancelled the consumer of ${queue} (the queue was deleted?)`);
-    void core.deliver({ message, id: messageId(message), source, attempt: attemptOf(message), header: (name) => headerOf(message, name) }, settle(message));
-  });
+  /** What the consumer consumes on now; replaced after a reconnect. */
+  interface Session {
+    channel: AmqpChannel<M>;
+    consumerTag?: string;
+    connection?: AmqpConsumerConnection<M>;
+    dropped?: boolean;
+  }
+  let session: Session;
+
+  /** Hears a session's errors (an unheard amqplib 'error' crashes the process); keeps the connection's for the warning at its close. */
+  function hear(opened: Session): { cause?: unknown } {
+    const heard: { cause?: unknown } = {};
+    opened.channel.on('error', (error) => core.warn(`channel error on ${queue}`, error));
+    opened.connection?.on('error', (error) => (heard.cause = error));
+    return heard;
+  }
+
+  /** A given channel's close is a warning (heard from the start); an opened session's, once it consumes, a reconnect. */
+  function watch(opened: Session, heard: { cause?: unknown }): void {
+    if (!opened.connection) {
+      opened.channel.on('close', () => stopped || core.warn(`the channel of ${queue} closed; consume again on a new channel (committed messages are recognised)`));
+      return;
+    }
+    const drop = () => {
+      if (opened.dropped) return;
+      opened.dropped = true;
+      if (stopped) return;
+      // amqplib closes the channels before it emits the connection's error: take the cause after it.
+      queueMicrotask(() => {
+        if (stopped) return;
+        core.warn(`the connection of ${queue} closed; connecting again (committed messages are recognised)`, heard.cause);
+        // A channel closed alone leaves its connection open; closing a closed connection only rejects.
+        opened.connection!.close().catch(() => undefined);
+        reconnect();
+      });
+    };
+    opened.channel.on('close', drop);
+    opened.connection.on('close', drop);
+  }
+
+  async function open(): Promise<Session> {
+    const connection = await connectNode!();
+    try {
+      const opened: Session = { channel: await connection.createConfirmChannel(), connection };
+      const heard = hear(opened);
+      opened.consumerTag = await attach(opened.channel);
+      watch(opened, heard);
+      return opened;
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  let reconnecting: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  function reconnect(): void {
+    reconnecting ??= (async () => {
+      for (let delayMs = 0; !stopped; delayMs = Math.min(Math.max(delayMs * 2, 100), 5000)) {
+        if (delayMs > 0) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, delayMs)));
+        if (stopped) return;
+        try {
+          session = await open();
+          if (stopped) {
+            // stop() came while this connected: it finds the session closed.
+            session.dropped = true;
+            await session.connection!.close().catch(() => undefined);
+          }
+          return;
+        } catch (error) {
+          // A refused declaration will be refused again: the consumer stops, loudly, rather than retry forever.
+          if (error instanceof BarrierConsumerConfigError) return core.warn(`the consumer of ${queue} cannot consume again; it stopped`, error);
+          core.warn(`connecting the consumer of ${queue} again failed; trying again`, error);
+        }
+      }
+    })().finally(() => (reconnecting = undefined));
+  }
+
+  if (given) {
+    session = { channel: given };
+    watch(session, hear(session));
+    session.consumerTag = await attach(given);
+  } else {
+    session = await open();
+  }
 
   return {
     topology: { queue, deadLetterExchange, deadLetterQueue, retryQueues: delays.map(retryQueue) },
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await channel.cancel(consumerTag).catch((error: unknown) => core.warn(`cancelling the consumer of ${queue} failed`, error));
-      await core.drain();
+      wake?.();
+      await reconnecting;
+      const { channel, consumerTag, connection, dropped } = session;
+      if (!dropped && consumerTag !== undefined) await channel.cancel(consumerTag).catch((error: unknown) => core.warn(`cancelling the consumer of ${queue} failed`, error));
+      try {
+        await core.drain();
+      } finally {
+        if (connection && !dropped) await connection.close().catch((error: unknown) => core.warn(`closing the connection of ${queue} failed`, error));
+      }
     },
   };
 }

@@ -1,6 +1,7 @@
 import { parseDuration } from '../../../src/duration.js';
 import { BarrierConfigError } from '../../../src/errors.js';
 import type { OutboxDelivery, OutboxPublisher } from '../../../src/messaging/outbox/index.js';
+import { nodeConnector } from './nodes.js';
 
 /** The part of an amqplib `ConfirmChannel` the publisher uses (amqplib is never imported here). */
 export interface AmqpConfirmChannel {
@@ -34,11 +35,18 @@ export interface AmqpConnection {
 
 export interface AmqpPublisherOptions {
   /**
-   * Opens a connection: `() => amqp.connect(url)`. The publisher calls it for its first publish and
-   * again after the connection dropped, opens its own confirm channel on it, and closes both in
-   * `close()`. Give either this or `channel`.
+   * Opens a connection: `() => amqp.connect(url)`, or with `urls`, `(url) => amqp.connect(url)`.
+   * The publisher calls it for its first publish and again after the connection dropped, opens its
+   * own confirm channel on it, and closes both in `close()`. Give either this or `channel`.
    */
-  connect?: () => Promise<AmqpConnection>;
+  connect?: (url: string) => Promise<AmqpConnection>;
+  /**
+   * The nodes of a cluster, for `connect`: each (re)connect tries them in turn, starting after the
+   * node the previous connection went to, so the publisher moves to a live node when its node dies
+   * (the publishes in flight fail and the relay retries them). Defaults to none: `connect` is called
+   * without a URL.
+   */
+  urls?: readonly string[];
   /**
    * A confirm channel of yours (`connection.createConfirmChannel()`), used as it is: once it closes
    * every publish fails (and is retried by the relay) until you restart the relay with a new one.
@@ -75,6 +83,8 @@ export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
   if ((connect === undefined) === (options.channel === undefined)) {
     throw new BarrierConfigError('amqpPublisher: give exactly one of connect (a function opening a connection) and channel (a confirm channel)');
   }
+  if (options.urls !== undefined && !connect) throw new BarrierConfigError('amqpPublisher: urls are for connect; a channel is used as it is', { code: 'ERR_TXBARRIER_OPTION' });
+  const connectNode = connect && nodeConnector(connect, options.urls, 'amqpPublisher');
   const timeoutMs = parseDuration(options.timeout ?? '10s', 'amqpPublisher timeout');
   let connection: Promise<AmqpConnection> | undefined;
   let channel: Promise<AmqpConfirmChannel> | undefined = options.channel && Promise.resolve(watch(options.channel));
@@ -99,7 +109,7 @@ export function amqpPublisher(options: AmqpPublisherOptions): OutboxPublisher {
   }
 
   function openConnection(): Promise<AmqpConnection> {
-    connection ??= connect!().then((opened) => {
+    connection ??= connectNode!().then((opened) => {
       opened.on('error', () => undefined);
       opened.on('close', () => (connection = undefined));
       return opened;
