@@ -33,7 +33,7 @@ export interface JetStreamMessages<M extends JetStreamMessage> extends AsyncIter
 /** The part of a nats.js JetStream `Consumer` (`js.consumers.get(stream, name)`) the consumer uses. */
 export interface JetStreamConsumer<M extends JetStreamMessage = JetStreamMessage> {
   info(cached?: boolean): Promise<{ config: { ack_policy?: string; max_deliver?: number; durable_name?: string; name?: string } }>;
-  consume(options?: { max_messages?: number }): Promise<JetStreamMessages<M>>;
+  consume(options?: { max_messages?: number; expires?: number }): Promise<JetStreamMessages<M>>;
 }
 
 export interface NatsConsumerOptions<Tx, M extends JetStreamMessage> extends ConsumerOptions<Tx, M> {
@@ -46,6 +46,13 @@ export interface NatsConsumerOptions<Tx, M extends JetStreamMessage> extends Con
   jetStreamConsumer: JetStreamConsumer<M>;
   /** Messages in flight at once (also how many are pulled ahead). Defaults to 16. */
   concurrency?: number;
+  /**
+   * How long one pull request lasts on the server, in ms, before nats.js renews it. After a
+   * reconnect nats.js checks the consumer before pulling again, and when that fails (a cluster
+   * electing a new leader) it waits this long before trying again: on a cluster, 5000 resumes
+   * within seconds of a failover. Defaults to nats.js's 30 000.
+   */
+  expires?: number;
   /**
    * Reads the message's id, the barrier's gid. Defaults to the `Nats-Msg-Id` header, which
    * publishers set (`js.publish(subject, data, { msgID })`) and keep across their own retries.
@@ -74,6 +81,10 @@ export async function consumeNats<Tx, M extends JetStreamMessage>(options: NatsC
   const core = messageConsumer(options);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new BarrierConfigError(`concurrency must be a whole number ≥ 1; got ${concurrency}`, { code: 'ERR_TXBARRIER_OPTION' });
+  }
+  // nats.js refuses a pull shorter than 1 s.
+  if (options.expires !== undefined && !(Number.isInteger(options.expires) && options.expires >= 1000)) {
+    throw new BarrierConfigError(`expires must be a whole number of ms ≥ 1000; got ${options.expires}`, { code: 'ERR_TXBARRIER_OPTION' });
   }
   const { config } = await jetStreamConsumer.info();
   const name = config.durable_name ?? config.name ?? 'the JetStream consumer';
@@ -108,7 +119,7 @@ export async function consumeNats<Tx, M extends JetStreamMessage>(options: NatsC
     }
   };
 
-  const messages = await jetStreamConsumer.consume({ max_messages: concurrency });
+  const messages = await jetStreamConsumer.consume({ max_messages: concurrency, ...(options.expires === undefined ? {} : { expires: options.expires }) });
   const running = new Set<Promise<unknown>>();
   const loop = (async () => {
     for await (const message of messages) {

@@ -59,6 +59,8 @@ describe("NATS JetStream cluster: a stream's leader SIGKILLed mid-stream", () =>
           store,
           consumer,
           concurrency: 16,
+          // Back to pulling within seconds of a failover (nats.js waits a whole pull's expiry before checking again).
+          expires: 5000,
           retryDelay: 200,
           handle: (tx, message) => apply(tx, message.headers!.get('Nats-Msg-Id')),
           onSettled,
