@@ -134,11 +134,13 @@ describe.skipIf(!reachable)('txbarrier/amqp beside a quorum queue', () => {
       const queueOptions = { durable: true, arguments: { 'x-queue-type': 'quorum' } };
       const options = { queue, queueOptions, store, consumer: 'ledger-service', retryDelay: 20, maxAttempts: 2, handle: () => undefined };
       await (await consumeAmqp({ ...options, channel: await connection.createConfirmChannel() })).stop();
-      // A classic queue of the same name is refused: each one is a quorum queue.
-      for (const name of [`${queue}.retry.20ms`, `${queue}.dead-letter`]) {
+      // Each is a quorum queue (the retry queue dead-letters at least once): declared so it is accepted, as a classic queue refused.
+      const retryArguments = { 'x-message-ttl': 20, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue, 'x-queue-type': 'quorum', 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+      for (const [name, args] of [[`${queue}.retry.20ms`, retryArguments], [`${queue}.dead-letter`, { 'x-queue-type': 'quorum' }]] as const) {
         const probe = await connection.createChannel();
         probe.on('error', () => undefined);
-        await expect(probe.assertQueue(name, { durable: true, arguments: { 'x-queue-type': 'classic' } })).rejects.toThrow(/inequivalent arg 'x-queue-type'/);
+        await probe.assertQueue(name, { durable: true, arguments: args });
+        await expect(probe.assertQueue(name, { durable: true, arguments: { ...args, 'x-queue-type': 'classic' } })).rejects.toThrow(/inequivalent arg 'x-queue-type'/);
       }
       // A retry queue left classic by an earlier version: the consumer says which and why, and does not start.
       const admin = await connection.createChannel();

@@ -253,6 +253,36 @@ for (const engine of ENGINES) {
       expect(() => amqpPublisher({ connect: (url) => amqplib.connect(url), urls: [] })).toThrow(expect.objectContaining({ code: 'ERR_TXBARRIER_OPTION' }));
     });
 
+    if (engine.name === 'sqlite') it('publishes on a new channel after the broker refused one (a nack)', async () => {
+      const admin = await amqplib.connect(AMQP_URL);
+      const queue = `txb-outbox-full-${randomUUID()}`;
+      let channels = 0;
+      const publisher = amqpPublisher({
+        connect: async (url) => {
+          const connection = await amqplib.connect(url);
+          const open = connection.createConfirmChannel.bind(connection);
+          return Object.assign(connection, { createConfirmChannel: () => (channels++, open()) });
+        },
+        urls: [AMQP_URL],
+      });
+      const delivery = () => ({ id: randomUUID(), topic: queue, key: null, headers: {}, payload: Buffer.from('{}'), attempt: 1 });
+      try {
+        const channel = await admin.createChannel();
+        // Full after one message: the next publish is nacked.
+        await channel.assertQueue(queue, { durable: false, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+        await publisher.publish(delivery());
+        await expect(publisher.publish(delivery())).rejects.toThrow(/message nacked/);
+        expect(channels).toBe(1);
+        await channel.purgeQueue(queue);
+        await publisher.publish(delivery());
+        expect(channels).toBe(2);
+        await channel.deleteQueue(queue);
+      } finally {
+        await publisher.close!();
+        await admin.close();
+      }
+    });
+
     it('stops gracefully: the round in flight is published and recorded, then nothing more is claimed', async () => {
       const [first] = await enqueueMany(1);
       const gate = deferred();
