@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { consumeNats } from '../../../adapters/brokers/nats/consumer.js';
 import { natsPublisher } from '../../../adapters/brokers/nats/publisher.js';
 import { type NatsCluster, startNatsCluster } from '../../../servers/nats-cluster.js';
-import { tcpProxy, type TcpProxy } from '../../tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../../support/tcp-proxy.js';
 import { type ClusterBroker, runPipeline } from './pipeline.js';
 
 /** What a clustered deployment's clients set: every server, tried in order, reconnecting for ever, quickly. */

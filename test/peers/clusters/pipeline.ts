@@ -18,9 +18,9 @@ import { postgresStore } from '../../../adapters/stores/postgres.js';
 import type { SettledEvent } from '../../../src/messaging/consumer.js';
 import { createOutbox, createRelay, type OutboxPublisher, type RelayEvent } from '../../../src/messaging/outbox/index.js';
 import type { BarrierStore } from '../../../src/index.js';
-import { destroyLedger, ledgerSpec, openLedger } from '../../consumer-ledger.js';
-import { postgresPool, waitUntil } from '../../server-harness.js';
-import { hasServer } from '../../servers.js';
+import { destroyLedger, ledgerSpec, openLedger } from '../../consumers/ledger.js';
+import { postgresPool, waitUntil } from '../../support/server-harness.js';
+import { hasServer } from '../../support/servers.js';
 import type { ClusterMember } from '../../../servers/guarded.js';
 import { MYSQL_URL, POSTGRES_URL } from '../../../servers/index.js';
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAmqp } from '../../../adapters/brokers/amqp/consumer.js';
 import { amqpPublisher } from '../../../adapters/brokers/amqp/publisher.js';
 import { type RabbitCluster, startRabbitCluster } from '../../../servers/rabbitmq-cluster.js';
-import { tcpProxy, type TcpProxy } from '../../tcp-proxy.js';
+import { tcpProxy, type TcpProxy } from '../../support/tcp-proxy.js';
 import { type ClusterBroker, runPipeline } from './pipeline.js';
 
 // What a clustered deployment declares: a quorum queue whose dead letters go out at least once.
