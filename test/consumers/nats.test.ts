@@ -52,7 +52,7 @@ describe.skipIf(!reachable)('txbarrier/nats set-up', () => {
       });
       // Options out of range are refused before anything is asked of the broker.
       const limited = await js.consumers.get(stream, 'limited');
-      for (const bad of [{ maxAttempts: 0 }, { retryBackoff: 0.5 }, { concurrency: 0 }, { consumer: 'trailing ' }]) {
+      for (const bad of [{ maxAttempts: 0 }, { retryBackoff: 0.5 }, { concurrency: 0 }, { expires: 500 }, { consumer: 'trailing ' }]) {
         await expect(consumeNats({ ...options, ...bad, jetStreamConsumer: limited }), JSON.stringify(bad)).rejects.toMatchObject({
           code: expect.stringMatching(/^ERR_TXBARRIER_(OPTION|INPUT)$/),
         });
