@@ -90,7 +90,7 @@ export async function interleave(variants: Variant[], plan: RoundPlan): Promise<
 }
 
 /** Round r starts at variant r and odd rounds run backwards, so no variant always follows the same one. */
-function rotate<T>(items: T[], round: number): T[] {
+export function rotate<T>(items: T[], round: number): T[] {
   const start = round % items.length;
   const rotated = [...items.slice(start), ...items.slice(0, start)];
   return round % 2 === 1 ? rotated.reverse() : rotated;
