@@ -112,15 +112,24 @@ export async function storeFromUrl(url: string | DatabaseTarget, options: StoreF
 }
 
 /**
- * A SQLite file through better-sqlite3 when it is installed, else through the runtime's own
- * `node:sqlite` (Node ≥ 22.16), so a tool needs no native module where the runtime has one.
+ * A SQLite file through better-sqlite3 when it is installed and the runtime loads it, else through
+ * the runtime's own `node:sqlite` (Node ≥ 22.16, Bun, Deno), so a tool needs no native module where
+ * the runtime has one. Bun and Deno never load better-sqlite3's addon (it is built on V8's own API).
  */
 async function openSqlite(target: DatabaseTarget & { engine: 'sqlite' }, create: boolean, options: StoreOptions): Promise<OpenedStore> {
-  const betterSqlite = await import('better-sqlite3').catch((error: unknown) => {
-    if (!missingModule(error)) throw error;
-    if (!builtInSqlite()) throw driverMissing('sqlite', error);
-    return undefined;
-  });
+  const addonLoads = process.versions.bun === undefined && process.versions.deno === undefined;
+  if (!addonLoads && !builtInSqlite()) {
+    throw new BarrierConfigError('this runtime cannot load better-sqlite3 and has no node:sqlite with isTransaction and location(): use Bun 1.4 or Deno 2.9 or later', {
+      code: 'ERR_TXBARRIER_DRIVER_MISSING',
+    });
+  }
+  const betterSqlite = !addonLoads
+    ? undefined
+    : await import('better-sqlite3').catch((error: unknown) => {
+        if (!missingModule(error)) throw error;
+        if (!builtInSqlite()) throw driverMissing('sqlite', error);
+        return undefined;
+      });
   if (betterSqlite) {
     const db = new betterSqlite.default(target.path, { fileMustExist: !create });
     return { target, store: sqliteStore(db, options) as BarrierStore<unknown>, close: async () => void db.close() };

@@ -427,6 +427,24 @@ async function section(name: string, check: () => Promise<void>): Promise<void> 
   console.log(`smoke: ✓ ${name} (${((Date.now() - begun) / 1000).toFixed(1)} s)`);
 }
 
+/** `storeFromUrl` on a SQLite file: the runtime's node:sqlite, though better-sqlite3 is installed beside it and cannot load here. */
+async function sqliteUrl(): Promise<void> {
+  const { storeFromUrl } = await dist<typeof import('../../adapters/url.js')>('url');
+  const dir = mkdtempSync(join(realpathSync(tmpdir()), 'txbarrier-smoke-'));
+  try {
+    const opened = await storeFromUrl(`sqlite:${join(dir, 'url.db')}`);
+    try {
+      await opened.store.ensureSchema();
+      const deliver = () => Barrier.from({ transType: 'saga', gid: 'url', branchId: '01', op: 'action' }).call(opened.store, () => 'ran');
+      assert.deepEqual([(await deliver()).outcome, (await deliver()).outcome], ['applied', 'duplicate']);
+    } finally {
+      await opened.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Every subpath export loads, through the package's own `exports` (ESM), with no driver imported at load time. */
 async function everySubpath(): Promise<void> {
   const { exports } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
@@ -453,6 +471,7 @@ const postgres = await reach('PostgreSQL', requireDbs, postgresEngine);
 const mariadb = await reach('MySQL/MariaDB', requireDbs, mysqlEngine);
 try {
   await section('every subpath of the package loads', everySubpath);
+  await section('storeFromUrl on a SQLite file', sqliteUrl);
   for (const sqlite of sqlites) await section(`decision table on ${sqlite.name}`, () => decisionTable(sqlite));
   if (postgres) await section(`decision table on ${postgres.name}`, () => decisionTable(postgres));
   if (mariadb) await section(`decision table on ${mariadb.name}`, () => decisionTable(mariadb));
