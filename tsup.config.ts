@@ -43,6 +43,11 @@ const sources: Record<string, string> = {
   restate: 'adapters/engines/restate.ts',
   kafka: 'adapters/brokers/kafka/consumer.ts',
   'outbox/kafka': 'adapters/brokers/kafka/publisher.ts',
+  dashboard: 'src/dashboard/index.ts',
+  'dashboard/express': 'adapters/http/express/dashboard.ts',
+  'dashboard/fastify': 'adapters/http/fastify/dashboard.ts',
+  'dashboard/hono': 'adapters/http/hono/dashboard.ts',
+  'dashboard/koa': 'adapters/http/koa/dashboard.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

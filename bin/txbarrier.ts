@@ -5,8 +5,12 @@
  * table (`txbarrier idempotency schema|prune <url>`). Drivers are the user's own dependencies,
  * loaded only when a command needs a connection.
  */
+import { createServer } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { sendResponse, webRequest } from '../adapters/http/node-web.js';
 import { type DatabaseTarget, parseDatabaseUrl, secretsOf, storeFromUrl } from '../adapters/url.js';
+import { createDashboard, type Dashboard } from '../src/dashboard/dashboard.js';
 import { errorChain } from '../src/dialects/dialect.js';
 import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency/guard.js';
 import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
@@ -17,6 +21,8 @@ import { checkPrune } from '../src/transaction/define-store.js';
 
 /** Where the CLI reads the database URL when the command line gives none: arguments show in `ps`, the environment does not. */
 const URL_VARIABLE = 'TXBARRIER_DATABASE_URL';
+/** The token `dashboard --allow-actions` requires of every action; from the environment for the same reason. */
+const TOKEN_VARIABLE = 'TXBARRIER_DASHBOARD_TOKEN';
 
 const HELP = `Usage:
   txbarrier schema <url> [--table T] [--apply]
@@ -33,6 +39,12 @@ const HELP = `Usage:
       List messages waiting to be published, or parked after their last attempt (default 50).
   txbarrier outbox requeue <url> <id>... [--table T]
       Make parked messages pending again.
+  txbarrier dashboard <url> [--port N] [--host H] [--table T] [--outbox-table T]
+                    [--idempotency-table T] [--retention 7d] [--allow-actions] [--show-payloads]
+      Serve the operations dashboard (outbox, barrier table, idempotency keys) on
+      http://127.0.0.1:4100/ until interrupted. Read-only unless --allow-actions, which
+      needs a token in the environment variable TXBARRIER_DASHBOARD_TOKEN (the page asks
+      for it). --show-payloads lets the page open messages' headers and payloads.
 
   <url> picks the engine:
       mysql://user:password@host:3306/database
@@ -151,8 +163,17 @@ async function main(argv: string[]): Promise<number> {
         'older-than': { type: 'string' },
         'batch-size': { type: 'string' },
         limit: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'outbox-table': { type: 'string' },
+        'idempotency-table': { type: 'string' },
+        retention: { type: 'string' },
+        'allow-actions': { type: 'boolean' },
+        'show-payloads': { type: 'boolean' },
       },
     });
+    const dashboardOnly = DASHBOARD_FLAGS.filter((flag) => values[flag] !== undefined);
+    if (positionals[0] !== 'dashboard' && dashboardOnly.length > 0) throw new UsageError(`--${dashboardOnly[0]} belongs to dashboard`);
     const kindName = KINDS.find((name) => name !== 'barrier' && name === positionals[0]) ?? 'barrier';
     const [command, ...rest] = kindName === 'barrier' ? positionals : positionals.slice(1);
     // With the variable set, the first argument is the URL only if it has a scheme (requeue's ids have none).
@@ -164,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
       return command === undefined && !values.help ? 2 : 0;
     }
     const outboxCommands = kindName === 'outbox' ? ['pending', 'parked', 'requeue'] : [];
-    if (command !== 'schema' && command !== 'prune' && !outboxCommands.includes(command)) {
+    if (command !== 'schema' && command !== 'prune' && command !== 'dashboard' && !outboxCommands.includes(command)) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}; run txbarrier --help`);
     }
     if (url === undefined) throw new UsageError(`${command} needs a database URL (an argument, or the environment variable ${URL_VARIABLE}); run txbarrier --help`);
@@ -172,6 +193,11 @@ async function main(argv: string[]): Promise<number> {
     target = parseUsageUrl(url);
     table = values.table ?? kind.defaultTable(target.engine);
     dialects[target.engine].quoteTable(table);
+
+    if (command === 'dashboard') {
+      if (kindName !== 'barrier') throw new UsageError(`unknown command ${JSON.stringify(command)}; run txbarrier --help`);
+      return await serveDashboard(target, table, values);
+    }
 
     if (outboxCommands.includes(command)) {
       if (command === 'requeue' && extra.length === 0) throw new UsageError('requeue needs the ids of the parked messages');
@@ -236,6 +262,82 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`txbarrier: ${scrubbed(message, [...argv, process.env[URL_VARIABLE] ?? ''])}\n`);
     return status;
   }
+}
+
+const DASHBOARD_FLAGS = ['port', 'host', 'outbox-table', 'idempotency-table', 'retention', 'allow-actions', 'show-payloads'] as const;
+
+interface DashboardFlags {
+  port?: string;
+  host?: string;
+  'outbox-table'?: string;
+  'idempotency-table'?: string;
+  retention?: string;
+  'allow-actions'?: boolean;
+  'show-payloads'?: boolean;
+}
+
+/**
+ * Serves the dashboard until SIGINT or SIGTERM. Loopback unless --host says otherwise: the page
+ * shows operational data to whoever reaches it. Every argument is checked before connecting.
+ */
+async function serveDashboard(target: DatabaseTarget, table: string, flags: DashboardFlags): Promise<number> {
+  const port = flags.port === undefined ? 4100 : Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port must be a port number; got ${flags.port}`);
+  const host = flags.host ?? '127.0.0.1';
+  const token = process.env[TOKEN_VARIABLE] ?? '';
+  if (flags['allow-actions'] && token.length < 16) {
+    throw new UsageError(`--allow-actions needs a token of at least 16 characters in the environment variable ${TOKEN_VARIABLE}`);
+  }
+  const expected = Buffer.from(`Bearer ${token}`);
+  const authorize = (request: Request) => {
+    const sent = Buffer.from(request.headers.get('authorization') ?? '');
+    return sent.length === expected.length && timingSafeEqual(sent, expected);
+  };
+  const options = {
+    outbox: { table: flags['outbox-table'] },
+    idempotency: { table: flags['idempotency-table'] },
+    barrier: { retention: flags.retention ?? '7d' },
+    showPayloads: flags['show-payloads'] === true,
+    ...(flags['allow-actions'] ? { actions: { authorize, promptForToken: true } } : {}),
+  };
+  // A server's pool connects on first use, so a bad option is reported before the database is tried.
+  const { store, close } = await storeFromUrl(target, { table, poolSize: 2, create: false });
+  let dashboard: Dashboard<Request>;
+  try {
+    dashboard = createDashboard(store, options);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const server = createServer((req, res) => {
+    dashboard
+      .handle(webRequest(req, req.url ?? '/'), '', req)
+      .then((response) => sendResponse(res, response))
+      .catch((error: unknown) => {
+        const { message } = describeFailure(error, target, table);
+        const text = scrubbed(message, [process.env[URL_VARIABLE] ?? '', target.engine === 'sqlite' ? '' : target.url]);
+        process.stderr.write(`txbarrier dashboard: ${text}\n`);
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ code: 'ERR_TXBARRIER_DASHBOARD_DATABASE', message: text }));
+      });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address();
+  const shown = typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+  process.stdout.write(`txbarrier dashboard on http://${shown}/ for ${target.shown} (${flags['allow-actions'] ? 'actions enabled' : 'read-only'})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+  await close();
+  return 0;
 }
 
 /** A driver's message may quote what it was given: every secret any database URL in `sources` carries becomes `***`. */

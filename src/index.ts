@@ -44,7 +44,7 @@ export type {
 } from './transaction/store.js';
 export { defineExecutor, defineStore } from './transaction/define-store.js';
 export { checkedConnection, runTransaction, type TransactionDriver } from './transaction/run.js';
-export type { Dialect, DialectName, Placeholder, TransactionSettings } from './dialects/dialect.js';
+export type { BarrierStatsSql, Dialect, DialectName, Placeholder, TransactionSettings } from './dialects/dialect.js';
 export { dialects } from './dialects/index.js';
 export { mysqlDialect } from './dialects/mysql.js';
 export { postgresDialect } from './dialects/postgres.js';

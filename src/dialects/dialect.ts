@@ -63,14 +63,31 @@ export interface Dialect {
 }
 
 /**
- * What metrics ask of the barrier table, each statement bounded: no index is added for it, and no
- * statement reads more than its limit parameter's rows (the estimate reads the catalog).
+ * What metrics and the dashboard ask of the barrier table, each statement bounded: no index is added
+ * for it, and no statement reads more than its limit parameter's rows (the estimate reads the catalog).
  */
 export interface BarrierStatsSql {
   /** The row count from the engine's statistics (`n`), where it keeps one; no parameters. */
   readonly estimate?: string;
   /** Rows, counting at most the limit (`n`); parameters: limit. */
   countUpTo: string;
+  /** Seconds since the oldest row's create_time by the database's clock (`age`, NULL when empty); no parameters. */
+  oldestAge: string;
+  /** Rows `prune` would delete with this retention, counting at most the limit (`n`); parameters: seconds, limit. */
+  prunable: string;
+  /**
+   * Of the newest `limit` rows, how many each consumer key has (`branch_id`, `n`): the keys with a
+   * `/`, which `compositeKey` makes of a consumer and its source; the 20 busiest. Parameters: limit.
+   */
+  recentConsumers: string;
+}
+
+/** `BarrierStatsSql.recentConsumers` for a quoted table and a limit placeholder: the same text on every engine. */
+export function recentConsumers(table: string, limit: string): string {
+  return (
+    `SELECT branch_id, COUNT(*) AS n FROM (SELECT branch_id FROM ${table} ORDER BY create_time DESC LIMIT ${limit}) newest ` +
+    `WHERE branch_id LIKE '%/%' GROUP BY branch_id ORDER BY n DESC, branch_id LIMIT 20`
+  );
 }
 
 /** `SELECT COUNT(*) AS n` over at most the limit parameter's rows of `from` (which ends in a WHERE or a table). */

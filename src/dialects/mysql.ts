@@ -5,6 +5,7 @@ import {
   INSERT_COLUMNS,
   keyCondition,
   questionMark,
+  recentConsumers,
   someInChain,
   valuesList,
 } from './dialect.js';
@@ -35,6 +36,9 @@ const insertRows = (table: string, rowCount: number, placeholder = questionMark)
  * that much longer, so a fresh row written at UTC-12 is never taken for an old one.
  */
 const WIDEST_ZONE_OFFSET_SECONDS = 12 * 3600;
+
+/** Rows older than the seconds parameter, with the zone margin: what prune deletes. */
+const expired = (seconds: string) => `create_time < ${NOW} - INTERVAL (${seconds} + ${WIDEST_ZONE_OFFSET_SECONDS}) SECOND`;
 
 export const mysqlDialect: Dialect = {
   name: 'mysql',
@@ -94,8 +98,20 @@ export const mysqlDialect: Dialect = {
   // Oldest first along the create_time index: a short range lock at the old end of the table,
   // far from where new rows land.
   pruneBatch: (table, placeholder = questionMark) =>
-    `DELETE FROM ${quoteTable(table)} WHERE create_time < ${NOW} - INTERVAL (${placeholder(1)} + ${WIDEST_ZONE_OFFSET_SECONDS}) SECOND ` +
-    `ORDER BY create_time LIMIT ${placeholder(2)}`,
+    `DELETE FROM ${quoteTable(table)} WHERE ${expired(placeholder(1))} ORDER BY create_time LIMIT ${placeholder(2)}`,
+
+  stats(table, placeholder = questionMark) {
+    const parts = identifierParts(table);
+    const schema = parts.length === 2 ? `'${parts[0]}'` : 'DATABASE()';
+    return {
+      // InnoDB's TABLE_ROWS: an estimate from sampled pages, which information_schema may cache.
+      estimate: `SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schema} AND TABLE_NAME = '${parts.at(-1)}'`,
+      countUpTo: countUpTo(quoteTable(table), placeholder(1)),
+      oldestAge: `SELECT TIMESTAMPDIFF(SECOND, (SELECT MIN(create_time) FROM ${quoteTable(table)}), ${NOW}) AS age`,
+      prunable: countUpTo(`${quoteTable(table)} WHERE ${expired(placeholder(1))}`, placeholder(2)),
+      recentConsumers: recentConsumers(quoteTable(table), placeholder(1)),
+    };
+  },
 
   stats(table, placeholder = questionMark) {
     const parts = identifierParts(table);

@@ -5,6 +5,7 @@ import {
   identifierParts,
   INSERT_COLUMNS,
   keyCondition,
+  recentConsumers,
   someInChain,
   valuesList,
 } from './dialect.js';
@@ -20,6 +21,9 @@ const RETRYABLE_CODES = new Set(['40001', '40P01', '55P03', '57014']);
 const insertRows = (table: string, rowCount: number, placeholder = dollarNumber) =>
   `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ` +
   `ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING`;
+
+/** Rows older than the seconds parameter by the database's clock: what prune deletes. */
+const expired = (seconds: string) => `create_time < CURRENT_TIMESTAMP - make_interval(secs => ${seconds})`;
 
 /** The advisory lock `ensureSchema` holds: 'txbarrie' in ASCII, an arbitrary number unlikely to be anyone else's. */
 const SCHEMA_LOCK = '8392566076276369765';
@@ -90,7 +94,7 @@ export const postgresDialect: Dialect = {
   pruneBatch: (table, placeholder = dollarNumber) =>
     `DELETE FROM ${quoteTable(table)} WHERE ctid = ANY(ARRAY(
   SELECT ctid FROM ${quoteTable(table)}
-  WHERE create_time < CURRENT_TIMESTAMP - make_interval(secs => ${placeholder(1)}) ORDER BY create_time LIMIT ${placeholder(2)}))`,
+  WHERE ${expired(placeholder(1))} ORDER BY create_time LIMIT ${placeholder(2)}))`,
 
   abortedCheck: 'SELECT 1',
 
@@ -98,6 +102,10 @@ export const postgresDialect: Dialect = {
     // reltuples is -1 until the table was first vacuumed or analysed: no estimate then.
     estimate: `SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass('${quoteTable(table)}') AND reltuples >= 0`,
     countUpTo: countUpTo(quoteTable(table), placeholder(1)),
+    // A bare MIN in a subquery: the planner reads it from the end of the create_time index.
+    oldestAge: `SELECT EXTRACT(EPOCH FROM CURRENT_TIMESTAMP - (SELECT MIN(create_time) FROM ${quoteTable(table)})) AS age`,
+    prunable: countUpTo(`${quoteTable(table)} WHERE ${expired(placeholder(1))}`, placeholder(2)),
+    recentConsumers: recentConsumers(quoteTable(table), placeholder(1)),
   }),
 
   isRetryable: (error) => someInChain(error, (e) => typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)),

@@ -5,6 +5,7 @@ import {
   INSERT_COLUMNS,
   keyCondition,
   questionMark,
+  recentConsumers,
   someInChain,
   valuesList,
 } from './dialect.js';
@@ -16,6 +17,9 @@ const quoteTable = (table: string) => identifierParts(table).map(quote).join('.'
 // violations and make them look like duplicates.
 const insertRows = (table: string, rowCount: number, placeholder = questionMark) =>
   `INSERT INTO ${quoteTable(table)} ${INSERT_COLUMNS} VALUES ${valuesList(rowCount, placeholder)} ON CONFLICT DO NOTHING`;
+
+/** Rows older than the seconds parameter by the database's clock: what prune deletes. */
+const expired = (seconds: string) => `create_time < datetime('now', '-' || ${seconds} || ' seconds')`;
 
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
@@ -60,7 +64,16 @@ export const sqliteDialect: Dialect = {
   pruneBatch: (table, placeholder = questionMark) =>
     `DELETE FROM ${quoteTable(table)} WHERE (gid, branch_id, op, barrier_id) IN (
   SELECT gid, branch_id, op, barrier_id FROM ${quoteTable(table)}
-  WHERE create_time < datetime('now', '-' || ${placeholder(1)} || ' seconds') LIMIT ${placeholder(2)})`,
+  WHERE ${expired(placeholder(1))} LIMIT ${placeholder(2)})`,
+
+  // SQLite keeps no row count (sqlite_stat1 only after ANALYZE, and then per index): no estimate.
+  stats: (table, placeholder = questionMark) => ({
+    countUpTo: countUpTo(quoteTable(table), placeholder(1)),
+    // SQLite reads MIN from the index only in the bare form `SELECT MIN(x) FROM t`: hence the subquery.
+    oldestAge: `SELECT (julianday('now') - julianday((SELECT MIN(create_time) FROM ${quoteTable(table)}))) * 86400.0 AS age`,
+    prunable: countUpTo(`${quoteTable(table)} WHERE ${expired(placeholder(1))}`, placeholder(2)),
+    recentConsumers: recentConsumers(quoteTable(table), placeholder(1)),
+  }),
 
   // SQLite keeps no row count (sqlite_stat1 only after ANALYZE, and then per index): no estimate.
   stats: (table, placeholder = questionMark) => ({

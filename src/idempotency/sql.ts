@@ -1,4 +1,4 @@
-import type { DialectName } from '../dialects/dialect.js';
+import { countUpTo, type DialectName, dollarNumber, questionMark } from '../dialects/dialect.js';
 import { dialects } from '../dialects/index.js';
 
 /**
@@ -30,11 +30,33 @@ export interface IdempotencySql {
   complete(table: string): string;
   /** Deletes at most `limit` expired rows; parameters: now, limit. */
   pruneBatch(table: string): string;
+  /** Expired rows awaiting prune, counting at most the limit (`n`); parameters: now, limit. */
+  expiredCount(table: string): string;
+  /**
+   * Of the `limit` live rows that expire first (`n`), those without a stored response (`open`),
+   * and those of them created before a bound (`stuck`); parameters: bound, now, limit.
+   */
+  liveSummary(table: string): string;
 }
 
 const COLUMNS = '(scope, idem_key, fingerprint, created_at, expires_at)';
 const SELECT_COLUMNS = 'fingerprint, status, headers, body, expires_at';
 const quote = (table: string, engine: DialectName) => dialects[engine].quoteTable(table);
+
+/**
+ * The dashboard's statements, the same text on every engine but for quoting and placeholders.
+ * Both walk the expires_at index, so they read at most `limit` rows; the oldest live keys come
+ * first, which is where a key left without a response would be.
+ */
+function statsOf(engine: DialectName, p: (index: number) => string): Pick<IdempotencySql, 'expiredCount' | 'liveSummary'> {
+  return {
+    expiredCount: (table) => countUpTo(`${quote(table, engine)} WHERE expires_at <= ${p(1)}`, p(2)),
+    liveSummary: (table) =>
+      `SELECT COUNT(*) AS n, COUNT(CASE WHEN status IS NULL THEN 1 END) AS open, ` +
+      `COUNT(CASE WHEN status IS NULL AND created_at < ${p(1)} THEN 1 END) AS stuck ` +
+      `FROM (SELECT status, created_at FROM ${quote(table, engine)} WHERE expires_at > ${p(2)} ORDER BY expires_at LIMIT ${p(3)}) live`,
+  };
+}
 
 // MariaDB's per-statement setting: a zero lock wait fails with 1205 at once and leaves the
 // transaction open (it is rolled back next). INSERT IGNORE never sees a NULL or over-long value
@@ -67,6 +89,7 @@ export const mysqlIdempotencySql: IdempotencySql = {
     'WHERE scope = ? AND idem_key = ? AND expires_at <= ?',
   complete: (table) => `UPDATE ${quote(table, 'mysql')} SET status = ?, headers = ?, body = ? WHERE scope = ? AND idem_key = ?`,
   pruneBatch: (table) => `DELETE FROM ${quote(table, 'mysql')} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`,
+  ...statsOf('mysql', questionMark),
 };
 
 export const postgresIdempotencySql: IdempotencySql = {
@@ -102,6 +125,7 @@ export const postgresIdempotencySql: IdempotencySql = {
   pruneBatch: (table) =>
     `DELETE FROM ${quote(table, 'postgres')} WHERE ctid = ANY(ARRAY(
   SELECT ctid FROM ${quote(table, 'postgres')} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2))`,
+  ...statsOf('postgres', dollarNumber),
 };
 
 export const sqliteIdempotencySql: IdempotencySql = {
@@ -133,6 +157,7 @@ export const sqliteIdempotencySql: IdempotencySql = {
   complete: (table) => `UPDATE ${quote(table, 'sqlite')} SET status = ?, headers = ?, body = ? WHERE scope = ? AND idem_key = ?`,
   pruneBatch: (table) =>
     `DELETE FROM ${quote(table, 'sqlite')} WHERE rowid IN (SELECT rowid FROM ${quote(table, 'sqlite')} WHERE expires_at <= ? LIMIT ?)`,
+  ...statsOf('sqlite', questionMark),
 };
 
 /** Each engine's idempotency SQL by dialect name. */

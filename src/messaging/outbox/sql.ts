@@ -41,6 +41,19 @@ export interface OutboxSql {
   oldestPendingAge(): string;
   /** Makes `count` parked messages (by id) pending again, with their attempts reset; parameters: each id. */
   requeue(count: number): string;
+  /**
+   * The dashboard's summary of the oldest `limit` messages of one status: `n`, `oldest` (seconds),
+   * `held` (hidden until a later time: leased, or waiting for a retry), `leased` (held and never
+   * failed, so leased), and `older_<i>` (how many are at least threshold i seconds old).
+   * Parameters: status, limit, then each threshold in seconds.
+   */
+  summary(thresholds: number): string;
+  /** Of the newest `limit` sent messages (`n`), how many were sent within the last seconds (`recent`); parameters: limit, seconds. */
+  recentlySent(): string;
+  /** The seq of a message that is still pending; parameters: id. */
+  pendingSeq(): string;
+  /** One message with its headers and payload, ISO times; parameters: id. */
+  message(): string;
 }
 
 /** What differs between the engines; the statements are built from these. */
@@ -237,6 +250,20 @@ ORDER BY o.seq LIMIT ${positiveInteger(limit)}${e.lockClause}`,
     requeue: (count) =>
       `UPDATE ${t} SET status = 'pending', attempts = 0, available_at = ${e.now}, last_error = NULL ` +
       `WHERE status = 'parked' AND id IN (${params(count)})`,
+    // Along the (status, seq) index from its old end, so a backlog of millions costs `limit` rows.
+    summary: (thresholds) =>
+      `SELECT COUNT(*) AS n, MAX(age) AS oldest, COUNT(CASE WHEN held THEN 1 END) AS held, COUNT(CASE WHEN held AND clean THEN 1 END) AS leased` +
+      Array.from({ length: thresholds }, (_, i) => `, COUNT(CASE WHEN age >= ${p(i + 3)} THEN 1 END) AS older_${i}`).join('') +
+      ` FROM (SELECT ${e.age('created_at')} AS age, available_at > ${e.now} AS held, last_error IS NULL AS clean FROM ${t} ` +
+      `WHERE status = ${p(1)} ORDER BY seq LIMIT ${p(2)}) oldest_first`,
+    // sent_at has no index (nothing else reads it): the newest sent by seq stand in for the newest by sent_at.
+    recentlySent: () =>
+      `SELECT COUNT(*) AS n, COUNT(CASE WHEN age <= ${p(2)} THEN 1 END) AS recent ` +
+      `FROM (SELECT ${e.age('sent_at')} AS age FROM ${t} WHERE status = 'sent' ORDER BY seq DESC LIMIT ${p(1)}) newest_first`,
+    pendingSeq: () => `SELECT seq FROM ${t} WHERE id = ${p(1)} AND status = 'pending'`,
+    message: () =>
+      `SELECT id, topic, msg_key, status, attempts, last_error, headers, payload, ${e.iso('created_at')} AS created_at, ` +
+      `${e.iso('available_at')} AS available_at, ${e.iso('sent_at')} AS sent_at FROM ${t} WHERE id = ${p(1)}`,
   };
 }
 
