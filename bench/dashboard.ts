@@ -61,7 +61,7 @@ async function benchEngine(engine: EngineName): Promise<string[]> {
             select: async (sql, params) => {
               const started = performance.now();
               const rows = await c.select(sql, params);
-              const key = `${series}\t${label(sql, params)}`;
+              const key = `${series}\t${label(sql)}`;
               timings.set(key, [...(timings.get(key) ?? []), performance.now() - started]);
               return rows;
             },
@@ -103,13 +103,15 @@ async function benchEngine(engine: EngineName): Promise<string[]> {
 }
 
 /** A short name for each statement the page runs, from the same SQL builders the dashboard uses. */
-function labeller(store: BarrierStore<unknown>, tables: { outbox: string; keys: string }): (sql: string, params: readonly unknown[]) => string {
+function labeller(store: BarrierStore<unknown>, tables: { outbox: string; keys: string }): (sql: string) => string {
   const outbox = createOutbox(store, { table: tables.outbox }).sql;
   const barrier = store.dialect.stats(store.table, store.placeholder);
   const keys = idempotencySql[store.dialect.name];
-  const names = new Map<string, (params: readonly unknown[]) => string>([
-    [outbox.summary(6), (p) => `outbox: ${p[0]} summary and age histogram`],
-    [outbox.list(), (p) => `outbox: oldest ${p[0]} listed`],
+  const names = new Map<string, () => string>([
+    [outbox.summary('pending', 6), () => 'outbox: pending summary and age histogram'],
+    [outbox.summary('parked', 6), () => 'outbox: parked summary and age histogram'],
+    [outbox.list('pending'), () => 'outbox: oldest pending listed'],
+    [outbox.list('parked'), () => 'outbox: oldest parked listed'],
     [outbox.recentlySent(), () => 'outbox: sent recently'],
     [barrier.estimate ?? '', () => 'barrier: estimate (statistics)'],
     [barrier.countUpTo, () => 'barrier: bounded count'],
@@ -119,7 +121,7 @@ function labeller(store: BarrierStore<unknown>, tables: { outbox: string; keys: 
     [keys.expiredCount(tables.keys), () => 'keys: expired'],
     [keys.liveSummary(tables.keys), () => 'keys: live by state, stuck'],
   ]);
-  return (sql, params) => names.get(sql)?.(params) ?? sql.slice(0, 60);
+  return (sql) => names.get(sql)?.() ?? sql.slice(0, 60);
 }
 
 const started = new Date().toISOString();

@@ -310,8 +310,9 @@ async function serveDashboard(target: DatabaseTarget, table: string, flags: Dash
     throw error;
   }
   const server = createServer((req, res) => {
+    const request = webRequest(req, req.url ?? '/');
     dashboard
-      .handle(webRequest(req, req.url ?? '/'), '', req)
+      .handle(request, '', request)
       .then((response) => sendResponse(res, response))
       .catch((error: unknown) => {
         const { message } = describeFailure(error, target, table);

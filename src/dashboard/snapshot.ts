@@ -130,11 +130,11 @@ async function section<T>(store: BarrierStore<unknown>, table: string, read: (c:
 async function readOutbox(store: BarrierStore<unknown>, c: BarrierConnection<unknown>, table: string, s: SnapshotSettings): Promise<OutboxSnapshot> {
   const { sql } = createOutbox(store, { table });
   const summary = async (status: 'pending' | 'parked'): Promise<StatusSummary> => {
-    const [row] = await c.select(sql.summary(AGE_BOUNDS.length), [status, s.countLimit, ...AGE_BOUNDS]);
+    const [row] = await c.select(sql.summary(status, AGE_BOUNDS.length), [...AGE_BOUNDS, s.countLimit]);
     const count = Number(row!.n);
     const older = AGE_BOUNDS.map((_, i) => Number(row![`older_${i}`]));
     const ages = [count - older[0]!, ...older.map((n, i) => n - (older[i + 1] ?? 0))];
-    const messages = (await c.select(sql.list(), [status, s.listLimit])).map(messageOf);
+    const messages = (await c.select(sql.list(status), [s.listLimit])).map(messageOf);
     return {
       count,
       capped: count >= s.countLimit,
@@ -147,7 +147,7 @@ async function readOutbox(store: BarrierStore<unknown>, c: BarrierConnection<unk
   };
   const pending = await summary('pending');
   const parked = await summary('parked');
-  const [sent] = await c.select(sql.recentlySent(), [s.countLimit, s.recentMs / 1000]);
+  const [sent] = await c.select(sql.recentlySent(), [s.recentMs / 1000, s.countLimit]);
   return { table, pending, parked, sent: { examined: Number(sent!.n), recent: Number(sent!.recent), windowSeconds: s.recentMs / 1000 } };
 }
 

@@ -82,7 +82,7 @@ export interface BarrierStatsSql {
   recentConsumers: string;
 }
 
-/** `BarrierStatsSql.recentConsumers` for a quoted table and a limit placeholder: the same text on every engine. */
+/** `BarrierStatsSql.recentConsumers` for a quoted table and a limit placeholder, where the create_time index leads to branch_id. */
 export function recentConsumers(table: string, limit: string): string {
   return (
     `SELECT branch_id, COUNT(*) AS n FROM (SELECT branch_id FROM ${table} ORDER BY create_time DESC LIMIT ${limit}) newest ` +

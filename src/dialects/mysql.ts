@@ -5,7 +5,6 @@ import {
   INSERT_COLUMNS,
   keyCondition,
   questionMark,
-  recentConsumers,
   someInChain,
   valuesList,
 } from './dialect.js';
@@ -109,7 +108,11 @@ export const mysqlDialect: Dialect = {
       countUpTo: countUpTo(quoteTable(table), placeholder(1)),
       oldestAge: `SELECT TIMESTAMPDIFF(SECOND, (SELECT MIN(create_time) FROM ${quoteTable(table)}), ${NOW}) AS age`,
       prunable: countUpTo(`${quoteTable(table)} WHERE ${expired(placeholder(1))}`, placeholder(2)),
-      recentConsumers: recentConsumers(quoteTable(table), placeholder(1)),
+      // The create_time index holds the primary key, not branch_id: the newest ids come from the index
+      // alone, then each row by its key. Asked for branch_id directly, MariaDB scans the whole table.
+      recentConsumers:
+        `SELECT b.branch_id, COUNT(*) AS n FROM (SELECT id FROM ${quoteTable(table)} ORDER BY create_time DESC LIMIT ${placeholder(1)}) newest ` +
+        `JOIN ${quoteTable(table)} b ON b.id = newest.id WHERE b.branch_id LIKE '%/%' GROUP BY b.branch_id ORDER BY n DESC, b.branch_id LIMIT 20`,
     };
   },
 

@@ -4,7 +4,9 @@ import { BarrierError } from '../../errors.js';
 import { recordEnqueued } from '../../observe/metrics.js';
 import { uuidv7 } from './id.js';
 import { pruneSent } from './prune.js';
-import { type OutboxSql, outboxSql } from './sql.js';
+import { type OutboxSql, outboxSql, type OutboxStatus } from './sql.js';
+
+export type { OutboxStatus } from './sql.js';
 import { withTraceContext } from './trace.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore } from '../../transaction/store.js';
 
@@ -53,7 +55,6 @@ export interface OutboxEntry {
   availableAt: Date;
 }
 
-export type OutboxStatus = 'pending' | 'sent' | 'parked';
 
 /**
  * A transactional outbox on one store: messages written by `enqueue` commit or roll back with the
@@ -172,7 +173,7 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
 
   const list = (status: OutboxStatus) => async ({ limit = 100 }: { limit?: number } = {}) => {
     if (!Number.isInteger(limit) || limit < 1) throw new OutboxInputError(`limit must be a positive integer; got ${limit}`);
-    const rows = await store.transaction((c) => c.select(sql.list(), [status, limit]));
+    const rows = await store.transaction((c) => c.select(sql.list(status), [limit]));
     return rows.map(
       (row): OutboxEntry => ({
         id: String(row.id),
