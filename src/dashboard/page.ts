@@ -121,10 +121,12 @@ function say(text, kind) {
   status.className = kind || '';
 }
 
+// Axis labels must fit under a bar: 1m, 15m, 6h, 1d.
+const short = (seconds) => (seconds < 3600 ? seconds / 60 + 'm' : seconds < 86400 ? seconds / 3600 + 'h' : seconds / 86400 + 'd');
 function bucketLabels(bounds) {
-  const labels = ['< ' + age(bounds[0])];
-  for (let i = 1; i < bounds.length; i++) labels.push(age(bounds[i - 1]) + '–' + age(bounds[i]));
-  labels.push('≥ ' + age(bounds[bounds.length - 1]));
+  const labels = ['<' + short(bounds[0])];
+  for (let i = 1; i < bounds.length; i++) labels.push(short(bounds[i - 1]) + '–' + short(bounds[i]));
+  labels.push('≥' + short(bounds[bounds.length - 1]));
   return labels;
 }
 

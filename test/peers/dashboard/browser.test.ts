@@ -138,12 +138,11 @@ async function screenshots(readOnlyUrl: string, readOnly: Page): Promise<void> {
   const { page } = await openPage(url);
   // A relay draining the backlog while the page samples it.
   brokerUp = true;
-  const draining = createRelay(db.outbox, { publisher: { publish: () => new Promise<void>((resolve) => setTimeout(resolve, 2)) }, pollInterval: 100, batchSize: 20, retainSent: false });
+  const draining = createRelay(db.outbox, { publisher: { publish: () => new Promise<void>((resolve) => setTimeout(resolve, 50)) }, pollInterval: 100, batchSize: 10, retainSent: false });
   draining.start();
-  await page.waitForTimeout(15_000);
-  await draining.stop();
-  await page.waitForTimeout(1500);
+  await page.waitForTimeout(8000);
   await page.screenshot({ path: 'docs/dashboard.png', fullPage: true });
+  await draining.stop();
   await readOnly.goto(readOnlyUrl);
   await readOnly.waitForSelector('body[data-loaded]');
   await readOnly.locator('#barrier').screenshot({ path: 'docs/dashboard-barrier.png' });
