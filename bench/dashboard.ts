@@ -5,7 +5,10 @@
  * it runs. Two series of rounds, A then B, the same way: B/A is the A/A control (the machine's
  * drift between two identical series). Prints a Markdown table for bench/RESULTS.md.
  *
- *   npx tsx bench/dashboard.ts [--engines sqlite,postgres,mysql] [--outbox 1000000] [--barrier 10000000] [--keys 1000000] [--rounds 7]
+ *   npx tsx bench/dashboard.ts [--engines sqlite,postgres,mysql] [--outbox 1000000] [--barrier 10000000] [--keys 1000000]
+ *     [--rounds 7] [--count-limits 10000,100000]
+ *
+ * Each count limit (the dashboard's `countLimit`) is measured on the same filled tables.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     barrier: { type: 'string', default: '10000000' },
     keys: { type: 'string', default: '1000000' },
     rounds: { type: 'string', default: '7' },
+    'count-limits': { type: 'string', default: '10000,100000' },
   },
 });
 const sizes = { outbox: Number(values.outbox), barrier: Number(values.barrier), keys: Number(values.keys) };
@@ -68,32 +72,37 @@ async function benchEngine(engine: EngineName): Promise<string[]> {
           }),
         ),
     };
-    const dashboard = createDashboard(timed, { outbox: { table: tables.outbox }, idempotency: { table: tables.keys } });
-    const snapshot = async () => {
-      const started = performance.now();
-      const response = await dashboard.handle(new Request('http://bench/api/snapshot'), '', undefined as never);
-      if (response.status !== 200) throw new Error(`snapshot: ${response.status} ${await response.text()}`);
-      await response.arrayBuffer();
-      const key = `${series}\twhole snapshot (sections in parallel)`;
-      timings.set(key, [...(timings.get(key) ?? []), performance.now() - started]);
-    };
-    await snapshot();
-    timings.clear();
-    const load: number[] = [];
-    for (series of ['A', 'B']) {
-      for (let i = 0; i < rounds; i++) {
-        await snapshot();
-        load.push(loadavg()[0]!);
+    const lines: string[] = [];
+    for (const countLimit of values['count-limits'].split(',').map(Number)) {
+      timings.clear();
+      const dashboard = createDashboard(timed, { outbox: { table: tables.outbox }, idempotency: { table: tables.keys }, countLimit });
+      const snapshot = async () => {
+        const started = performance.now();
+        const response = await dashboard.handle(new Request('http://bench/api/snapshot'), '', undefined as never);
+        if (response.status !== 200) throw new Error(`snapshot: ${response.status} ${await response.text()}`);
+        await response.arrayBuffer();
+        const key = `${series}\twhole snapshot (sections in parallel)`;
+        timings.set(key, [...(timings.get(key) ?? []), performance.now() - started]);
+      };
+      await snapshot();
+      timings.clear();
+      const load: number[] = [];
+      for (series of ['A', 'B']) {
+        for (let i = 0; i < rounds; i++) {
+          await snapshot();
+          load.push(loadavg()[0]!);
+        }
       }
-    }
-    const names = [...new Set([...timings.keys()].map((key) => key.split('\t')[1]!))];
-    const lines = names.map((name) => {
-      const a = timings.get(`A\t${name}`)!;
-      const b = timings.get(`B\t${name}`)!;
+      const names = [...new Set([...timings.keys()].map((key) => key.split('\t')[1]!))];
       const median = (xs: number[]) => quantile(xs, 0.5);
-      return `| ${engine} | ${name} | ${median(a).toFixed(1)} | ${Math.max(...a, ...b).toFixed(1)} | ${(median(b) / median(a)).toFixed(2)} |`;
-    });
-    process.stderr.write(`${engine}: filled in ${fillSeconds.toFixed(0)} s; load average during rounds ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}\n`);
+      for (const name of names) {
+        const a = timings.get(`A\t${name}`)!;
+        const b = timings.get(`B\t${name}`)!;
+        lines.push(`| ${engine} | ${countLimit} | ${name} | ${median(a).toFixed(1)} | ${Math.max(...a, ...b).toFixed(1)} | ${(median(b) / median(a)).toFixed(2)} |`);
+      }
+      process.stderr.write(`${engine}, countLimit ${countLimit}: load average during rounds ${Math.min(...load).toFixed(1)}–${Math.max(...load).toFixed(1)}\n`);
+    }
+    process.stderr.write(`${engine}: filled in ${fillSeconds.toFixed(0)} s\n`);
     return lines;
   } finally {
     if (engine !== 'sqlite') for (const table of Object.values(tables)) await run(`DROP TABLE IF EXISTS ${table}`);
@@ -129,6 +138,6 @@ const lines: string[] = [];
 for (const engine of values.engines.split(',') as EngineName[]) lines.push(...(await benchEngine(engine)));
 process.stdout.write(
   `Taken ${started}; ${rounds} rounds per series; outbox ${sizes.outbox}, barrier ${sizes.barrier}, keys ${sizes.keys} rows.\n\n` +
-    '| engine | statement | median ms (A) | max ms (A and B) | B/A (A/A control) |\n|---|---|---|---|---|\n' +
+    '| engine | countLimit | statement | median ms (A) | max ms (A and B) | B/A (A/A control) |\n|---|---|---|---|---|---|\n' +
     `${lines.join('\n')}\n`,
 );

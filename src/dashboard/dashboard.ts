@@ -51,7 +51,8 @@ export interface DashboardOptions<Native = Request> {
   /**
    * The most rows any one count reads (larger counts show as "at least", or as the engine's
    * estimate for the barrier table), so a page view costs the same at a million rows as at a
-   * thousand. Defaults to `100000`.
+   * thousand. Each counted row costs a little (bench/RESULTS.md: about 10 ms per 1,000 pending
+   * messages on a loaded machine), so raise it with care. Defaults to `10000`.
    */
   countLimit?: number;
   /** How often the open page reads again and samples the backlog chart. Defaults to `'5s'`. */
@@ -194,7 +195,7 @@ export function createDashboard<Native = Request>(store: BarrierStore<any>, opti
 }
 
 function settingsOf(store: BarrierStore<unknown>, options: DashboardOptions<any>): SnapshotSettings {
-  const countLimit = options.countLimit ?? 100_000;
+  const countLimit = options.countLimit ?? 10_000;
   if (!Number.isInteger(countLimit) || countLimit < 1) {
     throw new BarrierConfigError(`countLimit must be a positive integer; got ${JSON.stringify(countLimit)}`, { code: 'ERR_TXBARRIER_OPTION' });
   }
