@@ -13,7 +13,7 @@ import { type DatabaseTarget, parseDatabaseUrl, secretsOf, storeFromUrl } from '
 import { createDashboard, type Dashboard } from '../src/dashboard/dashboard.js';
 import { errorChain } from '../src/dialects/dialect.js';
 import { DEFAULT_IDEMPOTENCY_TABLE, ensureIdempotencySchema, idempotencySchemaSql, pruneIdempotencyKeys } from '../src/idempotency/guard.js';
-import { type BarrierStore, BarrierConfigError, type DialectName, dialects } from '../src/index.js';
+import { type BarrierStore, BarrierConfigError, type DialectName, dialects, tableMetrics } from '../src/index.js';
 import { createOutbox, DEFAULT_OUTBOX_TABLE, type OutboxEntry } from '../src/messaging/outbox/index.js';
 import { outboxSql } from '../src/messaging/outbox/sql.js';
 import { parseDuration } from '../src/duration.js';
@@ -42,7 +42,7 @@ const HELP = `Usage:
   txbarrier dashboard <url> [--port N] [--host H] [--table T] [--outbox-table T]
                     [--idempotency-table T] [--retention 7d] [--allow-actions] [--show-payloads]
       Serve the operations dashboard (outbox, barrier table, idempotency keys) on
-      http://127.0.0.1:4100/ until interrupted. Read-only unless --allow-actions, which
+      http://127.0.0.1:4100/ until interrupted, and the table gauges at /metrics. Read-only unless --allow-actions, which
       needs a token in the environment variable TXBARRIER_DASHBOARD_TOKEN (the page asks
       for it). --show-payloads lets the page open messages' headers and payloads.
 
@@ -304,7 +304,9 @@ async function serveDashboard(target: DatabaseTarget, table: string, flags: Dash
   const { store, close } = await storeFromUrl(target, { table, poolSize: 2, create: false });
   let dashboard: Dashboard<Request>;
   try {
-    dashboard = createDashboard(store, options);
+    // The table gauges of issue #39 at /metrics, for a Prometheus scrape beside the page.
+    const outbox = createOutbox(store, { table: flags['outbox-table'] ?? DEFAULT_OUTBOX_TABLE });
+    dashboard = createDashboard(store, { ...options, metrics: tableMetrics({ store, outbox }) });
   } catch (error) {
     await close();
     throw error;

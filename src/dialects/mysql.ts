@@ -116,16 +116,6 @@ export const mysqlDialect: Dialect = {
     };
   },
 
-  stats(table, placeholder = questionMark) {
-    const parts = identifierParts(table);
-    const schema = parts.length === 2 ? `'${parts[0]}'` : 'DATABASE()';
-    return {
-      // InnoDB's TABLE_ROWS: an estimate from sampled pages, which information_schema may cache.
-      estimate: `SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schema} AND TABLE_NAME = '${parts.at(-1)}'`,
-      countUpTo: countUpTo(quoteTable(table), placeholder(1)),
-    };
-  },
-
   isRetryable: (error) => someInChain(error, (e) => typeof e.errno === 'number' && RETRYABLE_ERRNOS.has(e.errno)),
   endsTransaction: (error) => someInChain(error, (e) => e.errno === DEADLOCK),
   isMissingTable: (error) => someInChain(error, (e) => e.errno === NO_SUCH_TABLE),

@@ -75,11 +75,6 @@ export const sqliteDialect: Dialect = {
     recentConsumers: recentConsumers(quoteTable(table), placeholder(1)),
   }),
 
-  // SQLite keeps no row count (sqlite_stat1 only after ANALYZE, and then per index): no estimate.
-  stats: (table, placeholder = questionMark) => ({
-    countUpTo: countUpTo(quoteTable(table), placeholder(1)),
-  }),
-
   // better-sqlite3 names the code (SQLITE_BUSY_SNAPSHOT); node:sqlite throws ERR_SQLITE_ERROR with the
   // extended result code in `errcode`, whose low byte is the primary one (5 BUSY, 6 LOCKED).
   isRetryable: (error) =>

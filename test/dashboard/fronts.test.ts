@@ -160,6 +160,8 @@ describe('txbarrier dashboard', () => {
       const url = await readOnly.url;
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       expect(await (await fetch(url)).text()).toContain('"csrf":null');
+      const metrics = await fetch(`${url}metrics`);
+      expect([metrics.status, await metrics.text()]).toEqual([200, expect.stringMatching(/^txbarrier_outbox_backlog[^ ]*status="parked"[^ ]* 1$/m)]);
       const refused = await requeue(url, { 'x-txbarrier-csrf': 'x', authorization: `Bearer ${env.TXBARRIER_DASHBOARD_TOKEN}` });
       expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([403, 'ERR_TXBARRIER_DASHBOARD_READ_ONLY']);
       readOnly.child.kill('SIGTERM');
