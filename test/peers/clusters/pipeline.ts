@@ -140,7 +140,14 @@ async function run(broker: ClusterBroker, options: typeof SIZE): Promise<Pipelin
       `the relay and the consumer to go on without ${leader.name}`,
       async () => published.length >= publishedBefore + 5 && applied() >= appliedBefore + 5,
       { timeoutMs: 60_000, intervalMs: 100 },
-    );
+    ).catch((error: Error) => {
+      // Which side stood still, and what each last said.
+      const lastRetry = retries.at(-1);
+      throw new Error(
+        `${error.message}: published ${published.length - publishedBefore}, applied ${applied() - appliedBefore} since the kill; ` +
+          `last retry: ${lastRetry ? String(lastRetry.error) : 'none'}; consumer warnings: ${consumerWarnings.slice(-3).join(' | ') || 'none'}`,
+      );
+    });
     report.kills.push({ node: leader.name, downMs: Date.now() - down, publishedWhileDown: published.length - publishedBefore, appliedWhileDown: applied() - appliedBefore });
     await leader.start();
   }
