@@ -48,6 +48,7 @@ const sources: Record<string, string> = {
   'dashboard/fastify': 'adapters/http/fastify/dashboard.ts',
   'dashboard/hono': 'adapters/http/hono/dashboard.ts',
   'dashboard/koa': 'adapters/http/koa/dashboard.ts',
+  redis: 'adapters/stores/redis/index.ts',
 };
 
 // Every entry shares one copy of the core (splitting), so `instanceof BarrierFailure` holds across

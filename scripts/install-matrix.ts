@@ -24,6 +24,8 @@ const PROJECTS: string[][] = [
   ['@temporalio/activity'],
   ['@restatedev/restate-sdk'],
   ['@electric-sql/pglite'],
+  ['ioredis'],
+  ['redis'],
 ];
 
 /** The npm majors every project is installed with: the system npm if it is that major, else one fetched (servers/npm-fetch.sh). */
@@ -80,6 +82,16 @@ const PEER_CHECKS: Record<string, string> = {
     const outcomes = [(await request()).outcome, (await request()).outcome];
     await pg.close();
     if (outcomes.join() !== 'applied,duplicate') throw new Error('PGlite barrier: ' + outcomes.join());`,
+  ioredis: `
+    const { Redis } = await load('ioredis');
+    const { ioredisBarrier } = await load('txbarrier/redis');
+    const redis = new Redis({ lazyConnect: true });
+    ioredisBarrier(redis).script('return 1');
+    redis.disconnect();`,
+  redis: `
+    const { createClient } = await load('redis');
+    const { nodeRedisBarrier } = await load('txbarrier/redis');
+    nodeRedisBarrier(createClient()).script('return 1');`,
 };
 
 const args = process.argv.slice(2);

@@ -10,7 +10,7 @@ import {
   queryReader,
   type TransType,
 } from './fields.js';
-import { isObserved, observe, type Outcome, type Settled } from '../observe/hooks.js';
+import { isObserved, observe, type ObservedTarget, type Outcome, type Settled } from '../observe/hooks.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore, BarrierTarget } from '../transaction/store.js';
 
 export type BarrierResult<T> =
@@ -31,8 +31,23 @@ export type BeforeApply = (claim: Claim) => Promise<Exclude<Outcome, 'applied'> 
 export let callWithCheck: <Tx, T>(barrier: Barrier, store: BarrierStore<Tx>, check: BeforeApply, fn: (tx: Tx) => Promise<T> | T) => Promise<BarrierResult<T>>;
 
 
+/**
+ * What a call needs of where its barrier lives: who to report to, and which of the engine's errors
+ * mean "retry later" or "no table". Every `BarrierTarget` is one; so is a Redis barrier.
+ */
+export interface CallTarget extends ObservedTarget {
+  readonly dialect: ObservedTarget['dialect'] & Pick<Dialect, 'isRetryable' | 'isMissingTable'>;
+}
+
+/**
+ * A call whose barrier keys and business work run as one atomic step outside any SQL transaction
+ * (a Redis script): it takes the next barrier id, maps errors and reports the outcome exactly as
+ * `call` does. Assigned in the class's static block; not part of the package's exports.
+ */
+export let callAtomically: <T>(barrier: Barrier, target: CallTarget, run: (barrierId: string) => Promise<BarrierResult<T>>) => Promise<BarrierResult<T>>;
+
 /** DTM's key for a 2-phase message's local transaction, which the check-back also writes. */
-const MESSAGE_KEY = { branchId: '00', op: 'msg', barrierId: '01' } as const;
+export const MESSAGE_KEY = { branchId: '00', op: 'msg', barrierId: '01' } as const;
 
 /**
  * One branch operation of one global transaction, as the coordinator named it.
@@ -57,6 +72,7 @@ export class Barrier implements BarrierFields {
   static {
     callWithCheck = (barrier, store, check, fn) =>
       barrier.#observed(store, (barrierId) => store.transaction((connection) => barrier.#guard(store, connection, barrierId, fn, check)));
+    callAtomically = (barrier, target, run) => barrier.#observed(target, run);
   }
 
   /** From fields in code. Throws `BarrierInputError` naming every bad field. */
@@ -166,7 +182,7 @@ export class Barrier implements BarrierFields {
 
   /** Takes the next barrier id, maps database conflicts to `BarrierOngoing`, reports the outcome, and gives the id back on failure. */
   async #observed<T>(
-    target: BarrierTarget,
+    target: CallTarget,
     run: (barrierId: string) => Promise<BarrierResult<T>>,
     settled?: Settled,
   ): Promise<BarrierResult<T>> {
@@ -293,7 +309,7 @@ function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statement
  * database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`,
  * and a missing barrier table as a `BarrierConfigError` that names it and the fix.
  */
-async function withCallErrors<T>(target: BarrierTarget, run: () => Promise<T>): Promise<T> {
+async function withCallErrors<T>(target: CallTarget, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (thrown) {
@@ -301,7 +317,7 @@ async function withCallErrors<T>(target: BarrierTarget, run: () => Promise<T>): 
   }
 }
 
-function callError(target: BarrierTarget, error: unknown): unknown {
+function callError(target: CallTarget, error: unknown): unknown {
   if (error instanceof BusinessError) return error.error;
   if (error instanceof BarrierError) return error;
   if (target.dialect.isRetryable(error)) return new BarrierOngoing('database conflict; retry later', { cause: error });

@@ -2,7 +2,7 @@ import type { Dialect } from '../dialects/dialect.js';
 import { BarrierFailure, BarrierOngoing, BarrierTimeout } from '../errors.js';
 import type { BarrierFields } from '../barrier/fields.js';
 import { metricsOn, recordBarrierCall } from './metrics.js';
-import { DB_SYSTEM, type OtelSpan, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
+import { DB_SYSTEM, type DbSystem, type OtelSpan, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
 
 /** What the barrier decided for one call. */
 export type Outcome = 'applied' | 'duplicate' | 'null-compensation' | 'dangling';
@@ -64,7 +64,7 @@ export type CallFields = BarrierFields & { barrierId: string };
 /** Where a call's rows go, for the hooks, the span's database attributes and the metrics. */
 export interface ObservedTarget {
   readonly hooks: BarrierHooks;
-  readonly dialect: Pick<Dialect, 'name' | 'isRetryable'>;
+  readonly dialect: { readonly name: DbSystem } & Pick<Dialect, 'isRetryable'>;
   readonly table: string;
 }
 

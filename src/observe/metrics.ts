@@ -12,7 +12,7 @@
  * time series per request.
  */
 import type { DialectName } from '../dialects/dialect.js';
-import { DB_SYSTEM, otelModule } from './tracing.js';
+import { DB_SYSTEM, type DbSystem, otelModule } from './tracing.js';
 
 type Attributes = Record<string, string | number>;
 
@@ -129,7 +129,7 @@ function errorType(error: unknown): string {
 
 /** One finished barrier call. `problem` says whether it was a database conflict or a transaction timeout. */
 export function recordBarrierCall(
-  engine: DialectName,
+  engine: DbSystem,
   call: { transType: string; op: string },
   outcome: string,
   durationMs: number,

@@ -22,8 +22,11 @@ export interface OtelSpan {
 export const SPAN_KIND_INTERNAL = 0;
 export const SPAN_STATUS_ERROR = 2;
 
+/** Where barrier rows or keys can live: the SQL engines, and Redis (`txbarrier/redis`). */
+export type DbSystem = DialectName | 'redis';
+
 /** OpenTelemetry's `db.system.name` / `db.system` values for each engine. */
-export const DB_SYSTEM: Record<DialectName, string> = { mysql: 'mysql', postgres: 'postgresql', sqlite: 'sqlite' };
+export const DB_SYSTEM: Record<DbSystem, string> = { mysql: 'mysql', postgres: 'postgresql', sqlite: 'sqlite', redis: 'redis' };
 
 let tracer: OtelTracer | null | undefined;
 let api: unknown;

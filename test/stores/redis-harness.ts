@@ -1,0 +1,76 @@
+/**
+ * The two Redis clients `txbarrier/redis` supports, behind one shape for the tests: a connected
+ * client as a barrier, raw commands on the same client, and a close that leaves nothing running.
+ * Both are set to give up on a lost connection quickly, as a service behind a coordinator should.
+ */
+import { Cluster, Redis } from 'ioredis';
+import { createClient, createCluster } from 'redis';
+import { ioredisBarrier, nodeRedisBarrier, type RedisBarrier, type RedisBarrierOptions } from '../../adapters/stores/redis/index.js';
+
+export interface RedisTestClient {
+  barrier(options?: RedisBarrierOptions): RedisBarrier;
+  /** One raw command on the same client, e.g. `command('GET', key)`. */
+  command(...args: string[]): Promise<unknown>;
+  /** Errors the client emitted (a test that cuts a connection expects some; the rest must see none). */
+  readonly errors: Error[];
+  close(): Promise<void>;
+}
+
+export interface RedisClientKind {
+  readonly name: 'ioredis' | 'node-redis';
+  /** A connected client of `url`; `cluster`: a Redis Cluster client seeded with that node. */
+  connect(url: string, options?: { cluster?: boolean }): Promise<RedisTestClient>;
+}
+
+export const ioredisKind: RedisClientKind = {
+  name: 'ioredis',
+  async connect(url, { cluster = false } = {}) {
+    const { hostname, port } = new URL(url);
+    const errors: Error[] = [];
+    const client = cluster
+      ? new Cluster([{ host: hostname, port: Number(port) }], { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 2 } })
+      : new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    client.on('error', (error: Error) => errors.push(error));
+    await client.connect();
+    return {
+      barrier: (options) => ioredisBarrier(client, options),
+      command: (command, ...args) => client.call(command, args),
+      errors,
+      async close() {
+        await client.quit().catch(() => client.disconnect());
+      },
+    };
+  },
+};
+
+export const nodeRedisKind: RedisClientKind = {
+  name: 'node-redis',
+  async connect(url, { cluster = false } = {}) {
+    const errors: Error[] = [];
+    // Reconnect quickly and few times: a test that cuts the connection must not wait for the default backoff.
+    const socket = { reconnectStrategy: (retries: number) => (retries > 20 ? new Error('gave up reconnecting') : 50) };
+    const client = cluster ? createCluster({ rootNodes: [{ url }], defaults: { socket } }) : createClient({ url, socket });
+    client.on('error', (error: Error) => errors.push(error));
+    await client.connect();
+    return {
+      barrier: (options) => nodeRedisBarrier(client, options),
+      command: (...args) => (cluster ? (client as ReturnType<typeof createCluster>).sendCommand(args[1], false, args) : (client as ReturnType<typeof createClient>).sendCommand(args)),
+      errors,
+      async close() {
+        await client.close().catch(() => client.destroy());
+      },
+    };
+  },
+};
+
+export const CLIENT_KINDS: readonly RedisClientKind[] = [ioredisKind, nodeRedisKind];
+
+/** Deletes every key under `prefix` (SCAN, never KEYS), on a client of the shared server. */
+export async function deleteKeys(client: RedisTestClient, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = (await client.command('SCAN', cursor, 'MATCH', `${prefix}*`, 'COUNT', '1000')) as [string, string[]];
+    if (keys.length > 0) await client.command('UNLINK', ...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
