@@ -272,9 +272,15 @@ function crossSlot(error: unknown, keys: readonly string[]): unknown {
   );
 }
 
-/** `CONFIG GET`'s reply: a `[name, value]` array (RESP2) or a map (RESP3). */
+/** `CONFIG GET`'s reply: a `[name, value]` array (RESP2), or a map (RESP3) as an object or a `Map`. */
 function policyOf(reply: unknown): string | undefined {
-  const value = Array.isArray(reply) ? reply[1] : reply !== null && typeof reply === 'object' ? (reply as Record<string, unknown>)['maxmemory-policy'] : undefined;
+  const value = Array.isArray(reply)
+    ? reply[1]
+    : reply instanceof Map
+      ? reply.get('maxmemory-policy')
+      : reply !== null && typeof reply === 'object'
+        ? (reply as Record<string, unknown>)['maxmemory-policy']
+        : undefined;
   return typeof value === 'string' ? value : undefined;
 }
 

@@ -1,18 +1,18 @@
 /**
- * `txbarrier/redis` where the shared Redis must not be touched: a private `redis-server` (AOF on,
- * `appendfsync always`, in a temporary folder, on a free port) that the tests restart, flush,
- * reconfigure, cut connections to, and run as a one-node Redis Cluster. Every server is stopped
- * and its folder removed afterwards.
+ * `npm run test:redis`: `txbarrier/redis` where the shared Redis must not be touched. Private
+ * `redis-server`s (AOF on, `appendfsync always`, a temporary folder, a free port) that the tests
+ * restart, flush, reconfigure, cut connections to, and run as a one-node Redis Cluster. Every
+ * server is stopped and its folder removed afterwards.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Barrier, BarrierOngoing } from '../../src/index.js';
-import { type PrivateRedis, startPrivateRedis } from '../../servers/redis.js';
-import { waitUntil } from '../support/server-harness.js';
-import { tcpProxy } from '../support/tcp-proxy.js';
-import { takeWarnings } from '../support/warnings.js';
-import { CLIENT_KINDS, ioredisKind, type RedisTestClient } from './redis-harness.js';
-import { redisServerAvailable } from './redis-probe.js';
+import { Barrier, BarrierOngoing } from '../../../src/index.js';
+import { type PrivateRedis, startPrivateRedis } from '../../../servers/redis.js';
+import { waitUntil } from '../../support/server-harness.js';
+import { tcpProxy } from '../../support/tcp-proxy.js';
+import { takeWarnings } from '../../support/warnings.js';
+import { CLIENT_KINDS, ioredisKind, type RedisTestClient } from '../../stores/redis-harness.js';
+import { redisServerAvailable } from '../../stores/redis-probe.js';
 
 type Fields = Parameters<typeof Barrier.from>[0];
 const barrier = (gid: string, transType: string, op: string) => Barrier.from({ transType, gid, branchId: '01', op } as Fields);
