@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Barrier, BarrierConfigError, BarrierDuplicateMessage, BarrierFailure, type OutcomeEvent } from '../../src/index.js';
-import type { RedisBarrier } from '../../adapters/stores/redis/index.js';
+import { defineRedisBarrier, type RedisBarrier } from '../../adapters/stores/redis/index.js';
 import { deleteKeys, type RedisClientKind, type RedisTestClient } from './redis-harness.js';
 
 type Fields = Parameters<typeof Barrier.from>[0];
@@ -294,6 +294,20 @@ export function describeRedisConformance(kind: RedisClientKind, url: string): vo
       const carried = `{acct:${gid}}-order`;
       await store.adjust(barrier(carried, 'saga', 'action'), tagged, -30);
       expect(await client.command('GET', `${prefix}${carried}-01-action-01`)).toBe('action');
+    });
+
+    it('takes one round trip per call once its script is loaded', async () => {
+      const sent: string[] = [];
+      const counted = defineRedisBarrier({ send: (args) => (sent.push(args[0]!), client.command(...args)), lostConnection: () => false }, { prefix });
+      const gid = gidOf();
+      await open(gid);
+      await counted.adjust(barrier(gidOf(), 'saga', 'action'), balanceKey(gid), -1);
+      expect(sent[0]).toBe('CONFIG'); // the eviction check, once per barrier object
+      sent.length = 0;
+      await counted.adjust(barrier(gid, 'saga', 'action'), balanceKey(gid), -1);
+      await counted.adjust(barrier(gid, 'saga', 'compensate'), balanceKey(gid), 1);
+      await counted.adjust(barrier(gid, 'saga', 'action'), balanceKey(gid), -1);
+      expect(sent).toEqual(['EVALSHA', 'EVALSHA', 'EVALSHA']);
     });
 
     it('gives one applied and the rest duplicates for one request sent by many clients at once', async () => {
