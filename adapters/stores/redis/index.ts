@@ -6,4 +6,3 @@ export { ioredisBarrier, type IoredisClient } from './ioredis.js';
 export { nodeRedisBarrier, type NodeRedisClient, type NodeRedisCluster } from './node-redis.js';
 export type { AdjustOptions, RedisBarrier, RedisBarrierOptions, RedisConnection, RedisScript } from '../../../src/redis/barrier.js';
 export { defineRedisBarrier } from '../../../src/redis/barrier.js';
-export { hashTag } from '../../../src/redis/keys.js';

@@ -17,6 +17,7 @@ import { redisServerAvailable } from '../../stores/redis-probe.js';
 type Fields = Parameters<typeof Barrier.from>[0];
 const barrier = (gid: string, transType: string, op: string) => Barrier.from({ transType, gid, branchId: '01', op } as Fields);
 const gidOf = () => `gid-${randomUUID()}`;
+const available = redisServerAvailable();
 
 /** A client of the test's own, closed however the test ends. */
 async function using<T>(client: Promise<RedisTestClient>, use: (client: RedisTestClient) => Promise<T>): Promise<T> {
@@ -28,7 +29,7 @@ async function using<T>(client: Promise<RedisTestClient>, use: (client: RedisTes
   }
 }
 
-describe.skipIf(!redisServerAvailable())('txbarrier/redis on a private redis-server', () => {
+describe.skipIf(!available)('txbarrier/redis on a private redis-server', () => {
   let server: PrivateRedis;
   let admin: RedisTestClient;
   beforeAll(async () => {
@@ -163,7 +164,7 @@ describe.skipIf(!redisServerAvailable())('txbarrier/redis on a private redis-ser
   }
 });
 
-describe.skipIf(!redisServerAvailable())('txbarrier/redis on a one-node Redis Cluster', () => {
+describe.skipIf(!available)('txbarrier/redis on a one-node Redis Cluster', () => {
   let server: PrivateRedis;
   let admin: RedisTestClient;
   beforeAll(async () => {
