@@ -49,16 +49,25 @@ export const nodeRedisKind: RedisClientKind = {
     const errors: Error[] = [];
     // Reconnect quickly and few times: a test that cuts the connection must not wait for the default backoff.
     const socket = { reconnectStrategy: (retries: number) => (retries > 20 ? new Error('gave up reconnecting') : 50) };
-    const client = cluster ? createCluster({ rootNodes: [{ url }], defaults: { socket } }) : createClient({ url, socket });
+    if (cluster) {
+      const client = createCluster({ rootNodes: [{ url }], defaults: { socket } });
+      client.on('error', (error: Error) => errors.push(error));
+      await client.connect();
+      return {
+        barrier: (options) => nodeRedisBarrier(client, options),
+        command: (...args) => client.sendCommand(args[1], false, args),
+        errors,
+        close: () => client.close(),
+      };
+    }
+    const client = createClient({ url, socket });
     client.on('error', (error: Error) => errors.push(error));
     await client.connect();
     return {
       barrier: (options) => nodeRedisBarrier(client, options),
-      command: (...args) => (cluster ? (client as ReturnType<typeof createCluster>).sendCommand(args[1], false, args) : (client as ReturnType<typeof createClient>).sendCommand(args)),
+      command: (...args) => client.sendCommand(args),
       errors,
-      async close() {
-        await client.close().catch(() => client.destroy());
-      },
+      close: () => client.close(),
     };
   },
 };

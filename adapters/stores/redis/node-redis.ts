@@ -16,8 +16,12 @@ export interface NodeRedisCluster {
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
 }
 
-/** node-redis' own errors for a connection that dropped, never came up, or a command that timed out. */
-const LOST = /^(Socket closed unexpectedly|The client is closed|The client is offline|Connection timeout|Disconnects client|All the root nodes are unavailable|Socket timeout|Timeout)/;
+/**
+ * node-redis' own errors for a connection that dropped or never came up, or a command that timed out
+ * (its error replies from the server start with the server's code instead).
+ */
+const LOST =
+  /^(Socket closed unexpectedly|The client is closed|The client is offline|Connection timeout|Disconnects client|All the root nodes are unavailable|Socket timeout|Command timed out|Command aborted while waiting)/;
 
 /** The barrier on a node-redis client or cluster client (see docs/redis.md). Checks the options; sends nothing until the first call. */
 export function nodeRedisBarrier(client: NodeRedisClient | NodeRedisCluster, options?: RedisBarrierOptions): RedisBarrier {
