@@ -1,11 +1,18 @@
 /**
- * The two Redis clients `txbarrier/redis` supports, behind one shape for the tests: a connected
- * client as a barrier, raw commands on the same client, and a close that leaves nothing running.
- * Both are set to give up on a lost connection quickly, as a service behind a coordinator should.
+ * The Redis clients `txbarrier/redis` supports, behind one shape for the tests: a connected client
+ * as a barrier, raw commands on the same client, and a close that leaves nothing running. Each is
+ * set to give up on a lost connection quickly, as a service behind a coordinator should.
  */
 import { Cluster, Redis } from 'ioredis';
 import { createClient, createCluster } from 'redis';
-import { ioredisBarrier, nodeRedisBarrier, type RedisBarrier, type RedisBarrierOptions } from '../../adapters/stores/redis/index.js';
+import {
+  ioredisBarrier,
+  nodeRedisBarrier,
+  type NodeRedisClient,
+  type NodeRedisCluster,
+  type RedisBarrier,
+  type RedisBarrierOptions,
+} from '../../adapters/stores/redis/index.js';
 
 export interface RedisTestClient {
   barrier(options?: RedisBarrierOptions): RedisBarrier;
@@ -17,13 +24,16 @@ export interface RedisTestClient {
 }
 
 export interface RedisClientKind {
-  readonly name: 'ioredis' | 'node-redis';
+  readonly name: string;
+  /** Whether the client sends a command again when the connection dropped before its reply came (ioredis does). */
+  readonly resends: boolean;
   /** A connected client of `url`; `cluster`: a Redis Cluster client seeded with that node. */
   connect(url: string, options?: { cluster?: boolean }): Promise<RedisTestClient>;
 }
 
 export const ioredisKind: RedisClientKind = {
   name: 'ioredis',
+  resends: true,
   async connect(url, { cluster = false } = {}) {
     const { hostname, port } = new URL(url);
     const errors: Error[] = [];
@@ -43,36 +53,44 @@ export const ioredisKind: RedisClientKind = {
   },
 };
 
-export const nodeRedisKind: RedisClientKind = {
-  name: 'node-redis',
-  async connect(url, { cluster = false } = {}) {
-    const errors: Error[] = [];
-    // Reconnect quickly and few times: a test that cuts the connection must not wait for the default backoff.
-    const socket = { reconnectStrategy: (retries: number) => (retries > 20 ? new Error('gave up reconnecting') : 50) };
-    if (cluster) {
-      const client = createCluster({ rootNodes: [{ url }], defaults: { socket } });
-      client.on('error', (error: Error) => errors.push(error));
+/** What the tests use of a node-redis major's `createClient` and `createCluster` (5 and 6 alike). */
+export interface NodeRedisLibrary {
+  createClient(options: { url: string; socket: NodeRedisSocket }): NodeRedisClient & NodeRedisLifecycle;
+  createCluster(options: { rootNodes: { url: string }[]; defaults: { socket: NodeRedisSocket } }): NodeRedisCluster & NodeRedisLifecycle;
+}
+type NodeRedisSocket = { reconnectStrategy: (retries: number) => number | Error };
+interface NodeRedisLifecycle {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  connect(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** A node-redis major as a client kind. */
+export function nodeRedisKind(name: string, library: NodeRedisLibrary): RedisClientKind {
+  return {
+    name,
+    resends: false,
+    async connect(url, { cluster = false } = {}) {
+      const errors: Error[] = [];
+      // Reconnect quickly and few times: a test that cuts the connection must not wait for the default backoff.
+      const socket = { reconnectStrategy: (retries: number) => (retries > 20 ? new Error('gave up reconnecting') : 50) };
+      const client = cluster ? library.createCluster({ rootNodes: [{ url }], defaults: { socket } }) : library.createClient({ url, socket });
+      client.on('error', (error) => errors.push(error));
       await client.connect();
       return {
         barrier: (options) => nodeRedisBarrier(client, options),
-        command: (...args) => client.sendCommand(args[1], false, args),
+        command: (...args) => ('masters' in client ? client.sendCommand(args[1], false, args) : client.sendCommand(args)),
         errors,
         close: () => client.close(),
       };
-    }
-    const client = createClient({ url, socket });
-    client.on('error', (error: Error) => errors.push(error));
-    await client.connect();
-    return {
-      barrier: (options) => nodeRedisBarrier(client, options),
-      command: (...args) => client.sendCommand(args),
-      errors,
-      close: () => client.close(),
-    };
-  },
-};
+    },
+  };
+}
 
-export const CLIENT_KINDS: readonly RedisClientKind[] = [ioredisKind, nodeRedisKind];
+/** node-redis 6, the `redis` package's current major. */
+export const nodeRedis6Kind = nodeRedisKind('node-redis', { createClient, createCluster });
+
+export const CLIENT_KINDS: readonly RedisClientKind[] = [ioredisKind, nodeRedis6Kind];
 
 /** Deletes every key under `prefix` (SCAN, never KEYS), on a client of the shared server. */
 export async function deleteKeys(client: RedisTestClient, prefix: string): Promise<void> {

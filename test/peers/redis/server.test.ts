@@ -12,6 +12,7 @@ import { waitUntil } from '../../support/server-harness.js';
 import { tcpProxy } from '../../support/tcp-proxy.js';
 import { takeWarnings } from '../../support/warnings.js';
 import { CLIENT_KINDS, ioredisKind, type RedisTestClient } from '../../stores/redis-harness.js';
+import { nodeRedis5Kind } from './node-redis-5.js';
 import { redisServerAvailable } from '../../stores/redis-probe.js';
 
 type Fields = Parameters<typeof Barrier.from>[0];
@@ -42,7 +43,7 @@ describe.skipIf(!available)('txbarrier/redis on a private redis-server', () => {
     expect(server?.stderr() ?? '').toBe('');
   });
 
-  for (const kind of CLIENT_KINDS) {
+  for (const kind of [...CLIENT_KINDS, nodeRedis5Kind]) {
     describe(kind.name, () => {
       it('loads its scripts again after SCRIPT FLUSH, and the barrier keys still decide', () =>
         using(kind.connect(server.url), async (client) => {
@@ -110,7 +111,7 @@ describe.skipIf(!available)('txbarrier/redis on a private redis-server', () => {
             expect(await admin.command('GET', key)).toBe('1');
             // ioredis sends the unanswered script again once reconnected: it finds its own key. node-redis
             // fails the command: the coordinator's retry (ONGOING) finds it.
-            if (kind.name === 'ioredis') expect(result).toEqual({ outcome: 'duplicate' });
+            if (kind.resends) expect(result).toEqual({ outcome: 'duplicate' });
             else expect(result).toBeInstanceOf(BarrierOngoing);
             await waitUntil('the client reconnected', async () => (await client.command('PING').catch(() => undefined)) === 'PONG');
             expect(await store.run(barrier(gid, 'saga', 'action'), slow, [key])).toEqual({ outcome: 'duplicate' });
@@ -147,7 +148,7 @@ describe.skipIf(!available)('txbarrier/redis on a private redis-server', () => {
         }));
 
       it('warns once, and goes on, when the server refuses CONFIG GET (an ACL user without it, as on managed Redis)', async () => {
-        const user = `app_${kind.name.replace('-', '_')}`;
+        const user = `app_${kind.name.replace(/\W/g, '_')}`;
         await admin.command('ACL', 'SETUSER', user, 'on', '>not-a-real-secret', '~*', '&*', '+@all', '-config');
         await using(kind.connect(`redis://${user}:not-a-real-secret@127.0.0.1:${server.port}`), async (client) => {
           const key = `balance:${randomUUID()}`;
@@ -179,7 +180,7 @@ describe.skipIf(!available)('txbarrier/redis on a one-node Redis Cluster', () =>
     expect(server?.stderr() ?? '').toBe('');
   });
 
-  for (const kind of CLIENT_KINDS) {
+  for (const kind of [...CLIENT_KINDS, nodeRedis5Kind]) {
     it(`${kind.name}: barrier keys take the business key's hash tag; keys in two slots are a typed CROSSSLOT error`, () =>
       using(kind.connect(server.url, { cluster: true }), async (client) => {
         const store = client.barrier();
