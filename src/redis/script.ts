@@ -38,11 +38,12 @@ end
 local function business(KEYS, ARGV)
 ${body}
 end
-local ownFree = redis.call('EXISTS', own) == 0
+local written = redis.call('GET', own)
+local ownFree = written == false
 local originFree = origin ~= nil and redis.call('EXISTS', origin) == 0
 local applies
 if origin == nil then
-  if not ownFree then return {'${REPLY.taken}', redis.call('GET', own)} end
+  if not ownFree then return {'${REPLY.taken}', written} end
   applies = true
 else
   applies = ${appliesWhen}
