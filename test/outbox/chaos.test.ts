@@ -23,9 +23,11 @@ describe('outbox chaos', () => {
         // The invariant is the violations list above: every committed message applied exactly once, or
         // parked or dead-lettered and reported. Which of those each message meets depends on how the
         // faults fell (the refused one is always parked; a message the faults kept failing may be parked
-        // too), so only the broad shape is pinned here.
+        // too), so only the broad shape is pinned here. The fates may overlap: a publish whose confirm a
+        // dropped connection lost can reach the consumer (applied, or a poison one dead-lettered) while the
+        // relay, never told, parks it (a requeue is absorbed by the barrier): the counts add up to at least 25.
         expect(report.parked).toBeGreaterThanOrEqual(1);
-        expect(report.applied + report.parked + report.deadLettered).toBe(25);
+        expect(report.applied + report.parked + report.deadLettered).toBeGreaterThanOrEqual(25);
         expect(report.applied).toBeGreaterThanOrEqual(20);
         const figures = JSON.stringify(report);
         expect(report.relayKills, figures).toBeGreaterThanOrEqual(1);
