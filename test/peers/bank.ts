@@ -31,6 +31,13 @@ export interface Entry {
   delta: number;
 }
 
+/** Ledger rows per (gid, step): how many times each step applied. */
+export function applications(entries: Entry[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of entries) counts.set(`${e.gid}/${e.step}`, (counts.get(`${e.gid}/${e.step}`) ?? 0) + 1);
+  return counts;
+}
+
 export interface Bank {
   /**
    * Applies `entry` (balance and ledger row) in one transaction, guarded by `barrier` when given;

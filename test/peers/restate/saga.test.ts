@@ -24,9 +24,8 @@ const context = inject('restate');
 const OPENING = 1000;
 const AMOUNT = 70;
 
-if ('skipped' in context) {
-  it.skip(`Restate saga test: ${context.skipped}`, () => undefined);
-} else {
+// On Node < 22 outside CI the setup says why it skips; CI fails instead (setup.ts).
+describe.skipIf(context.skipped !== undefined)('Restate saga test', () => {
   const { ingress } = context;
   const admin = restateAdmin(context.admin);
   /** Per transfer: its debit step has reached where the test holds it, and the release the test gives it. */
@@ -173,4 +172,4 @@ if ('skipped' in context) {
       expect(warnings.filter((line) => line === cancelled)).toHaveLength(5);
     });
   });
-}
+});

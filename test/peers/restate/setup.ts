@@ -16,7 +16,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     const why = `Restate's TypeScript SDK needs Node >= 22 (it calls Promise.withResolvers); this is Node ${process.versions.node}`;
     if (process.env.CI === 'true' || process.env.TXBARRIER_REQUIRE_RESTATE === '1') throw new Error(`${why}: run the suite on Node 22 or 24 (.ci/run does, with on_node 22)`);
     console.warn(`\ntxbarrier: SKIPPING the Restate suite: ${why}.\n`);
-    project.provide('restate', { skipped: why } satisfies RestateContext);
+    project.provide('restate', { ingress: '', admin: '', skipped: why } satisfies RestateContext);
     return undefined;
   }
   const started = Date.now();

@@ -7,12 +7,11 @@
  * CI runs 30 workflows with 3 kills; TXBARRIER_TEMPORAL_LONG=1 (`npm run test:temporal:long`)
  * runs 200 with 20.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type BankSpec, bankSpec, createBank, destroyBank, type Entry, openBank } from '../bank.js';
+import { applications, type BankSpec, bankSpec, createBank, destroyBank, openBank } from '../bank.js';
+import { supervise } from '../supervise.js';
 import type { WorkerArgs } from './worker.js';
 import type { transfer } from './workflows.js';
 
@@ -31,45 +30,6 @@ beforeAll(async () => {
 });
 afterAll(() => connection?.close());
 
-/**
- * Keeps one worker running until `stop`: a worker that kills itself is replaced at once. Resolves
- * to the workflow ids the workers died for, in order, and what they wrote to stderr.
- */
-function workers(args: WorkerArgs) {
-  const killed: string[] = [];
-  let stderr = '';
-  let current: ChildProcess | undefined;
-  let stopping = false;
-  const loop = (async () => {
-    for (;;) {
-      // Each workflow is killed for once: a replacement worker is told only the ones still due.
-      const due = { ...args, kill: args.kill.filter((id) => !killed.includes(id)) };
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/peers/temporal/worker.ts', JSON.stringify(due)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      current = child;
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        for (const [, id] of chunk.matchAll(/^killed (.+)$/gm)) killed.push(id!);
-      });
-      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-      if (signal === 'SIGKILL' && !stopping) continue;
-      if (!stopping || code !== 0) throw new Error(`worker exited (code ${code}, signal ${signal}):\n${stderr}`);
-      return;
-    }
-  })();
-  return {
-    killed,
-    stderr: () => stderr,
-    async stop() {
-      stopping = true;
-      current?.kill('SIGTERM');
-      await loop;
-    },
-    failed: loop,
-  };
-}
-
 /** Runs `count` transfers against a fresh bank with a self-killing worker; returns what happened. */
 async function run(spec: BankSpec, count: number, kill: string[], guarded: boolean) {
   const prefix = `kill-${randomUUID().slice(0, 8)}`;
@@ -77,7 +37,8 @@ async function run(spec: BankSpec, count: number, kill: string[], guarded: boole
   const accounts = Array.from({ length: ACCOUNTS }, (_, i) => `acct-${i}`);
   await createBank(spec, Object.fromEntries(accounts.map((a) => [a, OPENING])));
   const taskQueue = `${prefix}-queue`;
-  const pool = workers({ address, namespace, taskQueue, bundle, bank: spec, kill: kill.map((i) => ids[Number(i)]!), guarded });
+  // Each workflow is killed for once: a replacement worker is told only the ones still due.
+  const pool = supervise<WorkerArgs>('test/peers/temporal/worker.ts', { address, namespace, taskQueue, bundle, bank: spec, guarded }, kill.map((i) => ids[Number(i)]!));
   const inputs = ids.map((_, i) => ({ from: accounts[i % ACCOUNTS]!, to: accounts[(i + 3) % ACCOUNTS]!, amount: i + 1 }));
   try {
     const handles = await Promise.all(
@@ -94,13 +55,6 @@ async function run(spec: BankSpec, count: number, kill: string[], guarded: boole
   } finally {
     await bank.close();
   }
-}
-
-/** Ledger rows per workflow id and step. */
-function applications(entries: Entry[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const e of entries) counts.set(`${e.gid}/${e.step}`, (counts.get(`${e.gid}/${e.step}`) ?? 0) + 1);
-  return counts;
 }
 
 /** The highest attempt of any activity in the workflow's history, as the server recorded it. */

@@ -4,32 +4,15 @@
  * recognised, not applied again (docs/temporal.md, "Workflow ids, resets and continue-as-new").
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
 import { bankActivities } from './activities.js';
+import { temporalTestbed } from './testbed.js';
 import { bankSpec, createBank, destroyBank, openBank } from '../bank.js';
 import type { transfer } from './workflows.js';
 
-const { address, namespace, bundle } = inject('temporal');
-const warnings: string[] = [];
-Runtime.install({
-  logger: new DefaultLogger('WARN', (entry) => void warnings.push(`${entry.level} ${entry.message}`)),
-  telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
-});
-
-let connection: Connection;
-let client: Client;
-let workerConnection: NativeConnection;
-beforeAll(async () => {
-  connection = await Connection.connect({ address });
-  client = new Client({ connection, namespace });
-  workerConnection = await NativeConnection.connect({ address });
-});
-afterAll(async () => {
-  await connection?.close();
-  await workerConnection?.close();
-});
+const bed = temporalTestbed();
+const { namespace, bundle } = bed;
 
 /** Runs a transfer to the end, resets it to its first workflow task, and waits for the new run. */
 async function transferThenReset(guarded: boolean) {
@@ -39,21 +22,21 @@ async function transferThenReset(guarded: boolean) {
   const workflowId = `reset-${randomUUID()}`;
   const taskQueue = `${workflowId}-queue`;
   try {
-    const worker = await Worker.create({ connection: workerConnection, namespace, taskQueue, workflowBundle: { codePath: bundle }, activities: bankActivities(bank, { guarded }) });
+    const worker = await Worker.create({ connection: bed.workerConnection, namespace, taskQueue, workflowBundle: { codePath: bundle }, activities: bankActivities(bank, { guarded }) });
     const runs = await worker.runUntil(async () => {
-      const handle = await client.workflow.start<typeof transfer>('transfer', { taskQueue, workflowId, args: [{ from: 'alice', to: 'bob', amount: 70 }] });
+      const handle = await bed.client.workflow.start<typeof transfer>('transfer', { taskQueue, workflowId, args: [{ from: 'alice', to: 'bob', amount: 70 }] });
       const first = await handle.result();
       const { events } = await handle.fetchHistory();
       // Back to the end of the first workflow task: before either activity was scheduled.
       const point = events!.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId!;
-      const { runId } = await client.workflowService.resetWorkflowExecution({
+      const { runId } = await bed.client.workflowService.resetWorkflowExecution({
         namespace,
         workflowExecution: { workflowId, runId: handle.firstExecutionRunId },
         reason: 'test: re-run the transfer',
         workflowTaskFinishEventId: point,
         requestId: randomUUID(),
       });
-      const second = await client.workflow.getHandle<typeof transfer>(workflowId, runId).result();
+      const second = await bed.client.workflow.getHandle<typeof transfer>(workflowId, runId).result();
       return { first, second, newRun: runId !== handle.firstExecutionRunId };
     });
     return { ...runs, entries: await bank.entries(), balances: await bank.balances() };
@@ -84,6 +67,6 @@ describe('Temporal: a workflow reset', () => {
   });
 
   it('and the SDK warned of nothing', () => {
-    expect(warnings).toEqual([]);
+    expect(bed.log).toEqual([]);
   });
 });

@@ -10,34 +10,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, type LogEntry, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
 import type { OutcomeEvent } from '../../../src/index.js';
 import { bankActivities } from './activities.js';
+import { temporalTestbed } from './testbed.js';
 import { type BankEngine, bankSpec, createBank, destroyBank, openBank } from '../bank.js';
 import type { saga, SagaInput } from './workflows.js';
 
-const { address, namespace, bundle } = inject('temporal');
-// The SDK's own warnings (its native core's too) are kept and checked, not printed.
-const sdkLog: LogEntry[] = [];
-Runtime.install({
-  logger: new DefaultLogger('WARN', (entry) => void sdkLog.push(entry)),
-  telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
-});
-
-let connection: Connection;
-let client: Client;
-let workerConnection: NativeConnection;
-beforeAll(async () => {
-  connection = await Connection.connect({ address });
-  client = new Client({ connection, namespace });
-  workerConnection = await NativeConnection.connect({ address });
-});
-afterAll(async () => {
-  await connection?.close();
-  await workerConnection?.close();
-});
+const bed = temporalTestbed();
+const { namespace, bundle } = bed;
 
 const OPENING = 1000;
 const AMOUNT = 70;
@@ -52,14 +34,14 @@ async function runSaga(engine: BankEngine, late: SagaInput['late'], guarded: boo
   const taskQueue = `${workflowId}-queue`;
   try {
     const worker = await Worker.create({
-      connection: workerConnection,
+      connection: bed.workerConnection,
       namespace,
       taskQueue,
       workflowBundle: { codePath: bundle },
       activities: bankActivities(bank, { guarded }),
     });
     const result = await worker.runUntil(async () => {
-      const result = await client.workflow.execute<typeof saga>('saga', {
+      const result = await bed.client.workflow.execute<typeof saga>('saga', {
         taskQueue,
         workflowId,
         args: [{ from: 'alice', to: 'bob', amount: AMOUNT, late }],
@@ -123,6 +105,6 @@ describe('Temporal saga without the barrier (the control)', () => {
 
 describe('the SDK', () => {
   it('warned only that each late action completed after its timeout (5 late actions above)', () => {
-    expect(sdkLog.map((e) => `${e.level} ${e.message}`)).toEqual(Array(5).fill('WARN Activity not found on completion. This may happen if the activity has already been cancelled but completed anyway.'));
+    expect(bed.log).toEqual(Array(5).fill('WARN Activity not found on completion. This may happen if the activity has already been cancelled but completed anyway.'));
   });
 });
