@@ -8,6 +8,7 @@ import { type OutboxSql, outboxSql, type OutboxStatus } from './sql.js';
 
 export type { OutboxStatus } from './sql.js';
 import { withTraceContext } from './trace.js';
+import { commitWaker } from './wake.js';
 import type { BarrierConnection, BarrierExecutor, BarrierStore } from '../../transaction/store.js';
 
 /** What `enqueue` is given. */
@@ -34,10 +35,13 @@ export interface OutboxOptions {
   /** The outbox table, `table` or `schema.table`; checked when the outbox is made. Defaults to `txbarrier_outbox`. */
   table?: string;
   /**
-   * PostgreSQL only: each enqueue also sends a NOTIFY (delivered at commit, only if the transaction
-   * commits), so a listening relay publishes at once instead of at its next poll. PostgreSQL
-   * serialises the commits of notifying transactions, so a very write-heavy service may prefer to
-   * poll. Defaults to `true` on PostgreSQL.
+   * PostgreSQL only: wake listening relays (`postgresListener`) with a NOTIFY, so they publish at
+   * once instead of at their next poll. Sent after the commit, coalesced (at most one in flight
+   * and one per 20 ms per outbox and process), where the outbox sees the commit: transactions of
+   * `outbox.store`, and executors that report their transaction's end (knex, Sequelize). With
+   * other executors it is sent inside the transaction, which makes PostgreSQL serialise the
+   * commits of notifying transactions. `false`: no NOTIFY, relays in other processes poll.
+   * Relays of this outbox object in this process are woken directly either way. Defaults to `true`.
    */
   notify?: boolean;
 }
@@ -142,14 +146,19 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
   // the next transaction (and better-sqlite3 has one Database), so the object itself cannot tell
   // an open transaction from one that ended.
   const open = new WeakMap<object, BarrierConnection<Tx>>();
+  // The transactions of `open` that enqueued: they wake the relays once committed.
+  const enqueuedIn = new WeakSet<BarrierConnection<unknown>>();
   const inserts = new Map<string, string>();
+  // Set once the outbox exists: its relays in this process register under it.
+  let committed: () => void = () => {};
 
   const outboxStore: S = {
     ...store,
-    transaction: (work) =>
-      store.transaction(async (connection) => {
+    transaction: async (work) => {
+      let own: BarrierConnection<Tx> | undefined;
+      const result = await store.transaction(async (connection) => {
         const tx = transactionView(connection.tx as object) as Tx;
-        const own: BarrierConnection<Tx> = {
+        own = {
           tx,
           execute: (sql, params) => connection.execute(sql, params),
           select: (sql, params) => connection.select(sql, params),
@@ -161,13 +170,18 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
         } finally {
           open.delete(tx as object);
         }
-      }),
+      });
+      // Committed: the last attempt's connection says whether it enqueued (a retried attempt rolled back).
+      if (own && enqueuedIn.has(own)) committed();
+      return result;
+    },
   };
 
-  const insertFor = (placeholder: Placeholder | undefined) => {
-    const key = placeholder ? placeholder(1) : '';
+  // Keyed by placeholder style and whether the NOTIFY rides in the insert (an executor whose commit the outbox cannot see).
+  const insertFor = (placeholder: Placeholder | undefined, notifyInside: boolean) => {
+    const key = `${placeholder ? placeholder(1) : ''}${notifyInside ? ' notify' : ''}`;
     let statement = inserts.get(key);
-    if (statement === undefined) inserts.set(key, (statement = outboxSql(engine, table, placeholder ?? store.placeholder).insert(notify)));
+    if (statement === undefined) inserts.set(key, (statement = outboxSql(engine, table, placeholder ?? store.placeholder).insert(notifyInside)));
     return statement;
   };
 
@@ -187,7 +201,7 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
     );
   };
 
-  return {
+  const outbox: Outbox<Tx, S> = {
     table,
     channel,
     store: outboxStore,
@@ -198,8 +212,13 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
       const connection = connectionOf(into);
       const id = uuidv7();
       const params = [id, topic, key ?? null, JSON.stringify(withTraceContext(headers)), payload];
-      if (notify) params.push(channel);
-      await connection.execute(insertFor(connection.placeholder), params);
+      const ownTransaction = open.get(into as object) === connection;
+      const seesCommit = ownTransaction || typeof (connection as BarrierExecutor<unknown>).onTransactionEnd === 'function';
+      const notifyInside = notify && !seesCommit;
+      if (notifyInside) params.push(channel);
+      await connection.execute(insertFor(connection.placeholder, notifyInside), params);
+      if (ownTransaction) enqueuedIn.add(connection);
+      else if (seesCommit) (connection as BarrierExecutor<unknown>).onTransactionEnd!((ok) => ok && committed());
       recordEnqueued(engine);
       return id;
     },
@@ -236,6 +255,9 @@ export function createOutbox<S extends BarrierStore<any>>(store: S, options: Out
 
     prune: (options) => pruneSent(store, sql, options),
   };
+  const notifyStatement = notify ? sql.notify?.() : undefined;
+  committed = commitWaker(outbox, notifyStatement ? () => store.transaction((connection) => connection.select(notifyStatement, [channel])) : undefined);
+  return outbox;
 
   function connectionOf(into: unknown): BarrierConnection<unknown> & { placeholder?: Placeholder } {
     if (into !== null && typeof into === 'object') {

@@ -5,6 +5,7 @@ import { recordPublishes, recordRelayError } from '../../observe/metrics.js';
 import type { Outbox } from './outbox.js';
 import { pruneSent } from './prune.js';
 import { inPublishSpan } from './trace.js';
+import { localRelaysOf } from './wake.js';
 import type { BarrierStore, Row } from '../../transaction/store.js';
 
 /** One message as a publisher receives it. */
@@ -164,6 +165,12 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
   let woken = false;
   let unlisten: Promise<(() => Promise<void>) | undefined> | undefined;
   let lastPrune = Date.now();
+  const onNotify = () => {
+    woken = true;
+    wake?.();
+  };
+  // Commits of this outbox object in this process wake the relay directly (every engine).
+  const localRelays = localRelaysOf(outbox);
 
   /**
    * Selects due messages and commits their lease before anything is published: the lease is a
@@ -282,11 +289,8 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
     start() {
       if (running) return;
       running = true;
+      localRelays?.add(onNotify);
       if (options.listen && !unlisten) {
-        const onNotify = () => {
-          woken = true;
-          wake?.();
-        };
         unlisten = options.listen(outbox.channel, onNotify).catch((error) => {
           report('error', 'txbarrier outbox relay could not listen; polling only', 'onError', options.onError, error);
           return undefined;
@@ -298,6 +302,7 @@ export function createRelay(outbox: Outbox<any, BarrierStore<any>>, options: Rel
     async stop(stopOptions = {}) {
       const stopTimeoutMs = stopOptions.stopTimeout === undefined ? settings.stopTimeoutMs : parseDuration(stopOptions.stopTimeout, 'stopTimeout');
       running = false;
+      localRelays?.delete(onNotify);
       wake?.();
       let deadline: NodeJS.Timeout | undefined;
       const expired = new Promise<'expired'>((resolve) => (deadline = setTimeout(() => resolve('expired'), stopTimeoutMs)));

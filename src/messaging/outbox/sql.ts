@@ -12,6 +12,12 @@ export interface OutboxSql {
   /** One message; parameters: id, topic, msg_key, headers, payload, then the NOTIFY channel where `notify`. */
   insert(notify: boolean): string;
   /**
+   * PostgreSQL: the wake-up sent after a commit that enqueued, alone in a transaction; parameters:
+   * the channel. Its commit skips the WAL flush (`synchronous_commit` off for this transaction:
+   * it writes no data), so it holds the notification queue's lock only for a moment.
+   */
+  notify?(): string;
+  /**
    * Up to `limit` due messages in enqueue order, skipping rows another relay holds, and any keyed
    * message behind an unsent (pending or parked) one of its key. No parameters.
    */
@@ -88,6 +94,7 @@ interface Engine {
   pruneBatch(table: string, placeholder: Placeholder): string;
   /** The insert's values when PostgreSQL should also wake the relays at commit. */
   notifyingInsert?(columns: string, placeholder: Placeholder): string;
+  notify?(placeholder: Placeholder): string;
 }
 
 const COLUMNS = '(id, topic, msg_key, headers, payload, status, attempts, available_at, created_at)';
@@ -131,11 +138,13 @@ const postgres: Engine = {
   pruneBatch: (table, p) =>
     `DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE status = 'sent' AND sent_at < ` +
     `${postgres.shifted(p(1), '-')} ORDER BY seq LIMIT ${p(2)})`,
-  // NOTIFY is delivered at commit and only if the transaction commits: exactly when a relay
-  // should look. pg_notify in FROM makes it the same statement, so enqueue stays one round trip.
+  // For a transaction whose commit the outbox cannot see (an executor that does not report its end):
+  // NOTIFY is delivered at commit and only if the transaction commits, exactly when a relay should
+  // look, at the price of serialised commits (wake.ts). pg_notify in FROM keeps enqueue one round trip.
   notifyingInsert: (columns, p) =>
     `${columns} SELECT ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}::bytea, 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP ` +
     `FROM pg_notify(${p(6)}, '')`,
+  notify: (p) => `SELECT pg_notify(${p(1)}, ''), set_config('synchronous_commit', 'off', true)`,
 };
 
 const backquote = (part: string) => `\`${part}\``;
@@ -239,6 +248,7 @@ export function outboxSql(engine: DialectName, table: string, placeholder?: Plac
       notify && e.notifyingInsert
         ? e.notifyingInsert(columns, p)
         : `${columns} VALUES (${params(5)}, 'pending', 0, ${e.now}, ${e.now})`,
+    ...(e.notify ? { notify: () => e.notify!(p) } : {}),
     claim: (limit) =>
       `SELECT o.seq, o.id, o.topic, o.msg_key, o.headers, o.payload, o.attempts FROM ${t} o
 WHERE o.status = 'pending' AND o.available_at <= ${e.now}
