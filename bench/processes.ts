@@ -63,6 +63,8 @@ export interface Workers {
   front: string;
   /** Section 6's measurement (bench/overhead-worker.ts). */
   overhead: string;
+  /** The outbox's enqueue variants (bench/outbox-worker.ts). */
+  outbox: string;
   /** The per-call counts of test/barrier/hot-path-budget.test.ts (bench/budget-worker.ts), with and without OpenTelemetry. */
   budget: Record<'otel' | 'no-otel', string>;
   dispose(): void;
@@ -91,6 +93,7 @@ export async function bundleWorkers(): Promise<Workers> {
       sdk: here('./worker-sdk.ts'),
       front: here('./front-server.ts'),
       overhead: here('./overhead-worker.ts'),
+      outbox: here('./outbox-worker.ts'),
       budget: here('./budget-worker.ts'),
     },
   });
@@ -104,6 +107,7 @@ export async function bundleWorkers(): Promise<Workers> {
     script: { hand, 'hand A/A': hand, sdk: join(dir, 'sdk.mjs'), 'sdk no-otel': join(dir, 'sdk-no-otel.mjs') },
     front: join(dir, 'front.mjs'),
     overhead: join(dir, 'overhead.mjs'),
+    outbox: join(dir, 'outbox.mjs'),
     budget: { otel: join(dir, 'budget.mjs'), 'no-otel': join(dir, 'budget-no-otel.mjs') },
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -179,7 +179,7 @@ describe.skipIf(postgres.skip)('outbox wake-up on postgres: NOTIFY after the com
     try {
       await k.transaction(async (trx) => {
         const executor = knexExecutor(trx);
-        await outbox.enqueue({ ...executor, execute: (sql, params) => (inside.push(sql), executor.execute(sql, params)) }, { topic: 'wake', payload: 'x' });
+        await outbox.enqueue({ ...executor, execute: (sql: string, params: unknown[]) => (inside.push(sql), executor.execute(sql, params)) }, { topic: 'wake', payload: 'x' });
       });
       expect(inside.some((sql) => /notify/i.test(sql))).toBe(false);
       await waitUntil('the NOTIFY was sent', async () => transactions.length === 1);
@@ -191,7 +191,7 @@ describe.skipIf(postgres.skip)('outbox wake-up on postgres: NOTIFY after the com
     try {
       await client.query('BEGIN');
       const executor = postgresExecutor(client);
-      await outbox.enqueue({ ...executor, execute: (sql, params) => (inside.push(sql), executor.execute(sql, params)) }, { topic: 'wake', payload: randomUUID() });
+      await outbox.enqueue({ ...executor, execute: (sql: string, params: unknown[]) => (inside.push(sql), executor.execute(sql, params)) }, { topic: 'wake', payload: randomUUID() });
       await client.query('COMMIT');
     } finally {
       client.release();

@@ -95,7 +95,11 @@ export interface RelayOptions {
   lease?: number | string;
   /** Retries and parking. Defaults to the defaults of each `RetryPolicy` field. */
   retry?: RetryPolicy;
-  /** Wakes the relay as soon as a transaction that enqueued commits (PostgreSQL). Defaults to none: polling only. */
+  /**
+   * Wakes the relay as soon as a transaction that enqueued commits, in another process (PostgreSQL's
+   * NOTIFY). Relays of the same outbox object in this process are woken without it. Defaults to
+   * none: polling only.
+   */
   listen?: OutboxListener;
   /** Sent messages are deleted once this old: ms, a duration, or `false` to keep them. Defaults to `'1h'`. */
   retainSent?: number | string | false;
