@@ -11,7 +11,8 @@
  *   enqueue sent it before), 16 clients (SQLite: its one connection), warmed, then rounds in rotating order; per-round
  *   ratios against `notify: false`, CPU per op from the threads' schedstat.
  * - Wake-up latency: from a commit that enqueued (its `outbox.store.transaction` resolving) to a relay's publish of
- *   that message, for messages enqueued one at a time at random 0–40 ms gaps, with the relay otherwise idle
+ *   that message, for messages enqueued one at a time at random 0–40 ms gaps, with the relay otherwise idle (on
+ *   PostgreSQL also with the NOTIFY inside the transaction, as before)
  *   (`pollInterval` 1 s: a poll cannot explain a figure below it) and while the `wake` process enqueues at full speed
  *   into the same table. PostgreSQL: the relay is another outbox object on another pool, woken only by NOTIFY
  *   (`postgresListener`), as in another process; MariaDB/SQLite: the same outbox object, woken in-process.
@@ -31,7 +32,7 @@ import { mysqlStore } from '../adapters/stores/mysql.js';
 import { amqpPublisher } from '../adapters/brokers/amqp/publisher.js';
 import { natsPublisher } from '../adapters/brokers/nats/publisher.js';
 import { postgresListener } from '../adapters/stores/postgres-listener.js';
-import { postgresStore } from '../adapters/stores/postgres.js';
+import { postgresExecutor, postgresStore } from '../adapters/stores/postgres.js';
 import { sqliteStore } from '../adapters/stores/sqlite.js';
 import { Barrier, type BarrierStore } from '../src/index.js';
 import { createOutbox, createRelay, type Outbox, type OutboxPublisher } from '../src/messaging/outbox/index.js';
@@ -76,7 +77,7 @@ interface EnqueueResult {
   engine: Engine;
   processes: Process[];
   rounds: Record<Process, WorkerResult[]>;
-  latency: { idle: number[]; loaded: number[]; loadedRate: number };
+  latency: { idle: number[]; before: number[]; loaded: number[]; loadedRate: number };
 }
 
 /** Enqueue's cost per variant, then the wake-up latency with the `wake` process as the load. */
@@ -153,12 +154,15 @@ async function wakeLatency(engine: Engine, store: BarrierStore<unknown>, table: 
   };
   const relay = createRelay(relayOutbox, { publisher, pollInterval: '1s', retainSent: false, ...(listen ? { listen } : {}) });
   relay.start();
-  const phase = async (): Promise<number[]> => {
+  const message = { topic: 'latency', payload: 'x' };
+  const phase = async (inside = false): Promise<number[]> => {
     committedAt.clear();
     publishedAt.clear();
     for (let i = 0; i < samples; i++) {
       await sleep(Math.random() * 40);
-      const id = await producer.store.transaction(({ tx }) => producer.enqueue(tx, { topic: 'latency', payload: 'x' }));
+      const id = await producer.store.transaction(({ tx }) =>
+        inside ? producer.enqueue(postgresExecutor(tx as pg.PoolClient), message) : producer.enqueue(tx, message),
+      );
       committedAt.set(id, performance.now());
     }
     const deadline = performance.now() + 30_000;
@@ -169,6 +173,8 @@ async function wakeLatency(engine: Engine, store: BarrierStore<unknown>, table: 
     await sleep(1000); // listening, and the first poll over
     const idle = await phase();
     progress(`${engine}: wake-up latency, idle relay`);
+    // The NOTIFY inside the transaction, as before: what the wake-up after the commit adds to the latency.
+    const before = engine === 'postgres' ? await phase(true) : [];
     let loaded: number[] = [];
     let loadedRate = NaN;
     if (engine !== 'sqlite') {
@@ -184,7 +190,7 @@ async function wakeLatency(engine: Engine, store: BarrierStore<unknown>, table: 
       loadedRate = loadRounds.reduce((n, r) => n + r.ops, 0) / loadRounds.reduce((s, r) => s + r.seconds, 0);
       progress(`${engine}: wake-up latency, under load`);
     }
-    return { idle, loaded, loadedRate };
+    return { idle, before, loaded, loadedRate };
   } finally {
     await relay.stop();
     await closePool();
@@ -223,6 +229,7 @@ function latencyRows(result: EnqueueResult): string[] {
   const row = (phase: string, xs: number[]) =>
     `| ${result.engine} | ${by} | ${phase} | ${xs.length} | ${f(quantile(xs, 0.5), 1)} | ${f(quantile(xs, 0.99), 1)} | ${f(Math.max(...xs), 1)} |`;
   const rows = [row('relay idle', result.latency.idle)];
+  if (result.latency.before.length > 0) rows.push(row('relay idle, NOTIFY inside the transaction (before)', result.latency.before));
   if (result.latency.loaded.length > 0) rows.push(row(`while enqueuing ${f(result.latency.loadedRate)} tx/s`, result.latency.loaded));
   return rows;
 }
