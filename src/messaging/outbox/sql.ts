@@ -88,6 +88,8 @@ interface Engine {
   age(column: string): string;
   /** Appended to the claim's SELECT. */
   lockClause: string;
+  /** How the claim selects pending messages (alias `o`) and orders them by seq. */
+  pending: { where: string; order: string };
   /** The table as an UPDATE by seq names it. */
   updateBySeq(table: string): string;
   createSchema(table: string, parts: string[]): string[];
@@ -111,6 +113,12 @@ const postgres: Engine = {
   age: (column) => `EXTRACT(EPOCH FROM CURRENT_TIMESTAMP - ${column})`,
   // OF o: lock the claimed rows only, never the ones the ordering check reads.
   lockClause: ' FOR UPDATE OF o SKIP LOCKED',
+  // Along the (status, seq) index, spelt as for `ofStatus`. With `status = 'pending' ORDER BY seq`
+  // the planner, whose statistics still say the table is pending, walks the primary key through
+  // every sent message: measured 150 ms per claim at 82,000 sent of 100,000, a drain quadratic in
+  // the backlog. Along the index a claim passes only the entries of the messages claimed since the
+  // previous one (their older versions), and marks those dead for the claims after it.
+  pending: { where: "o.status >= 'pending' AND o.status <= 'pending'", order: 'o.status, o.seq' },
   updateBySeq: (table) => table,
   createSchema(table, parts) {
     const name = parts.at(-1)!;
@@ -159,6 +167,7 @@ const mysql: Engine = {
   age: (column) => `TIMESTAMPDIFF(MICROSECOND, ${column}, UTC_TIMESTAMP(3)) / 1000000`,
   // MariaDB 10.6+ and MySQL 8.0+.
   lockClause: ' FOR UPDATE SKIP LOCKED',
+  pending: { where: "o.status = 'pending'", order: 'o.seq' },
   // On a small table InnoDB prefers a full scan for `seq IN (…)`, which waits on every row
   // another relay has claimed; by the primary key it touches only the rows this relay holds.
   updateBySeq: (table) => `${table} FORCE INDEX (PRIMARY)`,
@@ -202,6 +211,7 @@ const sqlite: Engine = {
   age: (column) => `(julianday('now') - julianday(${column})) * 86400.0`,
   // One writer at a time (BEGIN IMMEDIATE): there is nobody to skip.
   lockClause: '',
+  pending: { where: "o.status = 'pending'", order: 'o.seq' },
   updateBySeq: (table) => table,
   createSchema(table, parts) {
     const name = parts.at(-1)!;
@@ -251,10 +261,10 @@ export function outboxSql(engine: DialectName, table: string, placeholder?: Plac
     ...(e.notify ? { notify: () => e.notify!(p) } : {}),
     claim: (limit) =>
       `SELECT o.seq, o.id, o.topic, o.msg_key, o.headers, o.payload, o.attempts FROM ${t} o
-WHERE o.status = 'pending' AND o.available_at <= ${e.now}
+WHERE ${e.pending.where} AND o.available_at <= ${e.now}
   AND (o.msg_key IS NULL OR NOT EXISTS (
     SELECT 1 FROM ${t} p WHERE p.msg_key = o.msg_key AND p.seq < o.seq AND p.status <> 'sent'))
-ORDER BY o.seq LIMIT ${positiveInteger(limit)}${e.lockClause}`,
+ORDER BY ${e.pending.order} LIMIT ${positiveInteger(limit)}${e.lockClause}`,
     lease: (count) =>
       `UPDATE ${e.updateBySeq(t)} SET attempts = attempts + 1, available_at = ${e.shifted(p(1), '+')} WHERE seq IN (${params(count, 2)})`,
     markSent: (count) =>
