@@ -73,35 +73,16 @@ export interface Workers {
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 export async function bundleWorkers(): Promise<Workers> {
-  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-workers-'));
-  // The bundles import the drivers by name: give their directory the project's node_modules.
-  symlinkSync(realpathSync(here('../node_modules')), join(dir, 'node_modules'), 'dir');
-  const options = {
-    outdir: dir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'error',
-  } as const;
-  await build({
-    ...options,
-    entryPoints: {
-      hand: here('./worker-hand.ts'),
-      sdk: here('./worker-sdk.ts'),
-      front: here('./front-server.ts'),
-      overhead: here('./overhead-worker.ts'),
-      outbox: here('./outbox-worker.ts'),
-      budget: here('./budget-worker.ts'),
-    },
+  const { dir, build: bundle, dispose } = await bundleDir();
+  await bundle({
+    hand: here('./worker-hand.ts'),
+    sdk: here('./worker-sdk.ts'),
+    front: here('./front-server.ts'),
+    overhead: here('./overhead-worker.ts'),
+    outbox: here('./outbox-worker.ts'),
+    budget: here('./budget-worker.ts'),
   });
-  await build({
-    ...options,
-    entryPoints: { 'sdk-no-otel': here('./worker-sdk.ts'), 'budget-no-otel': here('./budget-worker.ts') },
-    plugins: [withoutOpenTelemetry],
-  });
+  await bundle({ 'sdk-no-otel': here('./worker-sdk.ts'), 'budget-no-otel': here('./budget-worker.ts') }, [withoutOpenTelemetry]);
   const hand = join(dir, 'hand.mjs');
   return {
     script: { hand, 'hand A/A': hand, sdk: join(dir, 'sdk.mjs'), 'sdk no-otel': join(dir, 'sdk-no-otel.mjs') },
@@ -109,6 +90,33 @@ export async function bundleWorkers(): Promise<Workers> {
     overhead: join(dir, 'overhead.mjs'),
     outbox: join(dir, 'outbox.mjs'),
     budget: { otel: join(dir, 'budget.mjs'), 'no-otel': join(dir, 'budget-no-otel.mjs') },
+    dispose,
+  };
+}
+
+/**
+ * A temporary directory that bundles worker entry points (`name: source`) into `<dir>/<name>.mjs`,
+ * drivers left as imports resolved from the project's node_modules.
+ */
+export async function bundleDir(): Promise<{ dir: string; build(entries: Record<string, string>, plugins?: Plugin[]): Promise<void>; dispose(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'txbarrier-workers-'));
+  // The bundles import the drivers by name: give their directory the project's node_modules.
+  symlinkSync(realpathSync(here('../node_modules')), join(dir, 'node_modules'), 'dir');
+  return {
+    dir,
+    build: async (entryPoints, plugins = []) =>
+      void (await build({
+        entryPoints,
+        plugins,
+        outdir: dir,
+        outExtension: { '.js': '.mjs' },
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        packages: 'external',
+        logLevel: 'error',
+      })),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -124,15 +132,15 @@ export const withoutOpenTelemetry: Plugin = {
   },
 };
 
-/** A cost worker process: one command at a time over IPC, one WorkerResult back. */
-export class CostWorker {
+/** A cost worker process: one command at a time over IPC, one result (a WorkerResult unless told) back. */
+export class CostWorker<Command extends { type: string } = Extract<WorkerCommand, { op: unknown }>, Result = WorkerResult> {
   private readonly child: ChildProcess;
   private readonly exited: Promise<never>;
   /** The worker's first message: connected, loops made, listening. */
   private readonly ready: Promise<unknown>;
   private stderr = '';
 
-  constructor(script: string, args: WorkerArgs, label: string, options: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(script: string, args: Pick<WorkerArgs, 'engine' | 'clients'>, label: string, options: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv } = {}) {
     this.child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, JSON.stringify(args)], {
       stdio: ['ignore', options.nodeFlags?.length ? 'inherit' : 'ignore', 'pipe', 'ipc'],
       env: options.env ?? process.env,
@@ -146,9 +154,9 @@ export class CostWorker {
     this.ready = new Promise((resolve) => this.child.once('message', resolve));
   }
 
-  async ask(command: Extract<WorkerCommand, { op: unknown }>): Promise<WorkerResult> {
+  async ask(command: Command): Promise<Result> {
     await Promise.race([this.ready, this.exited]);
-    const answer = new Promise<WorkerResult>((resolve) => this.child.once('message', (message) => resolve(message as WorkerResult)));
+    const answer = new Promise<Result>((resolve) => this.child.once('message', (message) => resolve(message as Result)));
     this.child.send(command);
     return Promise.race([answer, this.exited]);
   }
