@@ -38,7 +38,7 @@ export function handStatements(engine: WorkerEngine, table: string, batchSize: n
     sqlite: "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (? / 1000.0) || ' seconds')",
   }[engine];
   const lock = { postgres: ' FOR UPDATE OF o SKIP LOCKED', mysql: ' FOR UPDATE SKIP LOCKED', sqlite: '' }[engine];
-  const [pending, order] = engine === 'postgres' ? ["o.status >= 'pending' AND o.status <= 'pending'", 'o.status, o.seq'] : ["o.status = 'pending'", 'o.seq'];
+  const [pending, order] = engine !== 'mysql' ? ["o.status >= 'pending' AND o.status <= 'pending'", 'o.status, o.seq'] : ["o.status = 'pending'", 'o.seq'];
   return {
     session: engine === 'mysql' ? ['SET SESSION innodb_lock_wait_timeout = 2/*M!100300 , idle_transaction_timeout = 11*/'] : [],
     begin: {

@@ -211,7 +211,9 @@ const sqlite: Engine = {
   age: (column) => `(julianday('now') - julianday(${column})) * 86400.0`,
   // One writer at a time (BEGIN IMMEDIATE): there is nobody to skip.
   lockClause: '',
-  pending: { where: "o.status = 'pending'", order: 'o.seq' },
+  // As on PostgreSQL: once ANALYZE has seen a pending backlog, `status = 'pending' ORDER BY seq`
+  // scans the table by seq from its first (sent) row.
+  pending: postgres.pending,
   updateBySeq: (table) => table,
   createSchema(table, parts) {
     const name = parts.at(-1)!;
