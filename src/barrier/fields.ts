@@ -137,15 +137,22 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  */
 function rawQueryReader(query: string): FieldReader {
   const found = new Map<string, string[]>();
-  for (const pair of (query.startsWith('?') ? query.slice(1) : query).split('&')) {
-    if (pair === '') continue;
-    const equals = pair.indexOf('=');
-    const name = decodeComponent(equals < 0 ? pair : pair.slice(0, equals));
-    if (typeof name !== 'string' || !WIRE_NAMES.includes(name)) continue;
-    const values = found.get(name);
-    const value = equals < 0 ? '' : pair.slice(equals + 1);
-    if (values) values.push(value);
-    else found.set(name, [value]);
+  // One scan by index (no array of pairs); a name is decoded only when it carries an escape, since
+  // one without `%` or `+` decodes to itself and the four names are ASCII.
+  for (let start = query.startsWith('?') ? 1 : 0; start < query.length; ) {
+    const ampersand = query.indexOf('&', start);
+    const end = ampersand < 0 ? query.length : ampersand;
+    const equals = query.indexOf('=', start);
+    const nameEnd = equals < 0 || equals > end ? end : equals;
+    const raw = query.slice(start, nameEnd);
+    const name = WIRE_NAMES.includes(raw) ? raw : raw.includes('%') || raw.includes('+') ? decodeComponent(raw) : undefined;
+    if (typeof name === 'string' && WIRE_NAMES.includes(name)) {
+      const value = nameEnd === end ? '' : query.slice(nameEnd + 1, end);
+      const values = found.get(name);
+      if (values) values.push(value);
+      else found.set(name, [value]);
+    }
+    start = end + 1;
   }
   return (name) => {
     const values = found.get(name);

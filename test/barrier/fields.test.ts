@@ -106,6 +106,13 @@ describe('reading a barrier from a request', () => {
       expect(Barrier.fromQuery(`${query('g1')}&note=%FF&%FF=1`).gid).toBe('g1');
     });
 
+    it('splits as a form does: a leading ?, empty pairs, a name without =, = inside a value, + in a name', () => {
+      expect({ ...Barrier.fromQuery('?&gid=g=1&&trans_type=saga&branch_id=01&op=action&flag&') }).toEqual({ transType: 'saga', gid: 'g=1', branchId: '01', op: 'action' });
+      expect(problemsOf(() => Barrier.fromQuery('gid&trans_type=saga&branch_id=01&op=action'))).toEqual({ gid: 'is empty' });
+      expect(problemsOf(() => Barrier.fromQuery('g+id=g1&trans_type=saga&branch_id=01&op=action'))).toEqual({ gid: 'is missing' });
+      expect(Barrier.fromQuery('gid=g1&trans_type=saga&branch_id=01&o%70=action').op).toBe('action');
+    });
+
     it('never lets two spellings become one key, nor one spelling two', () => {
       const keys = ['x%FF', 'x%FE', 'x%EF%BF%BD', 'x%25zz', 'x%zz'].map((gid) => {
         try {
