@@ -5,7 +5,8 @@
  * answering the same JSON; the `hand` process never loads txbarrier. Both read the barrier from the
  * query and `{ "account": n, "amount": m }` from a JSON body, and answer 200
  * `{"dtm_result":"SUCCESS","outcome":"applied","value":{"account":n}}`. Prints `listening <port>`;
- * exits on SIGTERM.
+ * exits on SIGTERM. Over IPC (when spawned with one) `mark` starts a CPU reading and `cpu` answers
+ * the per-thread CPU since (`ThreadCpu`, µs): the server's own cost per request, whatever the client costs.
  *
  *   node front.mjs '<FrontArgs as JSON>'
  */
@@ -13,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { FrontName } from '../chaos/fronts.js';
 import type { BarrierStore } from '../src/index.js';
 import { handOp } from './hand-barrier.js';
-import { connect, type Driver, type WorkerArgs } from './worker-common.js';
+import { connect, type Driver, threadCpuSince, threadTimes, type WorkerArgs } from './worker-common.js';
 
 export interface FrontArgs extends Pick<WorkerArgs, 'engine' | 'table' | 'accounts' | 'target'> {
   front: FrontName;
@@ -122,6 +123,11 @@ const server = await (args.route === 'sdk' ? sdkServer() : handServer());
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : address}\n`);
+});
+let mark = threadTimes();
+process.on('message', (message: 'mark' | 'cpu') => {
+  if (message === 'mark') mark = threadTimes();
+  process.send!(message === 'mark' ? 'marked' : threadCpuSince(mark));
 });
 process.once('SIGTERM', () => {
   // Let requests still in flight (autocannon stops mid-request) finish before the pool closes under them.

@@ -12,6 +12,7 @@ import { FRONTS, type FrontName } from '../chaos/fronts.js';
 import { ACCOUNTS, type BenchEngine, type EngineName } from './engine.js';
 import type { FrontArgs } from './front-server.js';
 import type { Workers } from './processes.js';
+import type { ThreadCpu } from './worker-common.js';
 import { type Ratio, spread } from './rounds.js';
 import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
@@ -23,6 +24,9 @@ const SERVERS: readonly Server[] = ['sdk', 'hand', 'control'];
 export interface RouteRound {
   requestsPerSecond: number;
   p99Ms: number;
+  /** The server process's CPU per request, µs, read per thread (its JavaScript thread and all the others). */
+  cpuMicros: number;
+  mainCpuMicros: number;
 }
 
 export interface FrontResult {
@@ -42,20 +46,42 @@ export interface FrontsPlan {
   engines?: readonly EngineName[];
 }
 
+/** A server process listening on `port`, whose CPU `cpu` reads. */
+export interface ServerProcess {
+  child: ChildProcess;
+  port: number;
+  /** Runs `load` and answers its value and the server's per-thread CPU over it. */
+  measure<T>(load: () => Promise<T>): Promise<{ value: T; cpu: ThreadCpu }>;
+}
+
 /** Starts one front server and resolves once it listens. */
-export async function startFront(workers: Workers, args: FrontArgs): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [workers.front, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => reject(new Error(`${args.front} ${args.route} server exited with ${code} before listening`))),
-  );
+export function startFront(workers: Workers, args: FrontArgs): Promise<ServerProcess> {
+  return startServer(workers.front, [JSON.stringify(args)], `${args.front} ${args.route}`);
+}
+
+/** Spawns a server script that prints `listening <port>` and answers `mark`/`cpu` over IPC (bench/front-server.ts does). */
+export async function startServer(script: string, argv: string[], label: string): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [script, ...argv], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${label} server exited with ${code}`))));
+  exited.catch(() => undefined);
   const listening = (async () => {
     for await (const line of createInterface({ input: child.stdout! })) {
       const match = /^listening (\d+)$/.exec(line);
       if (match) return Number(match[1]);
     }
-    throw new Error(`${args.front} ${args.route} server closed its output before listening`);
+    throw new Error(`${label} server closed its output before listening`);
   })();
-  return { child, port: await Promise.race([listening, exited]) };
+  const ask = <T>(message: 'mark' | 'cpu') => {
+    const answer = new Promise<T>((resolve) => child.once('message', (reply) => resolve(reply as T)));
+    child.send(message);
+    return Promise.race([answer, exited]);
+  };
+  const measure = async <T>(load: () => Promise<T>) => {
+    await ask('mark');
+    const value = await load();
+    return { value, cpu: await ask<ThreadCpu>('cpu') };
+  };
+  return { child, port: await Promise.race([listening, exited]), measure };
 }
 
 export async function stopFront(child: ChildProcess): Promise<void> {
@@ -68,29 +94,45 @@ export async function stopFront(child: ChildProcess): Promise<void> {
 /** The URL a coordinator calls for a new saga action of branch 01. */
 export const actionPath = (gid: string) => `/transfer/01/action?gid=${gid}&trans_type=saga&branch_id=01&op=action`;
 
-async function round(port: number, roundSeconds: number, connections: number): Promise<RouteRound> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections,
-    duration: roundSeconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    requests: [
-      {
-        setupRequest: (request) => ({
-          ...request,
-          path: actionPath(randomUUID()),
-          body: JSON.stringify({ account: 1 + Math.floor(Math.random() * ACCOUNTS), amount: 1 }),
-        }),
-      },
-    ],
-  });
-  // Anything but 200 (a 425 from a conflict, a 500) would be a cheaper answer and flatter the route.
+/** One autocannon round of POSTs with a JSON body against `server`; `path` names each request. */
+export async function loadRound(
+  server: ServerProcess,
+  options: { seconds: number; connections: number; path: () => string; headers?: () => Record<string, string> },
+): Promise<RouteRound> {
+  const { value: result, cpu } = await server.measure(() =>
+    autocannon({
+      url: `http://127.0.0.1:${server.port}`,
+      connections: options.connections,
+      duration: options.seconds,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      requests: [
+        {
+          setupRequest: (request) => ({
+            ...request,
+            path: options.path(),
+            ...(options.headers ? { headers: { ...request.headers, ...options.headers() } } : {}),
+            body: JSON.stringify({ account: 1 + Math.floor(Math.random() * ACCOUNTS), amount: 1 }),
+          }),
+        },
+      ],
+    }),
+  );
+  // Anything but 2xx (a 425 from a conflict, a 409, a 500) would be a cheaper answer and flatter the route.
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(`port ${port}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
+    throw new Error(`port ${server.port}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
   }
-  return { requestsPerSecond: result.requests.total / result.duration, p99Ms: result.latency.p99 };
+  const requests = result.requests.total;
+  return {
+    requestsPerSecond: requests / result.duration,
+    p99Ms: result.latency.p99,
+    cpuMicros: (cpu.main + cpu.background) / requests,
+    mainCpuMicros: cpu.main / requests,
+  };
 }
+
+const round = (server: ServerProcess, seconds: number, connections: number) =>
+  loadRound(server, { seconds, connections, path: () => actionPath(randomUUID()) });
 
 export function frontArgs<Tx>(engine: BenchEngine<Tx>, front: FrontName, route: Route, table: string): FrontArgs {
   return {
@@ -113,15 +155,15 @@ export async function measureFronts<Tx>(engine: BenchEngine<Tx>, workers: Worker
         SERVERS.map((server) => startFront(workers, frontArgs(engine, front, server === 'control' ? 'hand' : server, table))),
       );
       try {
-        const port = (server: Server) => servers[SERVERS.indexOf(server)]!.port;
+        const process = (server: Server) => servers[SERVERS.indexOf(server)]!;
         // Warm-up: JIT, pool connections, the table's first pages.
-        for (const server of SERVERS) await round(port(server), plan.warmSeconds, plan.connections);
+        for (const server of SERVERS) await round(process(server), plan.warmSeconds, plan.connections);
         const rounds: Record<Server, RouteRound[]> = { sdk: [], hand: [], control: [] };
         for (let index = 0; index < plan.rounds; index++) {
           const start = index % SERVERS.length;
           const order = [...SERVERS.slice(start), ...SERVERS.slice(0, start)];
           for (const server of index % 2 === 0 ? order : order.reverse()) {
-            rounds[server].push(await round(port(server), plan.roundSeconds, plan.connections));
+            rounds[server].push(await round(process(server), plan.roundSeconds, plan.connections));
           }
         }
         results.push({ front, connections: plan.connections, rounds });
