@@ -382,8 +382,8 @@ async function claimKey(connection: BarrierConnection<unknown>, statements: Stat
     // Expired: the key is free for a new request, which takes the row over.
     claimed = Number(await connection.execute(statements.takeOver, [fingerprint, now, expiresAt, scope, key, now])) === 1;
     if (!claimed) return 'held';
+    if (sql.restoreWait) await connection.run(sql.restoreWait, []);
   }
-  if (sql.restoreWait) await connection.run(sql.restoreWait, []);
   return 'claimed';
 }
 

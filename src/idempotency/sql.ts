@@ -11,7 +11,8 @@ export interface IdempotencySql {
   createSchema(table: string): string[];
   /**
    * Puts back the lock wait the claim shortened, on engines where it is a setting of the
-   * transaction (PostgreSQL), so the handler's statements wait as the store configured. No parameters.
+   * transaction (PostgreSQL), so the handler's statements wait as the store configured: needed
+   * after a take-over only, since a claim that inserts its row puts it back itself. No parameters.
    */
   readonly restoreWait?: string;
   /**
@@ -111,11 +112,14 @@ export const postgresIdempotencySql: IdempotencySql = {
     ];
   },
   // In the claim's own statement, before its row is inserted: keep the transaction's lock_timeout
-  // aside, then set the smallest wait there is (0 would mean "wait forever"). Both are local to the
-  // transaction, and restoreWait puts the old one back once the key is claimed.
+  // aside, then set the smallest wait there is (0 would mean "wait forever"); both are local to the
+  // transaction. The wait is read when a lock wait starts, so RETURNING, evaluated once the row is
+  // in, puts the old one back in the same round trip. No row (the key is taken) returns nothing
+  // and restores nothing: a take-over runs with the short wait too, then restoreWait.
   claim: (table) =>
     "WITH no_wait AS (SELECT set_config('txbarrier.lock_timeout', current_setting('lock_timeout'), true), set_config('lock_timeout', '1ms', true)) " +
-    `INSERT INTO ${quote(table, 'postgres')} ${COLUMNS} SELECT $1, $2, $3, $4::bigint, $5::bigint FROM no_wait ON CONFLICT (scope, idem_key) DO NOTHING`,
+    `INSERT INTO ${quote(table, 'postgres')} ${COLUMNS} SELECT $1, $2, $3, $4::bigint, $5::bigint FROM no_wait ON CONFLICT (scope, idem_key) DO NOTHING ` +
+    "RETURNING set_config('lock_timeout', current_setting('txbarrier.lock_timeout'), true)",
   restoreWait: "SELECT set_config('lock_timeout', current_setting('txbarrier.lock_timeout'), true)",
   select: (table) => `SELECT ${SELECT_COLUMNS} FROM ${quote(table, 'postgres')} WHERE scope = $1 AND idem_key = $2`,
   takeOver: (table) =>

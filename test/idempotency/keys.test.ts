@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresStore } from '../../adapters/stores/postgres.js';
 import { sqliteStore } from '../../adapters/stores/sqlite.js';
 import {
   bodyLimitOf,
@@ -253,5 +254,44 @@ describe.each(ENGINES.filter((engine) => engine === 'postgres'))('on %s', (engin
     }));
     const configured = await h.store.transaction(async (connection) => (await connection.select('SHOW lock_timeout', []))[0]!.lock_timeout);
     expect([Buffer.from(answer.body).toString(), configured]).toEqual([configured, '2s']);
+  });
+
+  it('restores the lock wait after taking over an expired key too', async () => {
+    const guard = idempotencyGuard<any, unknown>(h.store, { scope: 'global', table: h.table, lifetime: 1 });
+    const lockTimeout = async (tx: any) => ({ status: 200, body: (await tx.query('SHOW lock_timeout')).rows[0].lock_timeout as string });
+    const request = { method: 'POST', target: '/t', key: newKey().header, body: '' };
+    expect((await guard.respond(request, {}, lockTimeout)).outcome).toBe('executed');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const answer = await guard.respond(request, {}, lockTimeout);
+    expect([answer.outcome, Buffer.from(answer.body).toString()]).toEqual(['executed', '2s']);
+  });
+
+  it('sends a new key in as many statements as MariaDB: BEGIN, the claim (which puts the lock wait back), the response, COMMIT', async () => {
+    const pool = postgresPool({ max: 1 });
+    const sent: string[] = [];
+    const counting = {
+      connect: async () => {
+        const client = await pool.connect();
+        return new Proxy(client, {
+          get: (target, key) =>
+            key === 'query' ? (sql: string, params?: unknown[]) => (sent.push(sql), target.query(sql, params)) : Reflect.get(target, key, target),
+        });
+      },
+    };
+    try {
+      const guard = idempotencyGuard<any, unknown>(postgresStore(counting), { scope: 'global', table: h.table });
+      const respond = (header: string) => guard.respond({ method: 'POST', target: '/t', key: header, body: '' }, {}, () => ({ status: 201 }));
+      await respond(newKey().header);
+      sent.length = 0;
+      const { header } = newKey();
+      expect((await respond(header)).outcome).toBe('executed');
+      expect(sent.map((sql) => sql.split(/\s/)[0])).toEqual(['BEGIN;', 'WITH', 'UPDATE', 'COMMIT']);
+      sent.length = 0;
+      expect((await respond(header)).outcome).toBe('replayed');
+      // A replay restores nothing: it reads the row and commits; the claim found the key taken.
+      expect(sent.map((sql) => sql.split(/\s/)[0])).toEqual(['BEGIN;', 'WITH', 'SELECT', 'COMMIT']);
+    } finally {
+      await pool.end();
+    }
   });
 });
