@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { FrontName } from '../chaos/fronts.js';
 import type { BarrierStore } from '../src/index.js';
 import { handOp } from './hand-barrier.js';
-import { connect, type Driver, threadCpuSince, threadTimes, type WorkerArgs } from './worker-common.js';
+import { connect, type Driver, serveBenchmark, type WorkerArgs } from './worker-common.js';
 
 export interface FrontArgs extends Pick<WorkerArgs, 'engine' | 'table' | 'accounts' | 'target'> {
   front: FrontName;
@@ -124,15 +124,4 @@ server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : address}\n`);
 });
-let mark = threadTimes();
-process.on('message', (message: 'mark' | 'cpu') => {
-  if (message === 'mark') mark = threadTimes();
-  process.send!(message === 'mark' ? 'marked' : threadCpuSince(mark));
-});
-process.once('SIGTERM', () => {
-  // Let requests still in flight (autocannon stops mid-request) finish before the pool closes under them.
-  const exit = () => void driver.close().finally(() => process.exit(0));
-  server.close(exit);
-  server.closeIdleConnections();
-  setTimeout(() => server.closeAllConnections(), 2000).unref();
-});
+serveBenchmark(server, driver);

@@ -120,7 +120,7 @@ export async function loadRound(
   );
   // Anything but 2xx (a 425 from a conflict, a 409, a 500) would be a cheaper answer and flatter the route.
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    throw new Error(`port ${server.port}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
+    throw new Error(`port ${server.port}: ${result.non2xx} non-2xx answers (${JSON.stringify(result.statusCodeStats)}), ${result.errors} errors, ${result.timeouts} timeouts`);
   }
   const requests = result.requests.total;
   return {

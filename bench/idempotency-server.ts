@@ -1,58 +1,102 @@
 /**
- * The app the idempotency benchmark loads, in a process of its own. Two routes on one store, the
- * same business transaction (one account UPDATE) and the same 201 answer: `/plain` is a bare
- * `store.transaction`, `/idempotent` is `idempotentRoute`. Prints `listening <port>`; on SIGTERM
- * drops its tables and exits.
+ * One Express app in a process of its own, for the idempotency benchmark: `sdk` is `idempotentRoute`,
+ * `hand` the same route writing the same key row by hand on the raw driver (bench/idempotency-hand.ts;
+ * txbarrier never loaded). Both read `Idempotency-Key` (an sf-string) and the `x-client` scope, hash
+ * the method, target and body bytes, run one account UPDATE from the JSON body and store and answer
+ * 201 `{"account":n}`. Prints `listening <port>`; answers `mark`/`cpu` over IPC as
+ * bench/front-server.ts does; exits on SIGTERM.
  *
- *   tsx bench/idempotency-server.ts <sqlite|mysql|postgres> <table prefix>
+ *   node idempotency.mjs '<IdempotencyServerArgs as JSON>'
  */
-import express from 'express';
-import { idempotentRoute, keepRawBody } from '../adapters/http/express/idempotency.js';
-import { ensureIdempotencySchema } from '../src/idempotency/guard.js';
-import { type EngineName, ENGINES } from './engine.js';
-import { openEngine } from './engines.js';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import express, { type Request } from 'express';
+import type { BarrierStore } from '../src/index.js';
+import { handKeyed } from './idempotency-hand.js';
+import { connect, type ConnectArgs, type Driver, serveBenchmark } from './worker-common.js';
 
-const [engineName, prefix] = process.argv.slice(2) as [EngineName, string];
-if (!ENGINES.includes(engineName) || !prefix) throw new Error(`usage: idempotency-server.ts <${ENGINES.join('|')}> <table prefix>`);
-const engine = await openEngine(engineName, { prefix });
-const KEYS = `${prefix}idempotency`;
-const store = engine.store(`${prefix}unused_barrier`);
-await ensureIdempotencySchema(store, { table: KEYS });
+export interface IdempotencyServerArgs extends ConnectArgs {
+  route: 'sdk' | 'hand';
+  /** The key table (already created by the parent). */
+  table: string;
+}
 
+interface Transfer {
+  account: number;
+  amount: number;
+}
+
+const LIFETIME_MS = 24 * 3600_000;
+const args = JSON.parse(process.argv[2]!) as IdempotencyServerArgs;
+const driver = await connect(args);
+const rawBody = (req: object, _res: unknown, buffer: Buffer) => void ((req as { rawBody?: Buffer }).rawBody = buffer);
 const app = express();
-app.use(express.json({ verify: keepRawBody }));
-app.post('/plain', async (req, res, next) => {
-  try {
-    const { account, amount } = req.body;
-    await store.transaction((connection) => engine.business(connection.tx, [{ account, amount }]));
-    res.status(201).json({ account });
-  } catch (error) {
-    next(error);
-  }
-});
-app.post(
-  '/idempotent',
-  idempotentRoute(
-    store,
-    async (tx, req) => {
-      const { account, amount } = req.body;
-      await engine.business(tx, [{ account, amount }]);
-      return { status: 201, body: { account } };
-    },
-    { scope: (req) => String(req.headers['x-client']), table: KEYS },
-  ),
-);
+app.use(express.json({ verify: rawBody }));
 
-const server = app.listen(0, '127.0.0.1', () => {
+if (args.route === 'sdk') {
+  const { idempotentRoute } = await import('../adapters/http/express/idempotency.js');
+  const store = await sdkStore(driver);
+  app.post(
+    '/transfer',
+    idempotentRoute(
+      store,
+      async (tx, req) => {
+        const { account, amount } = req.body as Transfer;
+        await driver.update(tx, account, amount);
+        return { status: 201, body: { account } };
+      },
+      { scope: (req) => String(req.headers['x-client']), table: args.table },
+    ),
+  );
+} else {
+  const keyed = handKeyed(driver, args.table);
+  const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+  app.post('/transfer', async (req: Request & { rawBody?: Buffer }, res, next) => {
+    try {
+      const header = req.headers['idempotency-key'];
+      const scope = req.headers['x-client'];
+      if (typeof header !== 'string' || !/^"[\x20-\x21\x23-\x5b\x5d-\x7e]{1,255}"$/.test(header) || typeof scope !== 'string') {
+        return void res.status(400).end();
+      }
+      const { account, amount } = req.body as Transfer;
+      const body = Buffer.from(JSON.stringify({ account }));
+      const headers = { 'content-type': 'application/json; charset=utf-8' };
+      const outcome = await keyed(
+        {
+          scope,
+          key: header.slice(1, -1),
+          fingerprint: sha256(`POST ${req.originalUrl}\n${sha256(req.rawBody ?? '')}`),
+          lifetimeMs: LIFETIME_MS,
+          status: 201,
+          headers: JSON.stringify(headers),
+          body,
+        },
+        (tx) => driver.update(tx, account, amount),
+      );
+      if (outcome === 'taken') return void res.status(409).end();
+      res.status(201).set(headers).end(body);
+    } catch (error) {
+      next(error);
+    }
+  });
+}
+
+async function sdkStore(driver: Driver): Promise<BarrierStore<unknown>> {
+  // The barrier table is never written: an idempotent route uses only the key table.
+  const table = `${args.table}_barrier`;
+  switch (driver.engine) {
+    case 'sqlite':
+      return (await import('../adapters/stores/sqlite.js')).sqliteStore(driver.handle, { table }) as BarrierStore<unknown>;
+    case 'mysql':
+      return (await import('../adapters/stores/mysql.js')).mysqlStore(driver.handle, { table }) as BarrierStore<unknown>;
+    case 'postgres':
+      return (await import('../adapters/stores/postgres.js')).postgresStore(driver.handle, { table }) as BarrierStore<unknown>;
+  }
+}
+
+const server = createServer(app);
+server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : address}\n`);
 });
-
-process.once('SIGTERM', () => {
-  server.close();
-  server.closeAllConnections();
-  void engine
-    .dropTable(KEYS)
-    .then(() => engine.close())
-    .finally(() => process.exit(0));
-});
+serveBenchmark(server, driver);

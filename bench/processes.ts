@@ -61,6 +61,8 @@ export interface Workers {
   script: Record<Mechanism, string>;
   /** The fronts benchmark's server (bench/front-server.ts). */
   front: string;
+  /** The idempotency benchmark's server (bench/idempotency-server.ts). */
+  idempotency: string;
   /** Section 6's measurement (bench/overhead-worker.ts). */
   overhead: string;
   /** The outbox's enqueue variants (bench/outbox-worker.ts). */
@@ -78,6 +80,7 @@ export async function bundleWorkers(): Promise<Workers> {
     hand: here('./worker-hand.ts'),
     sdk: here('./worker-sdk.ts'),
     front: here('./front-server.ts'),
+    idempotency: here('./idempotency-server.ts'),
     overhead: here('./overhead-worker.ts'),
     outbox: here('./outbox-worker.ts'),
     budget: here('./budget-worker.ts'),
@@ -87,6 +90,7 @@ export async function bundleWorkers(): Promise<Workers> {
   return {
     script: { hand, 'hand A/A': hand, sdk: join(dir, 'sdk.mjs'), 'sdk no-otel': join(dir, 'sdk-no-otel.mjs') },
     front: join(dir, 'front.mjs'),
+    idempotency: join(dir, 'idempotency.mjs'),
     overhead: join(dir, 'overhead.mjs'),
     outbox: join(dir, 'outbox.mjs'),
     budget: { otel: join(dir, 'budget.mjs'), 'no-otel': join(dir, 'budget-no-otel.mjs') },

@@ -23,15 +23,15 @@ import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
 
 const ENGINE_LABEL: Record<EngineName, string> = { sqlite: 'SQLite', mysql: 'MariaDB', postgres: 'PostgreSQL' };
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 const rate = (measured: Measured, name: string) => Math.round(median(measured.rates[name]!)).toString();
-const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+export const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 /** A ratio with the interquartile range of its per-round values. */
-const shown = (r: Ratio) => `${fixed(r.median)} (${fixed(r.low)}–${fixed(r.high)})`;
+export const shown = (r: Ratio) => `${fixed(r.median)} (${fixed(r.low)}–${fixed(r.high)})`;
 const verdict = (met: boolean) => (met ? 'yes' : '**no**');
 const atLeast = (r: Ratio, target: number) => `${shown(r)} ${verdict(r.median >= target)}`;
 
@@ -44,7 +44,7 @@ function conflictNote(conflicts: Conflicts): string {
  * A ratio against its A/A control: `excess` is (ratio median) − (A/A median), what is left of the
  * ratio once the difference between two identical processes is taken out; the target applies to it.
  */
-function againstControl(r: Ratio, control: Ratio, target: number, direction: 'at most' | 'at least'): string {
+export function againstControl(r: Ratio, control: Ratio, target: number, direction: 'at most' | 'at least'): string {
   const excess = r.median - control.median;
   const met = direction === 'at most' ? 1 + excess <= target : 1 + excess >= target;
   return `${excess >= 0 ? '+' : '−'}${fixed(Math.abs(excess))} ${verdict(met)}`;

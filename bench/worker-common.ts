@@ -169,6 +169,24 @@ export function threadCpuSince(before: Map<string, number>): ThreadCpu {
 }
 
 /**
+ * A benchmark server's side of the CPU reading (bench/fronts.ts `startServer`): over IPC, `mark`
+ * starts a reading and `cpu` answers the per-thread CPU since. And on SIGTERM: requests still in
+ * flight (a load generator stops mid-request) finish, then the pool closes and the process exits.
+ */
+export function serveBenchmark(server: import('node:http').Server, driver: Driver): void {
+  let mark = threadTimes();
+  process.on('message', (message: 'mark' | 'cpu') => {
+    if (message === 'mark') mark = threadTimes();
+    process.send!(message === 'mark' ? 'marked' : threadCpuSince(mark));
+  });
+  process.once('SIGTERM', () => {
+    server.close(() => void driver.close().finally(() => process.exit(0)));
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 2000).unref();
+  });
+}
+
+/**
  * One op's client loops, made once and kept for the worker's life: warm-up and measured rounds go
  * through the same closures, so V8's optimised code for them is the code that is measured (a new
  * closure at a window's start deoptimises on "wrong call target" and recompiles in the window).
