@@ -237,7 +237,9 @@ function frontsSection(engines: EngineReport[], plan: FrontsPlan): string {
       const rpsControl = routeRatio(result, 'requestsPerSecond', 'control');
       const p99 = routeRatio(result, 'p99Ms');
       const p99Control = routeRatio(result, 'p99Ms', 'control');
-      const figure = (server: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms') =>
+      const cpu = routeRatio(result, 'cpuMicros');
+      const cpuControl = routeRatio(result, 'cpuMicros', 'control');
+      const figure = (server: 'sdk' | 'hand', field: 'requestsPerSecond' | 'p99Ms' | 'cpuMicros') =>
         fixed(median(result.rounds[server].map((round) => round[field])), 0);
       rows.push([
         ENGINE_LABEL[report.engine],
@@ -252,6 +254,8 @@ function frontsSection(engines: EngineReport[], plan: FrontsPlan): string {
         shown(p99),
         shown(p99Control),
         againstControl(p99, p99Control, 1.1, 'at most'),
+        `${figure('sdk', 'cpuMicros')} / ${figure('hand', 'cpuMicros')}`,
+        `${shown(cpu)}; A/A ${shown(cpuControl)}`,
       ]);
     }
   }
@@ -264,7 +268,8 @@ the hand-written one the same framework with a route on the raw driver sending t
 (bench/front-server.ts, txbarrier not loaded), and a second hand-written server is the A/A control. All answer
 \`{"dtm_result":"SUCCESS","outcome":"applied","value":…}\`. Each server gets one unmeasured ${plan.warmSeconds} s round, then
 ${plan.rounds} rounds of ${plan.roundSeconds} s rotate among the three. Ratios are medians of per-round ratios (interquartile
-range in brackets); targets apply beyond the A/A ratio, as in section 1.
+range in brackets); targets apply beyond the A/A ratio, as in section 1. The CPU columns are the server process's
+per request, read per thread as in section 1 (the database's and autocannon's are not in them).
 
 ${table(
   [
@@ -280,6 +285,8 @@ ${table(
     'p99 SDK / hand',
     'A/A',
     'beyond A/A (≤ +0.10)',
+    'server CPU µs/request SDK / hand',
+    'CPU SDK / hand',
   ],
   rows,
 )}`;
