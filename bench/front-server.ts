@@ -18,7 +18,8 @@ import { connect, type Driver, serveBenchmark, type WorkerArgs } from './worker-
 
 export interface FrontArgs extends Pick<WorkerArgs, 'engine' | 'table' | 'accounts' | 'target'> {
   front: FrontName;
-  route: 'sdk' | 'hand';
+  /** `core`: the hand-written route, its barrier op through `Barrier.call` instead (txbarrier loaded; no front adapter, no protocol module). */
+  route: 'sdk' | 'hand' | 'core';
 }
 
 interface Transfer {
@@ -60,7 +61,22 @@ async function handBranch(query: URLSearchParams, body: Transfer): Promise<{ sta
   if (conflict) return { status: 425, body: '{"dtm_result":"ONGOING"}' };
   return { status: 200, body: JSON.stringify({ dtm_result: 'SUCCESS', outcome: 'applied', value: { account: body.account } }) };
 }
-const applyAction = handOp(driver, { table: args.table, op: 'action' });
+const applyAction = args.route === 'core' ? await sdkAction() : handOp(driver, { table: args.table, op: 'action' });
+
+/** The saga action through the SDK's `Barrier.call`, answering as `handOp` does (true on a conflict to retry). */
+async function sdkAction(): Promise<(gid: string, account: number, amount: number) => Promise<boolean>> {
+  const [{ Barrier, BarrierOngoing }, store] = await Promise.all([import('../src/index.js'), sdkStore(driver)]);
+  return async (gid, account, amount) => {
+    try {
+      const result = await Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' }).call(store, (tx) => driver.update(tx, account, amount));
+      if (result.outcome !== 'applied') throw new Error(`the action of ${gid} did not apply: ${result.outcome}`);
+      return false;
+    } catch (error) {
+      if (error instanceof BarrierOngoing || store.dialect.isRetryable(error)) return true;
+      throw error;
+    }
+  };
+}
 
 const queryOf = (url: string | undefined) => new URLSearchParams((url ?? '').split('?')[1] ?? '');
 

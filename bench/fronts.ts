@@ -16,10 +16,13 @@ import type { ThreadCpu } from './worker-common.js';
 import { type Ratio, spread } from './rounds.js';
 import { MYSQL_URL, POSTGRES_URL } from '../servers/index.js';
 
-export type Route = 'sdk' | 'hand';
-/** The servers of one front: the SDK's route, the hand-written one, and the hand-written one again (the A/A control). */
+export type Route = 'sdk' | 'hand' | 'core';
+/**
+ * The servers of one front: the SDK's route, the hand-written one, and the hand-written one again (the
+ * A/A control); with `FrontsPlan.core`, also the hand-written route calling `Barrier.call` (`core`),
+ * which splits the SDK's cost between the barrier call and the front adapter.
+ */
 export type Server = Route | 'control';
-const SERVERS: readonly Server[] = ['sdk', 'hand', 'control'];
 
 export interface RouteRound {
   requestsPerSecond: number;
@@ -32,7 +35,7 @@ export interface RouteRound {
 export interface FrontResult {
   front: FrontName;
   connections: number;
-  rounds: Record<Server, RouteRound[]>;
+  rounds: Partial<Record<Server, RouteRound[]>> & Record<'sdk' | 'hand' | 'control', RouteRound[]>;
 }
 
 export interface FrontsPlan {
@@ -44,6 +47,8 @@ export interface FrontsPlan {
   fronts?: readonly FrontName[];
   /** Engines the section runs on (default: all the run's); the full run keeps it to PostgreSQL, for time. */
   engines?: readonly EngineName[];
+  /** Also run the `core` server (a diagnosis: where the SDK's extra cost per request is). */
+  core?: boolean;
 }
 
 /** A server process listening on `port`, whose CPU `cpu` reads. */
@@ -150,20 +155,21 @@ export async function measureFronts<Tx>(engine: BenchEngine<Tx>, workers: Worker
   await engine.createBarrierTable(table, 'default');
   const results: FrontResult[] = [];
   try {
+    const kinds: Server[] = plan.core ? ['sdk', 'hand', 'control', 'core'] : ['sdk', 'hand', 'control'];
     for (const front of plan.fronts ?? FRONTS) {
       const servers = await Promise.all(
-        SERVERS.map((server) => startFront(workers, frontArgs(engine, front, server === 'control' ? 'hand' : server, table))),
+        kinds.map((server) => startFront(workers, frontArgs(engine, front, server === 'control' ? 'hand' : server, table))),
       );
       try {
-        const process = (server: Server) => servers[SERVERS.indexOf(server)]!;
+        const serverOf = (server: Server) => servers[kinds.indexOf(server)]!;
         // Warm-up: JIT, pool connections, the table's first pages.
-        for (const server of SERVERS) await round(process(server), plan.warmSeconds, plan.connections);
-        const rounds: Record<Server, RouteRound[]> = { sdk: [], hand: [], control: [] };
+        for (const server of kinds) await round(serverOf(server), plan.warmSeconds, plan.connections);
+        const rounds = Object.fromEntries(kinds.map((server) => [server, []])) as unknown as FrontResult['rounds'];
         for (let index = 0; index < plan.rounds; index++) {
-          const start = index % SERVERS.length;
-          const order = [...SERVERS.slice(start), ...SERVERS.slice(0, start)];
+          const start = index % kinds.length;
+          const order = [...kinds.slice(start), ...kinds.slice(0, start)];
           for (const server of index % 2 === 0 ? order : order.reverse()) {
-            rounds[server].push(await round(process(server), plan.roundSeconds, plan.connections));
+            rounds[server]!.push(await round(serverOf(server), plan.roundSeconds, plan.connections));
           }
         }
         results.push({ front, connections: plan.connections, rounds });
@@ -178,6 +184,6 @@ export async function measureFronts<Tx>(engine: BenchEngine<Tx>, workers: Worker
 }
 
 /** A server's figure divided by the hand-written route's in the same round, over all rounds (`control`: the A/A ratio). */
-export function routeRatio(result: FrontResult, field: keyof RouteRound, server: 'sdk' | 'control' = 'sdk'): Ratio {
-  return spread(result.rounds[server].map((value, index) => value[field] / result.rounds.hand[index]![field]));
+export function routeRatio(result: FrontResult, field: keyof RouteRound, server: Exclude<Server, 'hand'> = 'sdk'): Ratio {
+  return spread((result.rounds[server] ?? []).map((value, index) => value[field] / result.rounds.hand[index]![field]));
 }
