@@ -4,11 +4,13 @@
  * variant did its work. Tables get a prefix of their own, so concurrent test runs cannot collide.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { EngineName } from '../../bench/engine.js';
 import { openEngine } from '../../bench/engines.js';
-import { actionPath, frontArgs, startFront, stopFront } from '../../bench/fronts.js';
-import { bundleWorkers, VARIANTS } from '../../bench/processes.js';
+import { actionPath, frontArgs, startFront, startServer, stopFront } from '../../bench/fronts.js';
+import { ensureIdempotencySchema } from '../../src/idempotency/guard.js';
+import { bundleWorkers, targetOf, VARIANTS } from '../../bench/processes.js';
 import { FRONTS } from '../../chaos/fronts.js';
 import { renderReport } from '../../bench/report.js';
 import { type EngineReport, runSuite, type Section, SECTIONS, suiteConfig } from '../../bench/suite.js';
@@ -79,7 +81,7 @@ describe('benchmarks: sqlite', () => {
     try {
       await engine.createBarrierTable(table, 'default');
       for (const front of FRONTS) {
-        const servers = await Promise.all((['sdk', 'hand'] as const).map((route) => startFront(workers, frontArgs(engine, front, route, table))));
+        const servers = await Promise.all((['sdk', 'hand', 'core'] as const).map((route) => startFront(workers, frontArgs(engine, front, route, table))));
         try {
           const post = async (port: number, gid: string) => {
             const response = await fetch(`http://127.0.0.1:${port}${actionPath(gid)}`, {
@@ -89,12 +91,49 @@ describe('benchmarks: sqlite', () => {
             });
             return { status: response.status, type: response.headers.get('content-type')?.split(';')[0], body: await response.text() };
           };
-          const [sdk, hand] = [await post(servers[0]!.port, randomUUID()), await post(servers[1]!.port, randomUUID())];
+          const [sdk, hand, core] = [await post(servers[0]!.port, randomUUID()), await post(servers[1]!.port, randomUUID()), await post(servers[2]!.port, randomUUID())];
           expect(sdk, front).toEqual({ status: 200, type: 'application/json', body: '{"dtm_result":"SUCCESS","outcome":"applied","value":{"account":7}}' });
           expect(hand, front).toEqual(sdk);
+          expect(core, front).toEqual(sdk);
         } finally {
           await Promise.all(servers.map(({ child }) => stopFront(child)));
         }
+      }
+    } finally {
+      workers.dispose();
+      await engine.close();
+    }
+  });
+});
+
+describe('benchmarks: idempotency keys', () => {
+  it('answers and stores the same from idempotentRoute and from the key row written by hand', async () => {
+    const engine = await openEngine('sqlite', { prefix: prefix() });
+    const workers = await bundleWorkers();
+    const table = `${engine.prefix}keys`;
+    try {
+      await ensureIdempotencySchema(engine.store(`${engine.prefix}barrier`), { table });
+      const args = (route: 'sdk' | 'hand') => JSON.stringify({ engine: 'sqlite', target: targetOf('sqlite', engine.file), accounts: `${engine.prefix}accounts`, route, table });
+      const servers = [await startServer(workers.idempotency, [args('sdk')], 'sdk'), await startServer(workers.idempotency, [args('hand')], 'hand')];
+      try {
+        const post = async (port: number, key: string) => {
+          const response = await fetch(`http://127.0.0.1:${port}/transfer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'idempotency-key': `"${key}"`, 'x-client': 'bench' },
+            body: JSON.stringify({ account: 7, amount: 1 }),
+          });
+          return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
+        };
+        const [sdk, hand] = [await post(servers[0]!.port, 'key-sdk'), await post(servers[1]!.port, 'key-hand')];
+        expect(sdk).toEqual({ status: 201, type: 'application/json; charset=utf-8', body: '{"account":7}' });
+        expect(hand).toEqual(sdk);
+        const db = new Database(engine.file!, { readonly: true });
+        const rows = db.prepare(`SELECT idem_key, fingerprint, status, headers, CAST(body AS TEXT) AS body FROM "${table}" ORDER BY idem_key`).all() as Record<string, unknown>[];
+        db.close();
+        expect(rows.map(({ idem_key, ...row }) => row)).toEqual([rows[0]!, rows[0]!].map(({ idem_key, ...row }) => row));
+        expect(rows.map((row) => row.idem_key)).toEqual(['key-hand', 'key-sdk']);
+      } finally {
+        await Promise.all(servers.map(({ child }) => stopFront(child)));
       }
     } finally {
       workers.dispose();
