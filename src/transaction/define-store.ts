@@ -3,6 +3,7 @@ import { parseDuration } from '../duration.js';
 import { BarrierConfigError } from '../errors.js';
 import type { BarrierHooks } from '../observe/hooks.js';
 import type { BarrierExecutor, BarrierStore, PruneOptions, StatementRunner, StoreOptions, TargetOptions } from './store.js';
+import { Deadlines } from './deadlines.js';
 import { checkedConnection, runTransaction, type TransactionDriver } from './run.js';
 
 const ONE_DAY_MS = 86_400_000;
@@ -56,7 +57,9 @@ export function defineStore<Conn, Tx>(
   // timer, so a live process always ends the transaction itself, in order.
   const idleTimeoutMs = transactionTimeout === false ? false : transactionTimeout + SERVER_BOUND_MARGIN_MS;
   const steps = driver({ isolationLevel, lockTimeoutMs: lockTimeout, idleTimeoutMs });
-  const transaction: BarrierStore<Tx>['transaction'] = (work) => runTransaction(steps, dialect, transactionTimeout, work);
+  // One deadline queue and timer per store, shared by all its transactions.
+  const bound = transactionTimeout === false ? false : new Deadlines(transactionTimeout);
+  const transaction: BarrierStore<Tx>['transaction'] = (work) => runTransaction(steps, dialect, bound, work);
 
   return {
     ...target,

@@ -1,5 +1,6 @@
 import { BarrierConfigError, BarrierTimeout, BarrierTransactionAborted } from '../errors.js';
 import type { Dialect } from '../dialects/dialect.js';
+import { Deadlines } from './deadlines.js';
 import type { BarrierConnection, Row, StatementRunner } from './store.js';
 
 /**
@@ -10,7 +11,10 @@ import type { BarrierConnection, Row, StatementRunner } from './store.js';
 export interface TransactionDriver<Conn, Tx> {
   /** Borrows a connection from the pool. */
   acquire(): Promise<Conn>;
-  /** Opens a transaction with the store's isolation level and lock timeout (the dialect's `beginStatements`). */
+  /**
+   * Opens a transaction with the store's isolation level and lock timeout (the dialect's `beginStatements`).
+   * This and `commit` may also throw: runTransaction meets a throw as it meets a rejection.
+   */
   begin(connection: Conn): Promise<void>;
   /** Commits; resolves to false if the engine ended the transaction otherwise (PostgreSQL answers ROLLBACK on an aborted one). */
   commit(connection: Conn): Promise<boolean>;
@@ -29,20 +33,24 @@ export interface TransactionDriver<Conn, Tx> {
  * begin → work → commit-and-verify → rollback → release-or-destroy, for every store. Only a
  * connection whose COMMIT or ROLLBACK answered goes back to the pool: the pools here do not reset
  * connections, and one released mid-transaction would hand that transaction to the next borrower.
+ * `bound` is the store's `Deadlines` (one timer for all its transactions), or milliseconds for a
+ * bound of this call's own, or false for none.
  */
 export async function runTransaction<Conn, Tx, T>(
   driver: TransactionDriver<Conn, Tx>,
   dialect: Dialect,
-  timeoutMs: number | false,
+  bound: Deadlines | number | false,
   work: (connection: BarrierConnection<Tx>) => Promise<T>,
 ): Promise<T> {
+  const deadlines = typeof bound === 'number' ? new Deadlines(bound) : bound || undefined;
   const connection = await driver.acquire();
   let reusable = false;
   try {
     await driver.begin(connection);
     let result: T;
     try {
-      result = await bounded(work(checkedConnection(driver.runner(connection), dialect.name)), timeoutMs);
+      const running = work(checkedConnection(driver.runner(connection), dialect.name));
+      result = await (deadlines ? deadlines.bound(running) : running);
     } catch (error) {
       // After a timeout the work may still be running on this connection: only closing it stops
       // that. After a deadlock MySQL has already rolled back, so a ROLLBACK that answers proves
@@ -62,41 +70,32 @@ export async function runTransaction<Conn, Tx, T>(
   }
 }
 
-/** Resolves as `work` does, or rejects with `BarrierTimeout` once `timeoutMs` has passed. */
-function bounded<T>(work: Promise<T>, timeoutMs: number | false): Promise<T> {
-  if (timeoutMs === false) return work;
-  // One promise and one timer per transaction (not a race, a timeout promise and a finally).
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      // The caller is told of the timeout; whatever the abandoned work does later is only reported.
-      work.catch((error: unknown) => process.emitWarning(`txbarrier: a timed-out business function failed later: ${String(error)}`, 'TxbarrierLateError'));
-      reject(new BarrierTimeout(timeoutMs));
-    }, timeoutMs);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
-
 /**
  * A runner's statements with their results checked: a count that is not a non-negative integer,
  * or rows that are not objects, are refused rather than read as 0 or as no rows.
  */
 export function checkedConnection<Tx>(runner: StatementRunner<Tx>, engine: string): BarrierConnection<Tx> {
+  // Reactions made once per connection, not an async frame per statement (a promise and an await each).
+  const counted = (result: unknown) => countOf(runner.affectedRows(result), engine);
+  const read = (result: unknown) => rowsOf(runner.rows(result), engine);
   return {
     tx: runner.tx,
-    execute: async (sql, params) => countOf(runner.affectedRows(await runner.query(sql, params)), engine),
-    select: async (sql, params) => rowsOf(runner.rows(await runner.query(sql, params)), engine),
-    run: async (sql, params) => void (await runner.query(sql, params)),
+    execute: (sql, params) => resultOf(runner, sql, params).then(counted),
+    select: (sql, params) => resultOf(runner, sql, params).then(read),
+    run: (sql, params) => resultOf(runner, sql, params).then(nothing),
   };
 }
+
+/** The runner's result as a promise; a runner that throws rejects it, as an async one would. */
+function resultOf(runner: StatementRunner<unknown>, sql: string, params: readonly unknown[]): Promise<unknown> {
+  try {
+    return Promise.resolve(runner.query(sql, params));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const nothing = (): void => undefined;
 
 function countOf(count: unknown, engine: string): number {
   const value = typeof count === 'bigint' ? Number(count) : count;
