@@ -86,10 +86,15 @@ export function synchronousStore<Db extends SynchronousDatabase>(
     () => ({
       // The connection is the queue's turn: one transaction at a time on this file in this process.
       acquire: () => turnOn(file, waitMs),
-      begin: async () => void run('BEGIN IMMEDIATE'),
-      commit: async () => {
+      // Synchronous steps handing back settled promises: runTransaction awaits each inside its try, so a
+      // throw here is met exactly as a rejection would be, without an async frame per step.
+      begin: () => {
+        run('BEGIN IMMEDIATE');
+        return DONE;
+      },
+      commit: () => {
         run('COMMIT');
-        return true;
+        return COMMITTED;
       },
       // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR).
       rollback: async () => void (inTransaction() && run('ROLLBACK')),
@@ -109,15 +114,49 @@ export function synchronousStore<Db extends SynchronousDatabase>(
   return { ...store, exclusive: (fn) => exclusive(() => fn(db)) };
 }
 
-interface Queue {
-  busy: boolean;
-  waiting: Array<() => void>;
+const DONE = Promise.resolve();
+const COMMITTED = Promise.resolve(true);
+
+/** A call waiting for its turn on a file: a record, not a closure and a timer of its own. */
+interface Waiter {
+  /** When it gives up (performance.now()). */
+  readonly at: number;
+  readonly waitMs: number;
+  readonly turn: () => void;
+  readonly resolve: (turn: () => void) => void;
+  readonly reject: (error: unknown) => void;
 }
 
-// One set of queues per process, even when the ESM and the CommonJS builds are both loaded: two
-// sets would let two transactions interleave on one connection.
-const QUEUES = Symbol.for('txbarrier.sqlite.queues.v2');
-const queues: Map<object | string, Queue> = ((globalThis as { [QUEUES]?: Map<object | string, Queue> })[QUEUES] ??= new Map());
+/**
+ * One file's line: whether a transaction holds it, who waits (oldest first), and one timer for all
+ * the waiters, armed for the earliest bound (stores on one file may have different lock timeouts).
+ */
+interface Line {
+  busy: boolean;
+  readonly waiting: Waiter[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires. */
+  timerAt: number;
+}
+
+/**
+ * One set of lines per process, even when the ESM and the CommonJS builds are both loaded: two sets
+ * would let two transactions interleave on one connection. A file path's line is kept (a few bytes
+ * per file ever used); an in-memory database's line is its connection's, and goes with it.
+ */
+interface Lines {
+  readonly byPath: Map<string, Line>;
+  readonly byConnection: WeakMap<object, Line>;
+}
+const LINES = Symbol.for('txbarrier.sqlite.lines.v3');
+const lines: Lines = ((globalThis as { [LINES]?: Lines })[LINES] ??= { byPath: new Map(), byConnection: new WeakMap() });
+
+function lineOf(file: object | string): Line {
+  const byKind: Map<string, Line> | WeakMap<object, Line> = typeof file === 'string' ? lines.byPath : lines.byConnection;
+  let line = (byKind as Map<object | string, Line>).get(file);
+  if (!line) (byKind as Map<object | string, Line>).set(file, (line = { busy: false, waiting: [], timer: undefined, timerAt: Infinity }));
+  return line;
+}
 
 /**
  * Resolves to the file's turn once its earlier work has finished: a function that hands the turn
@@ -126,39 +165,62 @@ const queues: Map<object | string, Queue> = ((globalThis as { [QUEUES]?: Map<obj
  * same file, which waits for itself.
  */
 function turnOn(file: object | string, waitMs: number): Promise<() => void> {
-  let queue = queues.get(file);
-  if (!queue) queues.set(file, (queue = { busy: false, waiting: [] }));
-  const line = queue;
+  const line = lineOf(file);
   let handedOn = false;
-  const handOn = () => {
+  const turn = () => {
     if (handedOn) return;
     handedOn = true;
     const next = line.waiting.shift();
-    if (next) next();
-    else {
-      line.busy = false;
-      // Forget the queue once it drains, so closed databases are not kept alive.
-      queues.delete(file);
-    }
+    if (next) {
+      // Nobody left to bound: a pending timer would keep the process alive for nothing.
+      if (line.waiting.length === 0) disarm(line);
+      next.resolve(next.turn);
+    } else line.busy = false;
   };
   if (!line.busy) {
     line.busy = true;
-    return Promise.resolve(handOn);
+    return Promise.resolve(turn);
   }
-  return new Promise((resolvePromise, reject) => {
-    const start = () => {
-      clearTimeout(timer);
-      resolvePromise(handOn);
-    };
-    const timer = setTimeout(() => {
-      line.waiting.splice(line.waiting.indexOf(start), 1);
-      reject(
-        new BarrierOngoing(
-          `waited ${waitMs} ms for the transaction ahead of this one on the same SQLite file (a slow business ` +
-            'function, or a barrier call made from inside another barrier transaction on this file, which can never run)',
-        ),
-      );
-    }, waitMs);
-    line.waiting.push(start);
+  return new Promise((resolve, reject) => {
+    const at = performance.now() + waitMs;
+    line.waiting.push({ at, waitMs, turn, resolve, reject });
+    if (at < line.timerAt) arm(line, at);
   });
+}
+
+function arm(line: Line, at: number): void {
+  disarm(line);
+  line.timerAt = at;
+  // A timer may fire up to a millisecond early by performance.now(): the sweep re-arms for the rest.
+  line.timer = setTimeout(sweep, Math.max(1, Math.ceil(at - performance.now())), line);
+}
+
+function disarm(line: Line): void {
+  if (line.timer !== undefined) clearTimeout(line.timer);
+  line.timer = undefined;
+  line.timerAt = Infinity;
+}
+
+/** Turns away the waiters whose bound has passed, and re-arms for the earliest of the rest. */
+function sweep(line: Line): void {
+  line.timer = undefined;
+  line.timerAt = Infinity;
+  const now = performance.now();
+  let earliest = Infinity;
+  for (let index = 0; index < line.waiting.length; ) {
+    const waiter = line.waiting[index]!;
+    if (waiter.at > now) {
+      earliest = Math.min(earliest, waiter.at);
+      index++;
+      continue;
+    }
+    line.waiting.splice(index, 1);
+    waiter.reject(
+      new BarrierOngoing(
+        `waited ${waiter.waitMs} ms for the transaction ahead of this one on the same SQLite file (a slow business ` +
+          'function, or a barrier call made from inside another barrier transaction on this file, which can never run)',
+      ),
+    );
+  }
+  if (earliest < Infinity) arm(line, earliest);
 }

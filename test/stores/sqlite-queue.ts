@@ -3,6 +3,7 @@
  * node:sqlite): the per-file queue and its bounded wait, and busy handling against another process.
  * A driver's test file supplies a `SqliteDriver`, and keeps its driver-only tests.
  */
+import { createHook } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -177,6 +178,31 @@ export function describeSqliteQueue<Db extends SqliteConnection>(driver: SqliteD
       release();
       expect((await slow).outcome).toBe('applied');
       expect(db.prepare("SELECT COUNT(*) AS n FROM barrier WHERE gid = 'queued'").all()[0]).toMatchObject({ n: 0 });
+    });
+
+    it('bounds every waiter on a file with one timer, not one each, and still turns each away on time', async () => {
+      const { db } = temp();
+      const slowStore = driver.store(db, { lockTimeout: 5000 });
+      const quickStore = driver.store(db, { lockTimeout: 60 });
+      await slowStore.ensureSchema();
+      let release!: () => void;
+      const slow = action('holder').call(slowStore, () => new Promise<void>((resolve) => (release = resolve)));
+      let timers = 0;
+      const hook = createHook({ init: (_id, type) => void (type === 'Timeout' && timers++) });
+      hook.enable();
+      // Ten waiters with a 5 s bound, then three with 60 ms: the earlier bound must still be met.
+      const patient = Array.from({ length: 10 }, (_, i) => action(`patient-${i}`).call(slowStore, (tx) => credit(tx, `patient-${i}`)));
+      const started = Date.now();
+      const hasty = await Promise.all(Array.from({ length: 3 }, (_, i) => action(`hasty-${i}`).call(quickStore, () => 'never').catch((error: unknown) => error)));
+      hook.disable();
+      for (const error of hasty) expect(error).toBeInstanceOf(BarrierOngoing);
+      expect(Date.now() - started).toBeLessThan(2000);
+      // One for the 5 s bound, one re-armed for the 60 ms one, one re-armed after it: never one per waiter.
+      expect(timers).toBeLessThanOrEqual(3);
+      release();
+      expect((await slow).outcome).toBe('applied');
+      for (const result of await Promise.all(patient)) expect(result.outcome).toBe('applied');
+      expect(sum(db)).toBe(10);
     });
 
     it('lets other work on the connection wait for open barrier transactions through exclusive()', async () => {
