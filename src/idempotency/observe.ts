@@ -1,7 +1,7 @@
 import type { DialectName } from '../dialects/dialect.js';
 import type { Logger } from '../observe/hooks.js';
 import { metricsOn, recordIdempotency } from '../observe/metrics.js';
-import { DB_SYSTEM, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from '../observe/tracing.js';
+import { DB_SYSTEM, recordingSpan, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR, withActiveSpan } from '../observe/tracing.js';
 
 /**
  * What an idempotent route did with one request. `executed`: the handler ran and its response was
@@ -94,24 +94,24 @@ export function observeIdempotency<T extends Observed>(
   request: ObservedRequest,
   run: () => Promise<T>,
 ): Promise<T> {
-  const tracer = otelTracer();
-  if (!tracer) return timed(hooks, table, request, run);
-  return tracer.startActiveSpan('txbarrier idempotency', { kind: SPAN_KIND_INTERNAL }, (span) => {
-    if (!span.isRecording()) return timed(hooks, table, request, run);
-    span.setAttributes({
-      'db.system.name': DB_SYSTEM[table.engine],
-      'db.collection.name': table.table,
-      'http.request.method': request.method,
-    });
-    return timed(hooks, table, request, run, (outcome, error) => {
+  // No SDK registered: the API hands out a no-op span; skip its context and the attributes.
+  const span = recordingSpan('txbarrier idempotency', { kind: SPAN_KIND_INTERNAL });
+  if (!span) return timed(hooks, table, request, run);
+  span.setAttributes({
+    'db.system.name': DB_SYSTEM[table.engine],
+    'db.collection.name': table.table,
+    'http.request.method': request.method,
+  });
+  return withActiveSpan(span, () =>
+    timed(hooks, table, request, run, (outcome, error) => {
       span.setAttribute('txbarrier.idempotency.outcome', outcome);
       if (error !== undefined) {
         span.recordException(error instanceof Error ? error : String(error));
         span.setStatus({ code: SPAN_STATUS_ERROR, message: error instanceof Error ? error.message : String(error) });
       }
       span.end();
-    });
-  });
+    }),
+  );
 }
 
 async function timed<T extends Observed>(

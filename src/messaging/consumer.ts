@@ -16,6 +16,7 @@ import { parseDuration } from '../duration.js';
 import { BarrierConfigError, BarrierError, BarrierFailure, BarrierInputError } from '../errors.js';
 import type { Logger } from '../observe/hooks.js';
 import { recordSettlement } from '../observe/metrics.js';
+import { otelModule } from '../observe/tracing.js';
 import type { BarrierStore } from '../transaction/store.js';
 
 /**
@@ -397,23 +398,10 @@ function checkId(id: unknown): [string, undefined] | [undefined, BarrierMessageI
   }
 }
 
-/** The part of `@opentelemetry/api` that carries a W3C trace context from headers into the barrier's span. */
-interface OtelPropagationApi {
-  ROOT_CONTEXT: unknown;
-  propagation: { extract(context: unknown, carrier: Record<string, string>): unknown };
-  context: { with<T>(context: unknown, fn: () => T): T };
-}
-
-let otel: OtelPropagationApi | null | undefined;
-// Loaded at import, as src/observe/tracing.ts loads its tracer: a delivery must enter its transaction
-// without waiting. An optional peer: without it, deliveries run untraced.
-void import('@opentelemetry/api').then(
-  (module) => (otel = module as unknown as OtelPropagationApi),
-  () => (otel = null),
-);
-
 /** Runs `fn` in the trace context of the message's `traceparent`/`tracestate`, when both it and the API are there. */
 function withTraceContext<T>(header: (name: string) => string | undefined, fn: () => T): T {
+  // `@opentelemetry/api` as src/observe/tracing.ts loads it (at import, so a delivery need not wait).
+  const otel = otelModule();
   const traceparent = otel ? header('traceparent') : undefined;
   if (!otel || traceparent === undefined) return fn();
   const tracestate = header('tracestate');

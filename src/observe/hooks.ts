@@ -2,7 +2,7 @@ import type { Dialect } from '../dialects/dialect.js';
 import { BarrierFailure, BarrierOngoing, BarrierTimeout } from '../errors.js';
 import type { BarrierFields } from '../barrier/fields.js';
 import { metricsOn, recordBarrierCall } from './metrics.js';
-import { DB_SYSTEM, type DbSystem, type OtelSpan, otelTracer, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR } from './tracing.js';
+import { DB_SYSTEM, type DbSystem, type OtelSpan, otelTracer, recordingSpan, SPAN_KIND_INTERNAL, SPAN_STATUS_ERROR, withActiveSpan } from './tracing.js';
 
 /** What the barrier decided for one call. */
 export type Outcome = 'applied' | 'duplicate' | 'null-compensation' | 'dangling';
@@ -79,24 +79,23 @@ export function observe<T extends { outcome: Outcome }>(
   run: () => Promise<T>,
   settled: Settled = COMMITTED_BY_RUN,
 ): Promise<T> {
-  const tracer = otelTracer();
-  if (!tracer) return timed(target, call, run, settled);
-  return tracer.startActiveSpan(`txbarrier ${call.transType} ${call.op}`, { kind: SPAN_KIND_INTERNAL }, (span) => {
-    // No SDK registered: the API hands out a no-op span; skip the attributes and the clock.
-    if (!span.isRecording()) return timed(target, call, run, settled);
-    span.setAttributes({
-      'db.system.name': DB_SYSTEM[target.dialect.name],
-      'db.system': DB_SYSTEM[target.dialect.name],
-      'db.collection.name': target.table,
-      'txbarrier.trans_type': call.transType,
-      'txbarrier.gid': call.gid,
-      'txbarrier.branch_id': call.branchId,
-      'txbarrier.op': call.op,
-      'txbarrier.barrier_id': call.barrierId,
-    });
-    return timed(target, call, run, settled, span);
+  // No SDK registered: the API hands out a no-op span; skip its context, the attributes and the clock.
+  const span = recordingSpan(`txbarrier ${call.transType} ${call.op}`, SPAN_OPTIONS);
+  if (!span) return timed(target, call, run, settled);
+  span.setAttributes({
+    'db.system.name': DB_SYSTEM[target.dialect.name],
+    'db.system': DB_SYSTEM[target.dialect.name],
+    'db.collection.name': target.table,
+    'txbarrier.trans_type': call.transType,
+    'txbarrier.gid': call.gid,
+    'txbarrier.branch_id': call.branchId,
+    'txbarrier.op': call.op,
+    'txbarrier.barrier_id': call.barrierId,
   });
+  return withActiveSpan(span, () => timed(target, call, run, settled, span));
 }
+
+const SPAN_OPTIONS = { kind: SPAN_KIND_INTERNAL };
 
 /**
  * Whether a call on `target` has anyone to report to: hooks, a logger, or `@opentelemetry/api`

@@ -1,35 +1,17 @@
-import type { OtelSpan } from '../../observe/tracing.js';
+import { otelModule, recordingSpan, SPAN_STATUS_ERROR, withActiveSpan } from '../../observe/tracing.js';
 
-/**
- * The part of `@opentelemetry/api` the outbox uses: W3C trace context into and out of message
- * headers, and a producer span per publish. The package is an optional peer, loaded lazily as in
- * `tracing.ts`; without it, or before it has loaded, messages carry no trace context.
+/*
+ * The outbox's tracing: W3C trace context into and out of message headers, and a producer span per
+ * publish, through `@opentelemetry/api` as `tracing.ts` loads it (an optional peer); without it, or
+ * before it has loaded, messages carry no trace context.
  */
-interface OtelPropagationApi {
-  context: { active(): unknown };
-  propagation: {
-    inject(context: unknown, carrier: Record<string, string>): void;
-    extract(context: unknown, carrier: Record<string, string>): unknown;
-  };
-  trace: {
-    getTracer(name: string): {
-      startActiveSpan<T>(name: string, options: { kind: number; attributes?: Record<string, string | number> }, context: unknown, fn: (span: OtelSpan) => T): T;
-    };
-  };
-}
 
 /** `SpanKind.PRODUCER`. */
 const SPAN_KIND_PRODUCER = 3;
-const SPAN_STATUS_ERROR = 2;
-
-let api: OtelPropagationApi | null | undefined;
-void import('@opentelemetry/api').then(
-  (module) => (api = module as unknown as OtelPropagationApi),
-  () => (api = null),
-);
 
 /** The active span's trace context as headers (`traceparent`, `tracestate`), merged into `headers`. */
 export function withTraceContext(headers: Record<string, string>): Record<string, string> {
+  const api = otelModule();
   if (!api) return headers;
   const carrier = { ...headers };
   api.propagation.inject(api.context.active(), carrier);
@@ -46,19 +28,24 @@ export async function inPublishSpan<T>(
   headers: Record<string, string>,
   publish: (headers: Record<string, string>) => Promise<T>,
 ): Promise<T> {
-  const otel = api;
+  const otel = otelModule();
   if (!otel) return publish(headers);
   const parent = otel.propagation.extract(otel.context.active(), headers);
-  return otel.trace.getTracer('txbarrier').startActiveSpan(name, { kind: SPAN_KIND_PRODUCER, attributes }, parent, async (span) => {
-    try {
-      if (!span.isRecording()) return await publish(headers);
-      return await publish(withTraceContext(headers));
-    } catch (error) {
-      span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SPAN_STATUS_ERROR, message: error instanceof Error ? error.message : String(error) });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  const span = recordingSpan(name, { kind: SPAN_KIND_PRODUCER, attributes }, parent);
+  if (!span) return publish(headers);
+  return withActiveSpan(
+    span,
+    async () => {
+      try {
+        return await publish(withTraceContext(headers));
+      } catch (error) {
+        span.recordException(error instanceof Error ? error : String(error));
+        span.setStatus({ code: SPAN_STATUS_ERROR, message: error instanceof Error ? error.message : String(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+    parent,
+  );
 }
