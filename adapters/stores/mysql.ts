@@ -58,20 +58,22 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
   return defineStore(mysqlDialect, storeOptions, (settings): TransactionDriver<ConnectionOf<Pool>, ConnectionOf<Pool>> => {
     const { session, transaction } = mysqlDialect.beginStatements(settings);
     const sessionKey = session.join('; ');
+    const configure = async (connection: ConnectionOf<Pool>, driverConnection: object) => {
+      if (configured.get(driverConnection) !== sessionKey) {
+        for (const statement of session) await connection.query(statement);
+        configured.set(driverConnection, sessionKey);
+      }
+      for (const statement of transaction) await connection.query(statement);
+    };
     return {
       acquire: () => pool.getConnection() as Promise<ConnectionOf<Pool>>,
-      async begin(connection) {
+      begin(connection) {
         const driverConnection = connection.connection ?? connection;
-        if (configured.get(driverConnection) !== sessionKey) {
-          for (const statement of session) await connection.query(statement);
-          configured.set(driverConnection, sessionKey);
-        }
-        for (const statement of transaction) await connection.query(statement);
+        // The usual case, a configured connection and one statement, as a reaction rather than an async frame.
+        if (configured.get(driverConnection) === sessionKey && transaction.length === 1) return connection.query(transaction[0]!).then(nothing);
+        return configure(connection, driverConnection);
       },
-      commit: async (connection) => {
-        await connection.query('COMMIT');
-        return true;
-      },
+      commit: (connection) => connection.query('COMMIT').then(yes),
       rollback: async (connection) => void (await connection.query('ROLLBACK')),
       release: (connection) => connection.release(),
       destroy: (connection) => connection.destroy(),
@@ -82,6 +84,9 @@ export function mysqlStore<Pool extends MysqlPool>(pool: Pool, options: MysqlSto
 
 /** The session settings last applied to each driver connection. */
 const configured = new WeakMap<object, string>();
+
+const nothing = (): void => undefined;
+const yes = (): boolean => true;
 
 /**
  * A barrier executor over a mysql2 connection the caller already put in a transaction, for

@@ -63,14 +63,10 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
     // BEGIN and its SET LOCALs in one round trip (pg sends a parameterless query as one simple query).
     const begin = postgresDialect.beginStatements(settings).transaction.join('; ');
     return {
-      acquire: async () => {
-        const client = (await pool.connect()) as ClientOf<Pool>;
-        watch(client).lost = undefined;
-        return client;
-      },
-      begin: async (client) => void (await client.query(begin)),
-      // PostgreSQL answers COMMIT on an aborted transaction with a successful ROLLBACK.
-      commit: async (client) => (await client.query('COMMIT')).command !== 'ROLLBACK',
+      // Reactions, not async frames: each step costs one promise beyond the driver's own.
+      acquire: () => pool.connect().then(lent) as Promise<ClientOf<Pool>>,
+      begin: (client) => client.query(begin).then(nothing),
+      commit: (client) => client.query('COMMIT').then(committed),
       rollback: async (client) => void (await client.query('ROLLBACK')),
       release: (client) => client.release(),
       destroy: (client) => client.release(watch(client).lost ?? true),
@@ -81,6 +77,17 @@ export function postgresStore<Pool extends PostgresPool>(pool: Pool, options: Po
 }
 
 const watched = new WeakMap<object, { lost?: Error }>();
+
+/** A client just taken from the pool: nothing lost yet. */
+function lent<Client extends PostgresPoolClient>(client: Client): Client {
+  watch(client).lost = undefined;
+  return client;
+}
+
+const nothing = (): void => undefined;
+
+/** PostgreSQL answers COMMIT on an aborted transaction with a successful ROLLBACK. */
+const committed = (result: PostgresResult): boolean => result.command !== 'ROLLBACK';
 
 /**
  * pg-pool stops listening for errors on a client it lends out, and an unheard 'error' (the server

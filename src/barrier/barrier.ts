@@ -106,7 +106,8 @@ export class Barrier implements BarrierFields {
    * Resolves to the outcome. If `fn` throws, everything rolls back and that error is rethrown
    * unchanged. A database conflict in the barrier's own work or the commit becomes `BarrierOngoing`.
    */
-  async call<Tx, T>(store: BarrierStore<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
+  call<Tx, T>(store: BarrierStore<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
+    // Not async: #observed's promise is the call's, without a frame (a promise and two turns) around it.
     return this.#observed(store, (barrierId) => store.transaction((connection) => this.#guard(store, connection, barrierId, fn)));
   }
 
@@ -117,7 +118,7 @@ export class Barrier implements BarrierFields {
    * row is what stops the late action). Put all business work inside `fn`, never after this call.
    * If it throws, the caller rolls back.
    */
-  async within<Tx, T>(executor: BarrierExecutor<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
+  within<Tx, T>(executor: BarrierExecutor<Tx>, fn: (tx: Tx) => Promise<T> | T): Promise<BarrierResult<T>> {
     return this.#observed(
       executor,
       async (barrierId) => {
@@ -309,12 +310,17 @@ function statementsOf({ dialect, table, placeholder }: BarrierTarget): Statement
  * database conflict (deadlock, serialization failure, lock timeout, busy file) as `BarrierOngoing`,
  * and a missing barrier table as a `BarrierConfigError` that names it and the fix.
  */
-async function withCallErrors<T>(target: CallTarget, run: () => Promise<T>): Promise<T> {
+function withCallErrors<T>(target: CallTarget, run: () => PromiseLike<T>): Promise<T> {
+  // A reaction rather than an async frame: one promise per call instead of a frame's promise and its await.
+  let running: PromiseLike<T>;
   try {
-    return await run();
+    running = run();
   } catch (thrown) {
-    throw callError(target, thrown);
+    return Promise.reject(callError(target, thrown));
   }
+  return Promise.resolve(running).then(undefined, (thrown: unknown) => {
+    throw callError(target, thrown);
+  });
 }
 
 function callError(target: CallTarget, error: unknown): unknown {
