@@ -18,7 +18,7 @@ import {
   type VariantName,
   VARIANTS,
 } from './processes.js';
-import type { EngineReport, SuiteReport } from './suite.js';
+import { type EngineReport, type Section, SECTIONS, type SuiteReport } from './suite.js';
 import { type Conflicts, STATEMENT_COUNTS } from './throughput.js';
 
 const ENGINE_LABEL: Record<EngineName, string> = { sqlite: 'SQLite', mysql: 'MariaDB', postgres: 'PostgreSQL' };
@@ -313,9 +313,24 @@ function growthRow(engine: EngineName, growth: GrowthResult, clients: number): s
   ];
 }
 
+const GROWTH_HEADING = '### 5. Table size: insert cost as the table grows, and prune under load';
+
 function growthSection(report: SuiteReport): string {
   const clients = Math.max(...report.config.throughput.clients);
   const rows = report.engines.flatMap((e) => (e.growth ? [growthRow(e.engine, e.growth, clients)] : []));
+  if (rows.length === 0) return '';
+  return `${GROWTH_HEADING}
+
+Barrier-only transactions (insert + commit, no business statement) by the SDK, interleaved across tables
+preloaded with rows 30 days old whose gids are spread over the key space random UUIDs fall in. Cost is time per
+insert relative to the empty table (target at 10M: ≤ 1.20).
+
+${table(['engine', 'clients', 'tx/s by table size', 'cost relative to empty', 'load time'], rows)}`;
+}
+
+/** The prune half of section 5: its heading is the growth half's, unless the growth half is absent. */
+function pruneSection(report: SuiteReport, withHeading: boolean): string {
+  const clients = Math.max(...report.config.throughput.clients);
   const pruneRows = report.engines.flatMap((e) => {
     const p = e.prune;
     if (!p) return [];
@@ -332,23 +347,12 @@ function growthSection(report: SuiteReport): string {
       ],
     ];
   });
-  if (rows.length === 0 && pruneRows.length === 0) return '';
-  const parts = ['### 5. Table size: insert cost as the table grows, and prune under load'];
-  if (rows.length > 0) {
-    parts.push(`Barrier-only transactions (insert + commit, no business statement) by the SDK, interleaved across tables
-preloaded with rows 30 days old whose gids are spread over the key space random UUIDs fall in. Cost is time per
-insert relative to the empty table (target at 10M: ≤ 1.20).
-
-${table(['engine', 'clients', 'tx/s by table size', 'cost relative to empty', 'load time'], rows)}`);
-  }
-  if (pruneRows.length > 0) {
-    const { pruneBaselineSeconds } = report.config;
-    parts.push(`\`store.prune({ olderThan: '7d' })\` (batches of 1000) on a table of old rows while ${clients} clients keep inserting
+  if (pruneRows.length === 0) return '';
+  const { pruneBaselineSeconds } = report.config;
+  return `${withHeading ? `${GROWTH_HEADING}\n\n` : ''}\`store.prune({ olderThan: '7d' })\` (batches of 1000) on a table of old rows while ${clients} clients keep inserting
 (SDK forward op, one business UPDATE). Baseline: the same inserts for ${pruneBaselineSeconds} s just before, no prune.
 
-${table(['engine', 'rows pruned', 'rows/s', 'prune took', 'inserts during prune', 'insert ms p50 / p99 / max, during', 'same, baseline', 'max < 100 ms'], pruneRows)}`);
-  }
-  return parts.join('\n\n');
+${table(['engine', 'rows pruned', 'rows/s', 'prune took', 'inserts during prune', 'insert ms p50 / p99 / max, during', 'same, baseline', 'max < 100 ms'], pruneRows)}`;
 }
 
 function overheadSection(report: SuiteReport): string {
@@ -369,12 +373,13 @@ The last column is txbarrier's own work per call; compare it with section 1's CP
 ${table(['engine', 'SDK µs per call', 'hand-written µs per call', "the SDK's own µs per call"], rows)}`;
 }
 
+const load = (values: number[]) => values.map((v) => v.toFixed(2)).join(', ');
+
 function header(report: SuiteReport, command: string, forcedAbove?: number): string {
   const { machine, config } = report;
   const versions = report.engines.map((e) =>
     e.skipped ? `- ${ENGINE_LABEL[e.engine]}: skipped (${e.skipped})` : `- ${e.version}`,
   );
-  const load = (values: number[]) => values.map((v) => v.toFixed(2)).join(', ');
   const forced =
     forcedAbove === undefined
       ? ''
@@ -382,6 +387,9 @@ function header(report: SuiteReport, command: string, forcedAbove?: number): str
 (see below); other work shared the cores, so rates and CPU per op include its interference. The A/A columns show how
 much.\n`;
   return `### Run${forced}
+
+The latest write below; each section opens with when it was taken, by which command and at what load (a run with
+\`--only\` replaces the sections it ran and keeps the others' earlier figures).
 
 - Date: ${report.date}
 - Command: \`${command}\`
@@ -391,17 +399,67 @@ much.\n`;
 ${versions.join('\n')}`;
 }
 
+/** One section's figures as rendered, keyed by the section that produced them. */
+export type SectionBlocks = Partial<Record<Section, string>>;
+
+/** `*Taken …*`: when and how a section's figures were taken, and the load around it. */
+function takenLine(report: SuiteReport, section: Section, command: string, forcedAbove?: number): string {
+  const run = report.sections[section];
+  const when = run ? run.date : report.date;
+  const loads = run
+    ? `load average (1, 5, 15 min) ${load(run.loadBefore)} before it, ${load(run.loadAfter)} after; it took ${fixed(run.seconds / 60, 1)} min`
+    : `load average ${load(report.machine.loadBefore)} before the run, ${load(report.machine.loadAfter)} after`;
+  return `*Taken ${when} by \`${command}\`${forcedAbove === undefined ? '' : ' (forced past the load limit)'}, Node ${report.machine.node}; ${loads}.*`;
+}
+
+/** The figures of each section that ran and has rows, each opening with its taken line (after its heading). */
+export function renderSections(report: SuiteReport, command: string, forcedAbove?: number): SectionBlocks {
+  const rendered: SectionBlocks = {
+    cost: costSection(report.engines, report.config.processes),
+    schema: schemaSection(report.engines),
+    statements: statementsSection(report.engines),
+    fronts: frontsSection(report.engines, report.config.fronts),
+    growth: growthSection(report),
+    prune: pruneSection(report, !report.engines.some((e) => e.growth)),
+    overhead: overheadSection(report),
+  };
+  const blocks: SectionBlocks = {};
+  for (const section of SECTIONS) {
+    const text = rendered[section];
+    if (!text) continue;
+    const taken = takenLine(report, section, command, forcedAbove);
+    const lines = text.split('\n');
+    blocks[section] = lines[0]!.startsWith('###') ? [lines[0], '', taken, ...lines.slice(1)].join('\n') : `${taken}\n\n${text}`;
+  }
+  return blocks;
+}
+
 /** `forcedAbove`: the load limit the run was forced past (`--force`), said in the output. */
 export function renderReport(report: SuiteReport, command: string, forcedAbove?: number): string {
-  return [
-    header(report, command, forcedAbove),
-    costSection(report.engines, report.config.processes),
-    schemaSection(report.engines),
-    statementsSection(report.engines),
-    frontsSection(report.engines, report.config.fronts),
-    growthSection(report),
-    overheadSection(report),
-  ]
-    .filter((part) => part !== '')
-    .join('\n\n');
+  const blocks = renderSections(report, command, forcedAbove);
+  return [header(report, command, forcedAbove), ...SECTIONS.flatMap((section) => blocks[section] ?? [])].join('\n\n');
+}
+
+const sectionBegin = (section: Section) => `<!-- bench:section ${section} -->`;
+const sectionEnd = (section: Section) => `<!-- bench:section-end ${section} -->`;
+
+/**
+ * The generated block of RESULTS.md after a run: the run's header, then every section in order, the
+ * ones this run rendered replacing their earlier figures, the others kept as `previous` had them
+ * (each with its own taken line). `previous` is the text between the block's markers.
+ */
+export function mergeGenerated(previous: string, report: SuiteReport, command: string, forcedAbove?: number): string {
+  const blocks = renderSections(report, command, forcedAbove);
+  const parts = [header(report, command, forcedAbove)];
+  for (const section of SECTIONS) {
+    const fresh = blocks[section];
+    if (fresh !== undefined) {
+      parts.push(`${sectionBegin(section)}\n${fresh}\n${sectionEnd(section)}`);
+      continue;
+    }
+    const begin = previous.indexOf(sectionBegin(section));
+    const end = previous.indexOf(sectionEnd(section));
+    if (begin >= 0 && end > begin) parts.push(previous.slice(begin, end + sectionEnd(section).length));
+  }
+  return parts.join('\n\n');
 }

@@ -2,7 +2,9 @@
  * npm run bench [-- --engines sqlite,mysql,postgres] [--quick] [--only cost,schema,…] [--fronts-engines sqlite,mysql,postgres] [--reload] [--write [--force]]
  *
  * Prints the results as markdown on stdout (progress goes to stderr). --write also puts them into
- * bench/RESULTS.md between its generated-results markers, leaving the notes around them alone. On a
+ * bench/RESULTS.md between its generated-results markers, leaving the notes around them alone: the
+ * sections this run measured replace their earlier figures, and the others keep theirs, each with
+ * its own "taken" line (so `--only cost,fronts,overhead` leaves section 5's long loads alone). On a
  * loaded machine the figures measure the other load: --write refuses to start when the 1-minute load
  * average is above 1.5, unless --force, and then the file says so.
  * Server URLs: TXBARRIER_MYSQL_URL, TXBARRIER_POSTGRES_URL (defaults: local root / postgres, database txbarrier_test, which npm test creates).
@@ -12,7 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENGINES, type EngineName } from './engine.js';
-import { renderReport } from './report.js';
+import { mergeGenerated, renderReport } from './report.js';
 import { runSuite, type Section, SECTIONS, suiteConfig } from './suite.js';
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
@@ -60,7 +62,8 @@ if (values['fronts-engines'] !== undefined) config.fronts = { ...config.fronts, 
 const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
 
 const report = await runSuite(config, (line) => process.stderr.write(`${line}\n`));
-const markdown = renderReport(report, command, values.force && load1! > MAX_LOAD ? MAX_LOAD : undefined);
+const forcedAbove = values.force && load1! > MAX_LOAD ? MAX_LOAD : undefined;
+const markdown = renderReport(report, command, forcedAbove);
 process.stdout.write(`${markdown}\n`);
 
 if (values.write) {
@@ -74,6 +77,7 @@ if (values.write) {
   const begin = current.indexOf(BEGIN);
   const end = current.indexOf(END);
   if (begin < 0 || end < begin) throw new Error(`${RESULTS} has no ${BEGIN} … ${END} markers`);
-  writeFileSync(RESULTS, `${current.slice(0, begin + BEGIN.length)}\n${markdown}\n${current.slice(end)}`);
+  const previous = current.slice(begin + BEGIN.length, end);
+  writeFileSync(RESULTS, `${current.slice(0, begin + BEGIN.length)}\n${mergeGenerated(previous, report, command, forcedAbove)}\n${current.slice(end)}`);
   process.stderr.write(`wrote ${RESULTS}\n`);
 }
