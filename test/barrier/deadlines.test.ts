@@ -36,7 +36,9 @@ describe('Deadlines', () => {
     expect(results.slice(0, 25)).toEqual(Array(25).fill('in time'));
     for (const error of results.slice(25)) expect(error).toBeInstanceOf(BarrierTimeout);
     expect(performance.now() - started).toBeGreaterThanOrEqual(79);
-    expect(timers).toBe(1);
+    // One timer for the fifty; a loaded machine may spread their deadlines over a few milliseconds, and the sweep
+    // then re-arms once or twice for the ones not yet due. A timer each would be 50.
+    expect(timers).toBeLessThanOrEqual(3);
   });
 
   it('re-arms for a later transaction after an earlier one finished, and reports work failing after its timeout', async () => {
