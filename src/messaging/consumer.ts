@@ -253,49 +253,67 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
   if (typeof handle !== 'function') throw new BarrierConfigError('handle must be a function (tx, message) => …', { code: 'ERR_TXBARRIER_OPTION' });
   const policy = retryPolicy(options);
   const shutdownMs = parseDuration(options.shutdownTimeout ?? 30_000, 'shutdownTimeout');
-  const inFlight = new Set<Promise<unknown>>();
+  // A count, not a set of promises: tracking each delivery's promise would cost a `finally` chain
+  // (two promises) per message for the sake of `drain`, which runs once.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
   let stopping = false;
 
-  const decide = async (delivery: Delivery<M>, messageId: string | undefined, idError: unknown): Promise<Decision> => {
-    if (stopping) return { settlement: 'released' };
-    if (messageId === undefined) return { settlement: 'dead-letter', reason: 'no-id', error: idError };
-    try {
-      const barrier = messageBarrier(consumer, delivery.source, messageId);
-      const legacy = legacyKeyCheck ? legacyKey(consumer, messageId) : undefined;
-      const run = (tx: Tx) => handle(tx, delivery.message);
-      const result = await withTraceContext(delivery.header, () => (legacy ? callWithCheck(barrier, store, legacyCheck(legacy), run) : barrier.call(store, run)));
-      return { settlement: result.outcome === 'applied' ? 'applied' : 'duplicate' };
-    } catch (error) {
-      if (error instanceof BarrierFailure) return { settlement: 'dead-letter', reason: 'failure', error };
-      if (delivery.attempt >= policy.maxAttempts) return { settlement: 'dead-letter', reason: 'attempts', error };
-      return { settlement: 'retry', delayMs: policy.delayAfter(delivery.attempt), attempt: delivery.attempt, error };
-    }
+  /** Runs the message's barrier call: the only await of a delivery besides its settlement. */
+  const call = (delivery: Delivery<M>, messageId: string) => {
+    const barrier = messageBarrier(consumer, delivery.source, messageId);
+    const legacy = legacyKeyCheck ? legacyKey(consumer, messageId) : undefined;
+    const run = (tx: Tx) => handle(tx, delivery.message);
+    return withTraceContext(delivery.header, () => (legacy ? callWithCheck(barrier, store, legacyCheck(legacy), run) : barrier.call(store, run)));
+  };
+
+  /** What a failed call becomes: dead-lettered at once, after the last attempt, or retried after the policy's delay. */
+  const failed = (delivery: Delivery<M>, error: unknown): Decision => {
+    if (error instanceof BarrierFailure) return { settlement: 'dead-letter', reason: 'failure', error };
+    if (delivery.attempt >= policy.maxAttempts) return { settlement: 'dead-letter', reason: 'attempts', error };
+    return { settlement: 'retry', delayMs: policy.delayAfter(delivery.attempt), attempt: delivery.attempt, error };
   };
 
   const deliver = async (delivery: Delivery<M>, settle: (decision: Decision) => Promise<void> | void): Promise<Settlement> => {
-    const started = performance.now();
-    const [messageId, idError] = checkId(delivery.id);
-    const decision = await decide(delivery, messageId, idError);
-    let settleError: unknown;
+    inFlight++;
     try {
-      await settle(decision);
-    } catch (error) {
-      settleError = error;
+      const started = performance.now();
+      const [messageId, idError] = checkId(delivery.id);
+      let decision: Decision;
+      if (stopping) decision = RELEASED;
+      else if (messageId === undefined) decision = { settlement: 'dead-letter', reason: 'no-id', error: idError };
+      else {
+        try {
+          decision = (await call(delivery, messageId)).outcome === 'applied' ? APPLIED : DUPLICATE;
+        } catch (error) {
+          decision = failed(delivery, error);
+        }
+      }
+      let settleError: unknown;
+      try {
+        // Awaited only when the adapter's settlement is asynchronous (an ack is often a plain call).
+        const settling = settle(decision);
+        if (settling) await settling;
+      } catch (error) {
+        settleError = error;
+      }
+      const event: SettledEvent<M> = {
+        message: delivery.message,
+        messageId,
+        consumer,
+        source: delivery.source,
+        attempt: delivery.attempt,
+        settlement: decision.settlement,
+        durationMs: performance.now() - started,
+      };
+      if (decision.settlement === 'dead-letter') Object.assign(event, { reason: decision.reason, error: decision.error });
+      if (decision.settlement === 'retry') Object.assign(event, { retryDelayMs: decision.delayMs, error: decision.error });
+      if (settleError !== undefined) event.settleError = settleError;
+      report(event);
+      return decision.settlement;
+    } finally {
+      if (--inFlight === 0) idle?.();
     }
-    const event: SettledEvent<M> = {
-      message: delivery.message,
-      messageId,
-      consumer,
-      source: delivery.source,
-      attempt: delivery.attempt,
-      settlement: decision.settlement,
-      durationMs: performance.now() - started,
-    };
-    if (decision.settlement === 'dead-letter') Object.assign(event, { reason: decision.reason, error: decision.error });
-    if (decision.settlement === 'retry') Object.assign(event, { retryDelayMs: decision.delayMs, error: decision.error });
-    if (settleError !== undefined) event.settleError = settleError;
-    report(event);
-    return decision.settlement;
   };
 
   const report = (event: SettledEvent<M>) => {
@@ -332,21 +350,18 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
 
   return {
     policy,
-    deliver: (delivery, settle) => {
-      const running = deliver(delivery, settle);
-      inFlight.add(running);
-      void running.finally(() => inFlight.delete(running));
-      return running;
-    },
+    deliver,
     drain: async () => {
       stopping = true;
+      if (inFlight === 0) return;
       let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new BarrierShutdownTimeout(inFlight.size, shutdownMs)), shutdownMs);
-      });
       try {
-        while (inFlight.size > 0) await Promise.race([Promise.all(inFlight), deadline]);
+        await new Promise<void>((resolve, reject) => {
+          idle = resolve;
+          timer = setTimeout(() => reject(new BarrierShutdownTimeout(inFlight, shutdownMs)), shutdownMs);
+        });
       } finally {
+        idle = undefined;
         clearTimeout(timer);
       }
     },
@@ -365,6 +380,11 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
       }),
   };
 }
+
+// Decisions without details, shared by every delivery.
+const APPLIED: Decision = { settlement: 'applied' };
+const DUPLICATE: Decision = { settlement: 'duplicate' };
+const RELEASED: Decision = { settlement: 'released' };
 
 const LEVEL: Record<Settlement, keyof Logger> = {
   applied: 'debug',

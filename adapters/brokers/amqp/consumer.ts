@@ -197,7 +197,8 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
     }
   }
 
-  const settle = (channel: AmqpChannel<M>, message: M) => async (decision: Decision) => {
+  // Not async: an ack or a nack is a plain call, and the core awaits only a settlement that returns a promise.
+  const settle = (channel: AmqpChannel<M>, message: M) => (decision: Decision): Promise<void> | void => {
     switch (decision.settlement) {
       case 'applied':
       case 'duplicate':
@@ -206,21 +207,25 @@ export async function consumeAmqp<Tx, M extends AmqpMessage>(options: AmqpConsum
         return channel.nack(message, false, false);
       case 'released':
         return channel.nack(message, false, true);
-      case 'retry': {
-        // The attempt already counts a quorum queue's redeliveries; the copy starts a count of its own there.
-        const { 'x-delivery-count': _counted, ...kept } = message.properties.headers ?? {};
-        const headers = { ...kept, [ATTEMPT_HEADER]: decision.attempt + 1 };
-        const properties: Record<string, unknown> = { headers, persistent: true };
-        const original = message.properties as Record<string, unknown>;
-        for (const name of KEPT_PROPERTIES) if (original[name] !== undefined) properties[name] = original[name];
-        await new Promise<void>((resolve, reject) =>
-          channel.sendToQueue(retryQueue(decision.delayMs), message.content, properties, (error) => (error ? reject(error) : resolve())),
-        );
-        // If the process dies here, the original is delivered again too: a duplicate, which the barrier absorbs.
-        return channel.ack(message);
-      }
+      case 'retry':
+        return retry(channel, message, decision.delayMs, decision.attempt);
     }
   };
+
+  /** Publishes the copy that comes back after `delayMs`, confirmed, then acks the original. */
+  async function retry(channel: AmqpChannel<M>, message: M, delayMs: number, attempt: number): Promise<void> {
+    // The attempt already counts a quorum queue's redeliveries; the copy starts a count of its own there.
+    const { 'x-delivery-count': _counted, ...kept } = message.properties.headers ?? {};
+    const headers = { ...kept, [ATTEMPT_HEADER]: attempt + 1 };
+    const properties: Record<string, unknown> = { headers, persistent: true };
+    const original = message.properties as Record<string, unknown>;
+    for (const name of KEPT_PROPERTIES) if (original[name] !== undefined) properties[name] = original[name];
+    await new Promise<void>((resolve, reject) =>
+      channel.sendToQueue(retryQueue(delayMs), message.content, properties, (error) => (error ? reject(error) : resolve())),
+    );
+    // If the process dies here, the original is delivered again too: a duplicate, which the barrier absorbs.
+    channel.ack(message);
+  }
 
   /** What the consumer consumes on now; replaced after a reconnect. */
   interface Session {

@@ -75,6 +75,8 @@ export interface BullmqConsumer<J extends BullmqJob> {
 const STALLED_LIMIT = /stalled more than allowable limit/;
 /** BullMQ's default `maxStalledCount`. */
 const BULLMQ_MAX_STALLED = 1;
+/** A job carries no headers (no trace context). */
+const NO_HEADER = () => undefined;
 
 /**
  * An exactly-once processor for a BullMQ worker. `BarrierFailure`, a job without a usable id and a
@@ -94,14 +96,18 @@ export function bullmqConsumer<Tx, J extends BullmqJob>(options: BullmqConsumerO
     }
     let decided: Decision | undefined;
     let moveError: unknown;
-    const settlement = await core.deliver({ message: job, id: messageId(job), source: [job.queueName], attempt: Math.max(1, job.attemptsStarted), header: () => undefined }, async (decision) => {
+    // Not async: only a retry or a release has anything to await (the core awaits only a promise).
+    const settlement = await core.deliver({ message: job, id: messageId(job), source: [job.queueName], attempt: Math.max(1, job.attemptsStarted), header: NO_HEADER }, (decision) => {
       decided = decision;
       if (decision.settlement !== 'retry' && decision.settlement !== 'released') return;
-      try {
-        await job.moveToDelayed(Date.now() + (decision.settlement === 'retry' ? decision.delayMs : 0), token);
-      } catch (error) {
+      const failed = (error: unknown): never => {
         moveError = error;
         throw error;
+      };
+      try {
+        return job.moveToDelayed(Date.now() + (decision.settlement === 'retry' ? decision.delayMs : 0), token).catch(failed);
+      } catch (error) {
+        return failed(error);
       }
     });
     // Not delayed after all (Redis unreachable, say): fail the run; if the worker cannot record that either, the job stalls and comes again.
