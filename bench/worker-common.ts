@@ -253,7 +253,7 @@ class ClientLoops {
 }
 
 /** Writes a CPU profile of `run` (bench/profile.ts sets the file): the measured round only, not the warm-up. */
-async function profiled<T>(file: string, run: () => Promise<T>): Promise<T> {
+export async function profiled<T>(file: string, run: () => Promise<T>): Promise<T> {
   const { Session } = await import('node:inspector/promises');
   const session = new Session();
   session.connect();
