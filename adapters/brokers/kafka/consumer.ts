@@ -206,11 +206,15 @@ export async function consumeKafka<Tx, M extends KafkaMessage>(options: KafkaCon
       const attempt = seen?.offset === message.offset ? seen.count + 1 : 1;
       attempts.set(slot, { offset: message.offset, count: attempt });
       let settled = false;
-      const settlement = await core.deliver({ message: record, id, source: [topic], attempt, header }, async (decision: Decision) => {
-        if (decision.settlement === 'retry' || decision.settlement === 'released') return;
-        if (decision.settlement === 'dead-letter') await deadLetter(record, decision);
+      const commit = () => {
         settled = true;
-        await kafkaConsumer.commitOffsets([{ topic, partition, offset: String(BigInt(message.offset) + 1n) }]);
+        return kafkaConsumer.commitOffsets([{ topic, partition, offset: String(BigInt(message.offset) + 1n) }]);
+      };
+      // Not async: the commit's own promise is what the core awaits.
+      const settlement = await core.deliver({ message: record, id, source: [topic], attempt, header }, (decision: Decision) => {
+        if (decision.settlement === 'retry' || decision.settlement === 'released') return;
+        if (decision.settlement === 'dead-letter') return deadLetter(record, decision).then(commit);
+        return commit();
       });
       if (settled) {
         // Committed, or its commit failed after the effect committed: a later commit covers it either way.
