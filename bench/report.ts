@@ -1,4 +1,6 @@
 /** The suite's results as the markdown tables of bench/RESULTS.md. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { EngineName } from './engine.js';
 import { type FrontsPlan, routeRatio } from './fronts.js';
 import type { GrowthResult } from './growth.js';
@@ -466,4 +468,20 @@ export function mergeGenerated(previous: string, report: SuiteReport, command: s
     if (begin >= 0 && end > begin) parts.push(previous.slice(begin, end + sectionEnd(section).length));
   }
   return parts.join('\n\n');
+}
+
+const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+
+/**
+ * Puts `markdown` (or what it makes of the block there now) between the `begin` and `end` markers of
+ * bench/RESULTS.md, leaving the prose around them alone.
+ */
+export function writeResults(begin: string, end: string, markdown: string | ((previous: string) => string)): void {
+  const current = readFileSync(RESULTS, 'utf8');
+  const at = current.indexOf(begin);
+  const until = current.indexOf(end);
+  if (at < 0 || until < at) throw new Error(`${RESULTS} has no ${begin} … ${end} markers`);
+  const block = typeof markdown === 'string' ? markdown : markdown(current.slice(at + begin.length, until));
+  writeFileSync(RESULTS, `${current.slice(0, at + begin.length)}\n${block}\n${current.slice(until)}`);
+  process.stderr.write(`wrote ${RESULTS}\n`);
 }

@@ -9,12 +9,11 @@
  * average is above 1.5, unless --force, and then the file says so.
  * Server URLs: TXBARRIER_MYSQL_URL, TXBARRIER_POSTGRES_URL (defaults: local root / postgres, database txbarrier_test, which npm test creates).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENGINES, type EngineName } from './engine.js';
-import { mergeGenerated, renderReport } from './report.js';
+import { mergeGenerated, renderReport, writeResults } from './report.js';
 import { runSuite, type Section, SECTIONS, suiteConfig } from './suite.js';
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
@@ -73,11 +72,5 @@ if (values.write) {
     process.stderr.write(`not writing ${RESULTS}: ${skipped.map((engine) => `${engine.engine} (${engine.skipped})`).join(', ')} did not run; pass --engines to measure fewer on purpose\n`);
     process.exit(1);
   }
-  const current = readFileSync(RESULTS, 'utf8');
-  const begin = current.indexOf(BEGIN);
-  const end = current.indexOf(END);
-  if (begin < 0 || end < begin) throw new Error(`${RESULTS} has no ${BEGIN} … ${END} markers`);
-  const previous = current.slice(begin + BEGIN.length, end);
-  writeFileSync(RESULTS, `${current.slice(0, begin + BEGIN.length)}\n${mergeGenerated(previous, report, command, forcedAbove)}\n${current.slice(end)}`);
-  process.stderr.write(`wrote ${RESULTS}\n`);
+  writeResults(BEGIN, END, (previous) => mergeGenerated(previous, report, command, forcedAbove));
 }
