@@ -256,7 +256,8 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
   // A count, not a set of promises: tracking each delivery's promise would cost a `finally` chain
   // (two promises) per message for the sake of `drain`, which runs once.
   let inFlight = 0;
-  let idle: (() => void) | undefined;
+  /** While a drain waits: resolves when the count reaches 0 (shared by every drain call). */
+  let idle: { reached: Promise<void>; resolve: () => void } | undefined;
   let stopping = false;
 
   /** Runs the message's barrier call: the only await of a delivery besides its settlement. */
@@ -312,7 +313,10 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
       report(event);
       return decision.settlement;
     } finally {
-      if (--inFlight === 0) idle?.();
+      if (--inFlight === 0 && idle) {
+        idle.resolve();
+        idle = undefined;
+      }
     }
   };
 
@@ -354,14 +358,20 @@ export function messageConsumer<Tx, M>(options: ConsumerOptions<Tx, M>): Message
     drain: async () => {
       stopping = true;
       if (inFlight === 0) return;
+      if (!idle) {
+        let resolve!: () => void;
+        const reached = new Promise<void>((done) => (resolve = done));
+        idle = { reached, resolve };
+      }
       let timer: NodeJS.Timeout | undefined;
       try {
-        await new Promise<void>((resolve, reject) => {
-          idle = resolve;
-          timer = setTimeout(() => reject(new BarrierShutdownTimeout(inFlight, shutdownMs)), shutdownMs);
-        });
+        await Promise.race([
+          idle.reached,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new BarrierShutdownTimeout(inFlight, shutdownMs)), shutdownMs);
+          }),
+        ]);
       } finally {
-        idle = undefined;
         clearTimeout(timer);
       }
     },
