@@ -1,7 +1,7 @@
 /**
  * The SDK's exactly-once consumer of one broker (`consumeAmqp`, `consumeNats`, `bullmqConsumer`,
  * `consumeKafka`) on `postgresStore`, default options but `legacyKeyCheck` as the parent asks;
- * its handler inserts the ledger row. `onSettled` counts the settled messages (BullMQ: the
+ * its handler inserts the ledger row. `onSettled` counts the acknowledged messages (BullMQ: the
  * worker's 'completed', as for the hand-written one).
  */
 import amqp from 'amqplib';
@@ -12,13 +12,17 @@ import { consumeAmqp } from '../adapters/brokers/amqp/consumer.js';
 import { bullmqConsumer } from '../adapters/brokers/bullmq/consumer.js';
 import { consumeKafka } from '../adapters/brokers/kafka/consumer.js';
 import { consumeNats } from '../adapters/brokers/nats/consumer.js';
+import type { SettledEvent } from '../src/messaging/consumer.js';
 import { postgresStore } from '../adapters/stores/postgres.js';
 import { amountOf, CONSUMER_NAME, consumerWorkerMain, ledgerInsert, type Running } from './consumer-worker.js';
 
 await consumerWorkerMain(async (args, pool, settled): Promise<Running> => {
   const store = postgresStore(pool, { table: args.barrierTable });
   const business = ledgerInsert(args.ledger);
-  const common = { store, consumer: CONSUMER_NAME, legacyKeyCheck: args.legacyKeyCheck, onSettled: settled };
+  // Only an acknowledged message counts, as for the hand-written consumer: a retry (a database error, such
+  // as a server out of connections) comes back and is counted when it applies.
+  const onSettled = ({ settlement }: SettledEvent<unknown>) => (settlement === 'applied' || settlement === 'duplicate') && settled();
+  const common = { store, consumer: CONSUMER_NAME, legacyKeyCheck: args.legacyKeyCheck, onSettled };
 
   if (args.broker === 'amqp') {
     const connection = await amqp.connect(args.amqpUrl);
