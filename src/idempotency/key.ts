@@ -18,8 +18,14 @@ export function parseIdempotencyKey(header: string | readonly string[] | undefin
   if (typeof header !== 'string') {
     return header.length === 0 ? { kind: 'missing' } : { kind: 'invalid', detail: 'send exactly one Idempotency-Key header' };
   }
-  const text = header.replace(/^ +| +$/g, '');
-  if (text.length === 0) return { kind: 'missing' };
+  // Trimmed and scanned by index, the key sliced out in runs: a regex and a string built a character at
+  // a time cost every request a few microseconds (issue #33's profile).
+  let start = 0;
+  let end = header.length;
+  while (start < end && header.charCodeAt(start) === 0x20) start++;
+  while (end > start && header.charCodeAt(end - 1) === 0x20) end--;
+  if (start === end) return { kind: 'missing' };
+  const text = start === 0 && end === header.length ? header : header.slice(start, end);
   if (text[0] !== '"') {
     if (!acceptBare) return invalid('must be a quoted string (an RFC 8941 sf-string), e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"');
     if (!TOKEN.test(text)) return invalid('must be one quoted string or one token of letters, digits and !#$%&\'*+-.^_`|~:/');
@@ -27,22 +33,22 @@ export function parseIdempotencyKey(header: string | readonly string[] | undefin
     return text;
   }
   let key = '';
+  let run = 1;
   for (let i = 1; i < text.length; i++) {
-    const char = text[i]!;
-    const code = char.charCodeAt(0);
-    if (char === '\\') {
-      const next = text[++i];
+    const code = text.charCodeAt(i);
+    if (code === 0x5c) {
+      const next = text[i + 1];
       if (next !== '"' && next !== '\\') return invalid('may escape only " and \\');
-      key += next;
-    } else if (char === '"') {
+      key += text.slice(run, i) + next;
+      run = ++i + 1;
+    } else if (code === 0x22) {
       if (i !== text.length - 1) return invalid('must be one quoted string with nothing after it (send exactly one key)');
+      key += text.slice(run, i);
       if (key.length === 0) return invalid('must not be empty');
       if (key.length > maxLength) return invalid(`must be at most ${maxLength} characters`);
       return key;
     } else if (code < 0x20 || code > 0x7e) {
       return invalid('may hold only printable ASCII characters');
-    } else {
-      key += char;
     }
   }
   return invalid('is missing its closing quote');

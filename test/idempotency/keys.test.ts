@@ -80,6 +80,9 @@ describe('the Idempotency-Key header', () => {
     expect(parseIdempotencyKey('"8e03978e-40d5-43e8-bc93-6894a57f9324"', 255)).toBe('8e03978e-40d5-43e8-bc93-6894a57f9324');
     expect(parseIdempotencyKey('  "a b"  ', 255)).toBe('a b');
     expect(parseIdempotencyKey('"say \\"hi\\" \\\\"', 255)).toBe('say "hi" \\');
+    // Escapes at either end, and a backslash that escapes the closing quote away.
+    expect(parseIdempotencyKey('"\\"a\\\\"', 255)).toBe('"a\\');
+    expect(parseIdempotencyKey('"a\\"', 255)).toEqual({ kind: 'invalid', detail: 'the Idempotency-Key header is missing its closing quote' });
     expect(parseIdempotencyKey(undefined, 255)).toEqual({ kind: 'missing' });
     expect(parseIdempotencyKey('', 255)).toEqual({ kind: 'missing' });
     for (const bad of ['abc', '"abc', '"abc"x', '"a", "b"', '"\\n"', '"é"', '""', '"\u0007"', '"abcd"']) {
