@@ -315,7 +315,9 @@ async function claimAndRun<Tx>(
       const headers = JSON.stringify(answer.headers);
       const size = answer.body.byteLength + Buffer.byteLength(headers);
       if (size > claim.maxResponseBytes) throw new IdempotencyResponseTooLarge(size, claim.maxResponseBytes);
-      await connection.execute(statements.complete, [answer.status, headers, Buffer.from(answer.body), claim.scope, claim.key]);
+      // The drivers need a Buffer: a view of the bytes, not a copy of them.
+      const body = Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
+      await connection.execute(statements.complete, [answer.status, headers, body, claim.scope, claim.key]);
       return answer;
     });
   } catch (error) {
