@@ -197,8 +197,9 @@ export function describeSqliteQueue<Db extends SqliteConnection>(driver: SqliteD
       hook.disable();
       for (const error of hasty) expect(error).toBeInstanceOf(BarrierOngoing);
       expect(Date.now() - started).toBeLessThan(2000);
-      // One for the 5 s bound, one re-armed for the 60 ms one, one re-armed after it: never one per waiter.
-      expect(timers).toBeLessThanOrEqual(3);
+      // One for the 5 s bound, one re-armed for the 60 ms one, one re-armed after it; a loaded machine
+      // adds a re-arm or two (seen: 4), and the hook sees the whole process's timers. One per waiter is 13.
+      expect(timers).toBeLessThanOrEqual(6);
       release();
       expect((await slow).outcome).toBe('applied');
       for (const result of await Promise.all(patient)) expect(result.outcome).toBe('applied');
