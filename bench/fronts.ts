@@ -102,7 +102,14 @@ export const actionPath = (gid: string) => `/transfer/01/action?gid=${gid}&trans
 /** One autocannon round of POSTs with a JSON body against `server`; `path` names each request. */
 export async function loadRound(
   server: ServerProcess,
-  options: { seconds: number; connections: number; path: () => string; headers?: () => Record<string, string> },
+  options: {
+    seconds: number;
+    connections: number;
+    path: () => string;
+    headers?: () => Record<string, string>;
+    /** Non-2xx answers a round may have, as a fraction of its requests, not counted in its rate. Defaults to 0. */
+    tolerate?: number;
+  },
 ): Promise<RouteRound> {
   const { value: result, cpu } = await server.measure(() =>
     autocannon({
@@ -123,11 +130,14 @@ export async function loadRound(
       ],
     }),
   );
-  // Anything but 2xx (a 425 from a conflict, a 409, a 500) would be a cheaper answer and flatter the route.
-  if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+  // Anything but 2xx (a 425 from a conflict, a 409, a 500) would be a cheaper answer and flatter the route:
+  // beyond the tolerated share the round fails; within it, those answers are said and not counted.
+  const tolerated = Math.floor((options.tolerate ?? 0) * result.requests.total);
+  if (result.non2xx > tolerated || result.errors > 0 || result.timeouts > 0) {
     throw new Error(`port ${server.port}: ${result.non2xx} non-2xx answers (${JSON.stringify(result.statusCodeStats)}), ${result.errors} errors, ${result.timeouts} timeouts`);
   }
-  const requests = result.requests.total;
+  if (result.non2xx > 0) process.stderr.write(`port ${server.port}: ${result.non2xx} non-2xx answers of ${result.requests.total} (${JSON.stringify(result.statusCodeStats)}), not counted\n`);
+  const requests = result.requests.total - result.non2xx;
   return {
     requestsPerSecond: requests / result.duration,
     p99Ms: result.latency.p99,

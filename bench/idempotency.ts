@@ -56,7 +56,9 @@ if (values.write && loadBefore[0]! > MAX_LOAD && !values.force) {
 /** A new key and a client scope per request, as the route needs them. */
 const keyed = () => ({ 'idempotency-key': `"${randomUUID()}"`, 'x-client': 'bench' });
 const round = (server: ServerProcess, roundSeconds: number) =>
-  loadRound(server, { seconds: roundSeconds, connections: CONNECTIONS, path: () => '/transfer', headers: keyed });
+  // PostgreSQL's 1 ms claim can time out on a wait that is not the key's (about 1 in 3,500 new keys here; RESULTS.md):
+  // a 409 from the SDK, a 500 from the hand-written route. Tolerated at 0.1%, said on stderr, not counted.
+  loadRound(server, { seconds: roundSeconds, connections: CONNECTIONS, path: () => '/transfer', headers: keyed, tolerate: 0.001 });
 
 async function measure(name: EngineName, script: string): Promise<Record<ServerName, RouteRound[]>> {
   const prefix = `bench_idem_${randomUUID().slice(0, 8)}_`;
