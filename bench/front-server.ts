@@ -12,9 +12,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { FrontName } from '../chaos/fronts.js';
-import type { BarrierStore } from '../src/index.js';
 import { handOp } from './hand-barrier.js';
-import { connect, type Driver, serveBenchmark, type WorkerArgs } from './worker-common.js';
+import { sdkStore } from './sdk-store.js';
+import { connect, serveBenchmark, type WorkerArgs } from './worker-common.js';
 
 export interface FrontArgs extends Pick<WorkerArgs, 'engine' | 'table' | 'accounts' | 'target'> {
   front: FrontName;
@@ -31,24 +31,12 @@ const args = JSON.parse(process.argv[2]!) as FrontArgs;
 const driver = await connect(args);
 
 async function sdkServer(): Promise<Server> {
-  const [{ branchServer }, store] = await Promise.all([import('../chaos/fronts.js'), sdkStore(driver)]);
+  const [{ branchServer }, store] = await Promise.all([import('../chaos/fronts.js'), sdkStore(driver, args.table)]);
   return branchServer(args.front, store, async (tx, request) => {
     const { account, amount } = request.body as Transfer;
     await driver.update(tx, account, amount);
     return { account };
   });
-}
-
-async function sdkStore(driver: Driver): Promise<BarrierStore<unknown>> {
-  const table = args.table;
-  switch (driver.engine) {
-    case 'sqlite':
-      return (await import('../adapters/stores/sqlite.js')).sqliteStore(driver.handle, { table }) as BarrierStore<unknown>;
-    case 'mysql':
-      return (await import('../adapters/stores/mysql.js')).mysqlStore(driver.handle, { table }) as BarrierStore<unknown>;
-    case 'postgres':
-      return (await import('../adapters/stores/postgres.js')).postgresStore(driver.handle, { table }) as BarrierStore<unknown>;
-  }
 }
 
 /** The hand-written branch: 400 unless it is a saga action of branch 01 (all the benchmark sends), 425 on a conflict. */
@@ -65,7 +53,7 @@ const applyAction = args.route === 'core' ? await sdkAction() : handOp(driver, {
 
 /** The saga action through the SDK's `Barrier.call`, answering as `handOp` does (true on a conflict to retry). */
 async function sdkAction(): Promise<(gid: string, account: number, amount: number) => Promise<boolean>> {
-  const [{ Barrier, BarrierOngoing }, store] = await Promise.all([import('../src/index.js'), sdkStore(driver)]);
+  const [{ Barrier, BarrierOngoing }, store] = await Promise.all([import('../src/index.js'), sdkStore(driver, args.table)]);
   return async (gid, account, amount) => {
     try {
       const result = await Barrier.from({ transType: 'saga', gid, branchId: '01', op: 'action' }).call(store, (tx) => driver.update(tx, account, amount));

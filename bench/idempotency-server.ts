@@ -11,9 +11,9 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import express, { type Request } from 'express';
-import type { BarrierStore } from '../src/index.js';
 import { handKeyed } from './idempotency-hand.js';
-import { connect, type ConnectArgs, type Driver, serveBenchmark } from './worker-common.js';
+import { sdkStore } from './sdk-store.js';
+import { connect, type ConnectArgs, serveBenchmark } from './worker-common.js';
 
 export interface IdempotencyServerArgs extends ConnectArgs {
   route: 'sdk' | 'hand';
@@ -35,7 +35,8 @@ app.use(express.json({ verify: rawBody }));
 
 if (args.route === 'sdk') {
   const { idempotentRoute } = await import('../adapters/http/express/idempotency.js');
-  const store = await sdkStore(driver);
+  // The barrier table is never written: an idempotent route uses only the key table.
+  const store = await sdkStore(driver, `${args.table}_barrier`);
   app.post(
     '/transfer',
     idempotentRoute(
@@ -81,18 +82,6 @@ if (args.route === 'sdk') {
   });
 }
 
-async function sdkStore(driver: Driver): Promise<BarrierStore<unknown>> {
-  // The barrier table is never written: an idempotent route uses only the key table.
-  const table = `${args.table}_barrier`;
-  switch (driver.engine) {
-    case 'sqlite':
-      return (await import('../adapters/stores/sqlite.js')).sqliteStore(driver.handle, { table }) as BarrierStore<unknown>;
-    case 'mysql':
-      return (await import('../adapters/stores/mysql.js')).mysqlStore(driver.handle, { table }) as BarrierStore<unknown>;
-    case 'postgres':
-      return (await import('../adapters/stores/postgres.js')).postgresStore(driver.handle, { table }) as BarrierStore<unknown>;
-  }
-}
 
 const server = createServer(app);
 server.listen(0, '127.0.0.1', () => {
