@@ -13,6 +13,7 @@ import { Barrier, type BarrierStore } from '../../src/index.js';
 import { hasServer } from '../support/servers.js';
 import { type MysqlPool, mysqlPool, type PostgresPool, postgresPool } from '../support/server-harness.js';
 import { openTempDb } from '../stores/sqlite-harness.js';
+import { countingPostgresPool } from '../support/counting.js';
 
 type Case = 'forward applied' | 'forward duplicate' | 'dangling' | 'compensation applied' | 'null compensation' | 'compensation duplicate' | 'check-back';
 
@@ -91,17 +92,7 @@ describe('round trips per op', () => {
 
     it('sends what the table says', async () => {
       const sent: string[] = [];
-      const counting = {
-        connect: async () => {
-          const client = await pool.connect();
-          return new Proxy(client, {
-            get: (target, key) =>
-              key === 'query'
-                ? (sql: string, params?: unknown[]) => (sent.push(sql), target.query(sql, params))
-                : Reflect.get(target, key, target),
-          });
-        },
-      };
+      const counting = countingPostgresPool(pool, sent);
       const store = postgresStore(counting, { table: 'h3_trips.barrier' });
       expect(await measure(store as BarrierStore<unknown>, sent)).toEqual(EXPECTED.postgres);
       // The server-side bounds ride in BEGIN's round trip, as the benchmark's hand-written twin sends them.

@@ -25,6 +25,7 @@ import { ENGINES, type EngineHarness, newKey, openEngine } from './harness.js';
 import { mysqlPool, postgresPool } from '../support/server-harness.js';
 import { hasServer, testsEngine } from '../support/servers.js';
 import { type Db, openTempDb } from '../stores/sqlite-harness.js';
+import { countingPostgresPool } from '../support/counting.js';
 
 const read = (engine: string) => readFileSync(new URL(`../../sql/idempotency-${engine}.sql`, import.meta.url), 'utf8');
 const statementsOf = (text: string) =>
@@ -272,15 +273,7 @@ describe.each(ENGINES.filter((engine) => engine === 'postgres'))('on %s', (engin
   it('sends a new key in as many statements as MariaDB: BEGIN, the claim (which puts the lock wait back), the response, COMMIT', async () => {
     const pool = postgresPool({ max: 1 });
     const sent: string[] = [];
-    const counting = {
-      connect: async () => {
-        const client = await pool.connect();
-        return new Proxy(client, {
-          get: (target, key) =>
-            key === 'query' ? (sql: string, params?: unknown[]) => (sent.push(sql), target.query(sql, params)) : Reflect.get(target, key, target),
-        });
-      },
-    };
+    const counting = countingPostgresPool(pool, sent);
     try {
       const guard = idempotencyGuard<any, unknown>(postgresStore(counting), { scope: 'global', table: h.table });
       const respond = (header: string) => guard.respond({ method: 'POST', target: '/t', key: header, body: '' }, {}, () => ({ status: 201 }));
